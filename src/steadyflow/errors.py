@@ -1,0 +1,331 @@
+"""Every error steadyflow raises on purpose.
+
+The hierarchy::
+
+    SteadyflowError
+    ├── FlowError                      (declaring or compiling a flow)
+    │   ├── InvalidAtomError           (also TypeError)
+    │   ├── DuplicateNameError
+    │   ├── CycleError
+    │   └── DependencyError
+    │       ├── MissingRequirementError
+    │       └── AmbiguousProviderError
+    ├── ExecutionError                 (running a flow)
+    │   ├── InvalidResultError
+    │   ├── ResultSerializationError
+    │   ├── TaskTimeoutError           (also TimeoutError)
+    │   ├── RunTimeoutError            (also TimeoutError)
+    │   ├── RevertFailedError
+    │   ├── FailureGroup               (also ExceptionGroup)
+    │   ├── RemoteFailureError
+    │   ├── EngineStateError
+    │   └── IllegalTransitionError
+    ├── PersistenceError
+    │   ├── InvalidURLError            (also ValueError)
+    │   ├── MissingDriverError         (also ImportError)
+    │   ├── NotFoundError              (also LookupError)
+    │   ├── ConflictError
+    │   │   └── FlowLockedError
+    │   ├── CorruptRecordError
+    │   ├── SchemaVersionError
+    │   └── IncompatibleFlowError
+    └── BackendUnavailableError        (also ConnectionError)
+
+Every class is documented with when it is raised; all are new in 0.1.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from steadyflow.failure import Failure
+
+__all__ = [
+    "AmbiguousProviderError",
+    "BackendUnavailableError",
+    "ConflictError",
+    "CorruptRecordError",
+    "CycleError",
+    "DependencyError",
+    "DuplicateNameError",
+    "EngineStateError",
+    "ExecutionError",
+    "FailureGroup",
+    "FlowError",
+    "FlowLockedError",
+    "IllegalTransitionError",
+    "IncompatibleFlowError",
+    "InvalidAtomError",
+    "InvalidResultError",
+    "InvalidURLError",
+    "MissingDriverError",
+    "MissingRequirementError",
+    "NotFoundError",
+    "PersistenceError",
+    "RemoteFailureError",
+    "ResultSerializationError",
+    "RevertFailedError",
+    "RunTimeoutError",
+    "SchemaVersionError",
+    "SteadyflowError",
+    "TaskTimeoutError",
+]
+
+
+class SteadyflowError(Exception):
+    """Root of every error steadyflow raises on purpose.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+# -- declaring and compiling -------------------------------------------------
+
+
+class FlowError(SteadyflowError):
+    """Raised when a flow is declared or compiled wrongly; nothing has run.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InvalidAtomError(FlowError, TypeError):
+    """Raised when something that is not an atom instance is added to a flow.
+
+    The commonest case is a task class passed where an instance belongs.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class DuplicateNameError(FlowError):
+    """Raised when two atoms (or flows) in one flow tree share a name.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class CycleError(FlowError):
+    """Raised when the edges of a graph flow form a cycle; the message names it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, cycle: Sequence[str]) -> None:
+        super().__init__(message)
+        self.cycle: tuple[str, ...] = tuple(cycle)
+
+
+class DependencyError(FlowError):
+    """Raised when the data dependencies of a flow cannot be satisfied.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class MissingRequirementError(DependencyError):
+    """Raised when an atom requires a name nobody provides and ``store`` lacks.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, atom: str, missing: Sequence[str]) -> None:
+        super().__init__(message)
+        self.atom = atom
+        self.missing: tuple[str, ...] = tuple(missing)
+
+
+class AmbiguousProviderError(DependencyError):
+    """Raised when a consumer cannot tell which of several providers to use.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+# -- running -----------------------------------------------------------------
+
+
+class ExecutionError(SteadyflowError):
+    """Raised when running a flow goes wrong in a way that is not a task's own error.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InvalidResultError(ExecutionError):
+    """Raised when a task's result does not fit what it declared it provides.
+
+    A tuple ``provides`` with a result of another length, a dict ``provides``
+    whose result lacks a key, or a value returned by a task that provides
+    nothing. The task counts as failed, and the normal revert follows.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ResultSerializationError(ExecutionError):
+    """Raised when a task's result cannot be serialized for persistence.
+
+    The task counts as failed before its success is announced.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class TaskTimeoutError(ExecutionError, TimeoutError):
+    """Raised (as the task's failure) when a task outlives its ``timeout``.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class RunTimeoutError(ExecutionError, TimeoutError):
+    """Raised when a whole run outlives ``engine.run(timeout=...)``.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class RevertFailedError(ExecutionError):
+    """Raised when reverting after a failure itself failed.
+
+    Attributes:
+        failures: the failures that started the revert.
+        revert_failures: atom name -> the failure its ``revert`` raised.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failures: Sequence[Failure],
+        revert_failures: dict[str, Failure],
+    ) -> None:
+        super().__init__(message)
+        self.failures: tuple[Failure, ...] = tuple(failures)
+        self.revert_failures = dict(revert_failures)
+
+
+class FailureGroup(ExecutionError, ExceptionGroup):  # type: ignore[misc]
+    """Raised when several atoms failed at once; holds each original exception.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> FailureGroup:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(self, message: str, exceptions: Sequence[Exception]) -> None:
+        super().__init__(message, exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> FailureGroup:
+        return FailureGroup(self.message, excs)
+
+
+class RemoteFailureError(ExecutionError):
+    """Raised when re-raising a failure whose exception object is not available.
+
+    That happens for failures loaded from storage or received from a worker:
+    the exception's type may not even be importable here. The original type
+    names, message and traceback are kept on :attr:`failure`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(f"{failure.exc_type_name}: {failure.message}")
+        self.failure = failure
+
+
+class EngineStateError(ExecutionError):
+    """Raised when an engine is asked for something its state does not allow.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class IllegalTransitionError(ExecutionError):
+    """Raised when a state would move along an edge its transition table lacks.
+
+    This always signals a bug in steadyflow, never a user mistake.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+# -- persistence ---------------------------------------------------------------
+
+
+class PersistenceError(SteadyflowError):
+    """Raised when saving or loading flow state fails.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InvalidURLError(PersistenceError, ValueError):
+    """Raised when a backend or board URL does not parse or names an unknown scheme.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class MissingDriverError(PersistenceError, ImportError):
+    """Raised when a backend's driver is not installed; the message names the extra.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class NotFoundError(PersistenceError, LookupError):
+    """Raised when a logbook, flow detail or atom detail does not exist.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ConflictError(PersistenceError):
+    """Raised when a save loses an optimistic version check to another writer.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class FlowLockedError(ConflictError):
+    """Raised when a second engine tries to run a flow detail already being run.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class CorruptRecordError(PersistenceError):
+    """Raised when a stored record cannot be decoded; the message names it.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class SchemaVersionError(PersistenceError):
+    """Raised when a store's schema is newer than this code; it is never downgraded.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class IncompatibleFlowError(PersistenceError):
+    """Raised when resuming a flow whose atoms changed version since it was saved.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class BackendUnavailableError(SteadyflowError, ConnectionError):
+    """Raised when a backend's server cannot be reached in bounded time.
+
+    The message names the address, with credentials masked.
+
+    .. versionadded:: 0.1.0
+    """
