@@ -1,0 +1,56 @@
+"""Where flow state is kept so that a crashed flow resumes: the persistence layer.
+
+Pick a backend by object (``MemoryBackend()``, ``DirectoryBackend(path)``,
+``SQLBackend(url=...)``) or by URL with :func:`open_backend`. Importing this
+package never imports a database driver: :class:`SQLBackend` is loaded on
+first use, and fails with an install hint when SQLAlchemy is missing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.persistence._urls import load_sql_backend, open_backend
+from steadyflow.persistence.base import Backend, BackendStatistics, FlowLock
+from steadyflow.persistence.file import DirectoryBackend
+from steadyflow.persistence.memory import MemoryBackend
+from steadyflow.persistence.models import (
+    AtomDetail,
+    AtomKind,
+    FlowDetail,
+    LogBook,
+    RetryAttempt,
+    new_uuid,
+)
+from steadyflow.persistence.serializer import JSONSerializer, Serializer
+
+if TYPE_CHECKING:
+    from steadyflow.persistence.sql import SQLBackend
+
+__all__ = [
+    # backends
+    "Backend",
+    "BackendStatistics",
+    "DirectoryBackend",
+    "FlowLock",
+    "MemoryBackend",
+    "SQLBackend",
+    "open_backend",
+    # records
+    "AtomDetail",
+    "AtomKind",
+    "FlowDetail",
+    "LogBook",
+    "RetryAttempt",
+    "new_uuid",
+    # values
+    "JSONSerializer",
+    "Serializer",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # SQLBackend needs SQLAlchemy (an extra), so it is imported on first access.
+    if name == "SQLBackend":
+        return load_sql_backend()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

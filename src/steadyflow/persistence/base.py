@@ -1,0 +1,420 @@
+"""The persistence interface every backend implements: :class:`Backend`.
+
+The public methods are concrete and hold the contract (argument checks,
+ordering, counters, closed-state checks); each backend implements a handful
+of ``_``-prefixed primitives that only move records. Writing a backend means
+implementing those primitives and passing ``tests/contract``.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+import weakref
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar, Self
+
+from steadyflow.errors import NotFoundError, PersistenceError
+from steadyflow.persistence.serializer import JSONSerializer, Serializer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+    from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+
+__all__ = ["Backend", "BackendStatistics", "FlowLock"]
+
+
+class FlowLock(abc.ABC):
+    """An exclusive right to run one flow detail; release it when done.
+
+    Use it as a context manager, or call :meth:`release` (idempotent). The
+    backend releases it too when the holding process dies, so a crashed
+    runner never blocks a restart.
+    """
+
+    __slots__ = ("__weakref__", "_held", "_mutex", "flow_uuid")
+
+    def __init__(self, flow_uuid: str) -> None:
+        self.flow_uuid = flow_uuid
+        self._held = True
+        self._mutex = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        """Whether this object still holds the lock."""
+        return self._held
+
+    def release(self) -> None:
+        """Give the lock up; does nothing when already released."""
+        with self._mutex:
+            if not self._held:
+                return
+            self._held = False
+            self._release()
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Drop the underlying lock; called once."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "held" if self._held else "released"
+        return f"<{type(self).__name__} {self.flow_uuid} {state}>"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatistics:
+    """Counters of what one backend object has done since it was opened.
+
+    Attributes:
+        atom_batches: calls of :meth:`Backend.save_atom_details`.
+        atoms_saved: atom details written by those calls.
+        atom_batch_seconds: wall time spent in those calls.
+        flow_saves: flow rows written (by any save method).
+        loads: calls of the ``get_*`` and ``list_*`` methods.
+    """
+
+    atom_batches: int = 0
+    atoms_saved: int = 0
+    atom_batch_seconds: float = 0.0
+    flow_saves: int = 0
+    loads: int = 0
+
+
+class Backend(abc.ABC):
+    """Where logbooks, flow details and atom details are kept.
+
+    All methods are thread-safe. Records go in and come out as frozen
+    :mod:`~steadyflow.persistence.models` objects; what is stored is a copy,
+    so nothing a caller does to its objects changes the store. Values
+    (results, meta, history) go through :attr:`serializer`.
+
+    Saves *merge*: saving a logbook or flow never deletes flows or atoms
+    that are stored but absent from the object saved; delete them explicitly.
+    Timestamps are stored as given (the caller owns them).
+
+    Args:
+        serializer: turns values into text; strict JSON by default.
+    """
+
+    supports_locking: ClassVar[bool] = True
+    """Whether :meth:`lock_flow` is available (every built-in backend: yes)."""
+    locks_across_processes: ClassVar[bool] = True
+    """Whether :meth:`lock_flow` excludes other processes, not just this one."""
+    is_durable: ClassVar[bool] = True
+    """Whether saved records survive the process ending."""
+
+    def __init__(self, *, serializer: Serializer | None = None) -> None:
+        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self._closed = False
+        self._stats_mutex = threading.Lock()
+        self._counters: dict[str, float] = dict.fromkeys(BackendStatistics.__slots__, 0)
+        self._locks_mutex = threading.Lock()
+        # Weak: a released lock the caller dropped needs no tracking.
+        self._locks: weakref.WeakSet[FlowLock] = weakref.WeakSet()
+
+    @classmethod
+    def from_url(cls, url: str, **options: object) -> Self:
+        """Open the backend ``url`` names; it must be of this class.
+
+        Raises:
+            InvalidURLError: the URL does not parse, or names another backend.
+        """
+        from steadyflow.persistence._urls import open_url
+
+        return open_url(url, expect=cls, **options)
+
+    # -- logbooks ------------------------------------------------------------------
+
+    def save_logbook(self, book: LogBook) -> None:
+        """Create or update ``book`` and every flow and atom detail in it.
+
+        Memory and SQL backends write it in one transaction; the directory
+        backend writes each file atomically but not the set of them.
+
+        Every flow row written has its version bumped (the returned-less
+        objects you hold become stale: reload to keep using expected versions).
+
+        Raises:
+            ConflictError: one of the flows belongs to another logbook.
+            ResultSerializationError: a value cannot be serialized.
+        """
+        self._check_open()
+        self._save_book(book)
+        self._count(flow_saves=len(book.flows))
+
+    def get_logbook(self, uuid: str) -> LogBook:
+        """The logbook ``uuid`` with all its flows and their atoms.
+
+        Raises:
+            NotFoundError: no such logbook.
+            CorruptRecordError: a stored record cannot be decoded.
+        """
+        self._check_open()
+        self._count(loads=1)
+        books = self._load_books(uuid)
+        if not books:
+            raise NotFoundError(f"logbook {uuid} not found")
+        return books[0]
+
+    def list_logbooks(self) -> list[LogBook]:
+        """Every logbook (with flows and atoms), oldest ``created_at`` first, ties by uuid."""
+        self._check_open()
+        self._count(loads=1)
+        return self._load_books(None)
+
+    def delete_logbook(self, uuid: str) -> None:
+        """Delete logbook ``uuid`` with its flows and their atoms.
+
+        Raises:
+            NotFoundError: no such logbook.
+        """
+        self._check_open()
+        self._delete_book(uuid)
+
+    # -- flow details ----------------------------------------------------------------
+
+    def save_flow_detail(
+        self, book_uuid: str, flow: FlowDetail, *, expected_version: int | None = None
+    ) -> FlowDetail:
+        """Create or update ``flow`` (its row and its atoms) in logbook ``book_uuid``.
+
+        Args:
+            book_uuid: the logbook the flow belongs to; it must exist.
+            flow: the flow detail; its own ``version`` is ignored.
+            expected_version: when given, the save succeeds only if the stored
+                version equals it (0 meaning "not stored yet"): an optimistic
+                check against concurrent writers.
+
+        Returns:
+            ``flow`` with its ``version`` set to the new stored version.
+
+        Raises:
+            NotFoundError: no logbook ``book_uuid``.
+            ConflictError: the stored version differs from ``expected_version``,
+                or the flow belongs to another logbook.
+            ResultSerializationError: a value cannot be serialized.
+        """
+        self._check_open()
+        version = self._save_flow(book_uuid, flow, expected_version)
+        self._count(flow_saves=1)
+        return replace(flow, version=version)
+
+    def get_flow_detail(self, uuid: str) -> FlowDetail:
+        """The flow detail ``uuid`` with its atoms.
+
+        Raises:
+            NotFoundError: no such flow detail.
+            CorruptRecordError: its row or one of its atoms cannot be decoded.
+        """
+        self._check_open()
+        self._count(loads=1)
+        flows = self._load_flows(flow_uuid=uuid)
+        if not flows:
+            raise NotFoundError(f"flow detail {uuid} not found")
+        return flows[0]
+
+    def list_flow_details(self, book_uuid: str | None = None) -> list[FlowDetail]:
+        """Flow details (with atoms) of one logbook, or of all; oldest first, ties by uuid.
+
+        Raises:
+            NotFoundError: ``book_uuid`` is given and no such logbook exists.
+        """
+        self._check_open()
+        self._count(loads=1)
+        if book_uuid is not None:
+            self._book_exists_or_raise(book_uuid)
+        return self._load_flows(book_uuid=book_uuid)
+
+    def delete_flow_detail(self, uuid: str) -> None:
+        """Delete flow detail ``uuid`` and its atoms.
+
+        Raises:
+            NotFoundError: no such flow detail.
+        """
+        self._check_open()
+        self._delete_flow(uuid)
+
+    def find_book_of(self, flow_uuid: str) -> str:
+        """The uuid of the logbook flow detail ``flow_uuid`` belongs to.
+
+        Raises:
+            NotFoundError: no such flow detail.
+        """
+        self._check_open()
+        book_uuid = self._book_of(flow_uuid)
+        if book_uuid is None:
+            raise NotFoundError(f"flow detail {flow_uuid} not found")
+        return book_uuid
+
+    # -- atom details ------------------------------------------------------------------
+
+    def save_atom_details(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+        """Create or update ``atoms`` of flow ``flow_uuid`` in one atomic write.
+
+        This is the engine's hot path (one call per scheduling round): either
+        the whole batch is durable when this returns, or none of it is stored.
+        The flow row and its version are not touched. Atoms are keyed by name;
+        two atoms of one name in a batch: the last wins.
+
+        Raises:
+            NotFoundError: no flow detail ``flow_uuid``.
+            ResultSerializationError: a value cannot be serialized (nothing saved).
+        """
+        self._check_open()
+        if not atoms:
+            return
+        started = time.perf_counter()
+        self._save_atoms(flow_uuid, atoms)
+        elapsed = time.perf_counter() - started
+        self._count(atom_batches=1, atoms_saved=len(atoms), atom_batch_seconds=elapsed)
+
+    def get_atom_details(self, flow_uuid: str) -> dict[str, AtomDetail]:
+        """Atom name -> atom detail for flow ``flow_uuid`` (oldest first, ties by name).
+
+        Raises:
+            NotFoundError: no such flow detail.
+        """
+        return dict(self.get_flow_detail(flow_uuid).atoms)
+
+    # -- running -----------------------------------------------------------------------
+
+    def lock_flow(self, flow_uuid: str) -> FlowLock:
+        """Take the exclusive right to run ``flow_uuid``, without waiting.
+
+        The lock does not require the flow to be stored yet. It is released by
+        :meth:`FlowLock.release`, by :meth:`close`, and by the OS or server when
+        the holding process dies (see :attr:`locks_across_processes` for its reach).
+
+        Raises:
+            FlowLockedError: someone (this process or another) holds it.
+        """
+        self._check_open()
+        lock = self._lock_flow(flow_uuid)
+        with self._locks_mutex:
+            self._locks.add(lock)
+        return lock
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the store's schema up to date; backends call it when opened.
+
+        Raises:
+            SchemaVersionError: the store is newer than this code.
+        """
+        # Schemaless stores (memory) have nothing to migrate.
+        return
+
+    def statistics(self) -> BackendStatistics:
+        """What this backend object has done since it was opened (cheap)."""
+        with self._stats_mutex:
+            counters = dict(self._counters)
+        return BackendStatistics(
+            atom_batches=int(counters["atom_batches"]),
+            atoms_saved=int(counters["atoms_saved"]),
+            atom_batch_seconds=counters["atom_batch_seconds"],
+            flow_saves=int(counters["flow_saves"]),
+            loads=int(counters["loads"]),
+        )
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release held locks and connections; further use raises. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._locks_mutex:
+            locks = list(self._locks)
+            self._locks.clear()
+        for lock in locks:
+            lock.release()
+        self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers for subclasses ---------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PersistenceError(f"{type(self).__name__} is closed")
+
+    def _count(self, **increments: float) -> None:
+        with self._stats_mutex:
+            counters = self._counters
+            for name, value in increments.items():
+                counters[name] += value
+
+    def _book_exists_or_raise(self, book_uuid: str) -> None:
+        if not self._load_books(book_uuid, with_flows=False):
+            raise NotFoundError(f"logbook {book_uuid} not found")
+
+    # -- primitives each backend implements ----------------------------------------------
+
+    @abc.abstractmethod
+    def _save_book(self, book: LogBook) -> None:
+        """Upsert the book row, its flow rows (bumping versions) and atoms, atomically."""
+
+    @abc.abstractmethod
+    def _load_books(self, uuid: str | None, *, with_flows: bool = True) -> list[LogBook]:
+        """Book ``uuid`` (a list of 0 or 1), or all books, in listing order."""
+
+    @abc.abstractmethod
+    def _delete_book(self, uuid: str) -> None:
+        """Delete a book and everything in it; NotFoundError when absent."""
+
+    @abc.abstractmethod
+    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
+        """Upsert the flow row and its atoms atomically; return the new version."""
+
+    @abc.abstractmethod
+    def _load_flows(
+        self, *, flow_uuid: str | None = None, book_uuid: str | None = None
+    ) -> list[FlowDetail]:
+        """Flows with atoms: one by uuid, those of a book, or all; in listing order."""
+
+    @abc.abstractmethod
+    def _delete_flow(self, uuid: str) -> None:
+        """Delete a flow and its atoms; NotFoundError when absent."""
+
+    @abc.abstractmethod
+    def _book_of(self, flow_uuid: str) -> str | None:
+        """The uuid of the flow's book, or None when the flow does not exist."""
+
+    @abc.abstractmethod
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+        """Upsert a non-empty batch of atoms in one transaction."""
+
+    @abc.abstractmethod
+    def _lock_flow(self, flow_uuid: str) -> FlowLock:
+        """Acquire the flow's runner lock or raise FlowLockedError."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Release the backend's own resources; called once."""

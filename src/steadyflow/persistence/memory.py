@@ -1,0 +1,184 @@
+"""A backend in this process's memory: fast, exact, gone when the process ends.
+
+It is first-class (the contract suite runs against it like any other), and
+it stores *serialized rows*, not the objects it was given: that is what makes
+it impossible for a caller to change stored state by mutating a result after
+saving it, and what makes a value that would fail in SQLite fail here too.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.errors import ConflictError, NotFoundError
+from steadyflow.persistence._locks import InProcessLocks
+from steadyflow.persistence._rows import (
+    atom_from_row,
+    atom_sort_key,
+    atom_to_row,
+    book_from_row,
+    book_sort_key,
+    book_to_row,
+    flow_from_row,
+    flow_sort_key,
+    flow_to_row,
+)
+from steadyflow.persistence.base import Backend, FlowLock
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+    from steadyflow.persistence.serializer import Serializer
+
+__all__ = ["MemoryBackend"]
+
+Row = dict[str, Any]
+
+
+class MemoryBackend(Backend):
+    """Keeps everything in this process; thread-safe.
+
+    Locks exclude other threads and other :meth:`lock_flow` callers of this
+    object only, which is all a store that lives in one process needs.
+
+    Args:
+        serializer: turns values into text; strict JSON by default.
+    """
+
+    locks_across_processes = False
+    is_durable = False
+
+    def __init__(self, *, serializer: Serializer | None = None) -> None:
+        super().__init__(serializer=serializer)
+        self._mutex = threading.RLock()
+        self._books: dict[str, Row] = {}
+        self._flows: dict[str, Row] = {}
+        self._atoms: dict[str, dict[str, Row]] = {}
+        self._flow_locks = InProcessLocks()
+
+    def __repr__(self) -> str:
+        return "MemoryBackend()"
+
+    # -- writing -------------------------------------------------------------------
+
+    def _save_book(self, book: LogBook) -> None:
+        book_row = book_to_row(book, self.serializer)
+        flows = [self._encode_flow(book.uuid, flow) for flow in book.flows.values()]
+        with self._mutex:
+            for flow_row, _ in flows:
+                self._check_owner(book.uuid, flow_row["uuid"])
+            self._books[book.uuid] = book_row
+            for flow_row, atom_rows in flows:
+                self._put_flow(flow_row, atom_rows)
+
+    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
+        flow_row, atom_rows = self._encode_flow(book_uuid, flow)
+        with self._mutex:
+            if book_uuid not in self._books:
+                raise NotFoundError(f"logbook {book_uuid} not found")
+            self._check_owner(book_uuid, flow.uuid)
+            stored = self._flows.get(flow.uuid)
+            current = 0 if stored is None else stored["version"]
+            if expected_version is not None and expected_version != current:
+                raise ConflictError(
+                    f"flow detail {flow.uuid} is at version {current}, "
+                    f"not the expected {expected_version}"
+                )
+            return self._put_flow(flow_row, atom_rows)
+
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+        rows = [atom_to_row(flow_uuid, atom, self.serializer) for atom in atoms]
+        with self._mutex:
+            stored = self._atoms.get(flow_uuid)
+            if stored is None:
+                raise NotFoundError(f"flow detail {flow_uuid} not found")
+            stored.update((row["name"], row) for row in rows)
+
+    def _encode_flow(self, book_uuid: str, flow: FlowDetail) -> tuple[Row, list[Row]]:
+        atom_rows = [atom_to_row(flow.uuid, a, self.serializer) for a in flow.atoms.values()]
+        return flow_to_row(book_uuid, flow, self.serializer), atom_rows
+
+    def _check_owner(self, book_uuid: str, flow_uuid: str) -> None:
+        stored = self._flows.get(flow_uuid)
+        if stored is not None and stored["book_uuid"] != book_uuid:
+            raise ConflictError(
+                f"flow detail {flow_uuid} belongs to logbook {stored['book_uuid']}, not {book_uuid}"
+            )
+
+    def _put_flow(self, flow_row: Row, atom_rows: list[Row]) -> int:
+        uuid = flow_row["uuid"]
+        stored = self._flows.get(uuid)
+        version = 1 if stored is None else stored["version"] + 1
+        self._flows[uuid] = {**flow_row, "version": version}
+        atoms = self._atoms.setdefault(uuid, {})
+        atoms.update((row["name"], row) for row in atom_rows)
+        return version
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _load_books(self, uuid: str | None, *, with_flows: bool = True) -> list[LogBook]:
+        with self._mutex:
+            if uuid is None:
+                rows = list(self._books.values())
+            else:
+                rows = [self._books[uuid]] if uuid in self._books else []
+            books = []
+            for row in rows:
+                flows = self._load_flows(book_uuid=row["uuid"]) if with_flows else []
+                books.append(book_from_row(row, flows, self.serializer))
+        return sorted(books, key=book_sort_key)
+
+    def _load_flows(
+        self, *, flow_uuid: str | None = None, book_uuid: str | None = None
+    ) -> list[FlowDetail]:
+        with self._mutex:
+            if flow_uuid is not None:
+                rows = [self._flows[flow_uuid]] if flow_uuid in self._flows else []
+            else:
+                rows = [
+                    row
+                    for row in self._flows.values()
+                    if book_uuid is None or row["book_uuid"] == book_uuid
+                ]
+            pairs = [(row, list(self._atoms[row["uuid"]].values())) for row in rows]
+        flows = [self._decode_flow(row, atom_rows) for row, atom_rows in pairs]
+        return sorted(flows, key=flow_sort_key)
+
+    def _decode_flow(self, row: Row, atom_rows: list[Row]) -> FlowDetail:
+        atoms = sorted((atom_from_row(r, self.serializer) for r in atom_rows), key=atom_sort_key)
+        flow = flow_from_row(row, (), self.serializer)
+        return flow.with_atoms(*atoms)
+
+    def _book_of(self, flow_uuid: str) -> str | None:
+        with self._mutex:
+            row = self._flows.get(flow_uuid)
+        return None if row is None else str(row["book_uuid"])
+
+    # -- deleting ----------------------------------------------------------------------
+
+    def _delete_book(self, uuid: str) -> None:
+        with self._mutex:
+            if self._books.pop(uuid, None) is None:
+                raise NotFoundError(f"logbook {uuid} not found")
+            for flow_uuid in [u for u, row in self._flows.items() if row["book_uuid"] == uuid]:
+                del self._flows[flow_uuid]
+                del self._atoms[flow_uuid]
+
+    def _delete_flow(self, uuid: str) -> None:
+        with self._mutex:
+            if self._flows.pop(uuid, None) is None:
+                raise NotFoundError(f"flow detail {uuid} not found")
+            del self._atoms[uuid]
+
+    # -- the rest ----------------------------------------------------------------------
+
+    def _lock_flow(self, flow_uuid: str) -> FlowLock:
+        return self._flow_locks.acquire(flow_uuid)
+
+    def _close(self) -> None:
+        with self._mutex:
+            self._books.clear()
+            self._flows.clear()
+            self._atoms.clear()

@@ -1,0 +1,84 @@
+"""The tables the SQL backend reads and writes (SQLAlchemy Core).
+
+This describes the schema at the *head* migration; the migrations in
+``migrations/versions`` are what create it and must agree with it. Values are
+serialized text (LONGTEXT on MySQL, whose TEXT stops at 64 KiB); timestamps
+are double precision because MySQL's FLOAT is single precision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+
+__all__ = ["ATOMS", "FLOWS", "LOGBOOKS", "METADATA", "VERSION_TABLE"]
+
+VERSION_TABLE = "steadyflow_alembic_version"
+"""Alembic's bookkeeping table; its own name so it never meets an app's."""
+
+JSONText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+METADATA = MetaData()
+
+LOGBOOKS = Table(
+    "steadyflow_logbooks",
+    METADATA,
+    Column("uuid", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("meta", JSONText, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+FLOWS = Table(
+    "steadyflow_flows",
+    METADATA,
+    Column("uuid", String(64), primary_key=True),
+    Column(
+        "book_uuid",
+        String(64),
+        ForeignKey("steadyflow_logbooks.uuid", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("meta", JSONText, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+ATOMS = Table(
+    "steadyflow_atoms",
+    METADATA,
+    Column(
+        "flow_uuid",
+        String(64),
+        ForeignKey("steadyflow_flows.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(255), primary_key=True),
+    Column("uuid", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("intention", String(16), nullable=False),
+    Column("atom_version", String(64), nullable=False),
+    Column("result", JSONText, nullable=False),
+    Column("failure", JSONText, nullable=True),
+    Column("revert_result", JSONText, nullable=False),
+    Column("revert_failure", JSONText, nullable=True),
+    Column("history", JSONText, nullable=False),
+    Column("meta", JSONText, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL backend's schema, applied by ``SQLBackend.upgrade``."""
