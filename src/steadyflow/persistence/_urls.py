@@ -130,7 +130,8 @@ def _open(scheme: str, url: str, options: dict[str, Any]) -> Backend:
         if not path or "?" in path or "#" in path:
             raise InvalidURLError(f"{url!r}: expected dir:///absolute/path or dir://relative/path")
         return DirectoryBackend(os.path.abspath(path), **options)
-    if scheme in _SQL_SCHEMES:
+    if scheme in _SQL_SCHEMES or scheme.partition("+")[0] in _SQL_SCHEMES:
+        # Unsupported drivers of a known database get the SQL backend's message.
         return _sql_backend(url, options)
     raise InvalidURLError(
         f"unknown backend scheme {scheme!r} in {mask_url(url)!r}; accepted: "

@@ -121,7 +121,7 @@ class Backend(abc.ABC):
         self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
         self._closed = False
         self._stats_mutex = threading.Lock()
-        self._counters: dict[str, float] = dict.fromkeys(BackendStatistics.__slots__, 0)
+        self._counters: dict[str, float] = dict.fromkeys(BackendStatistics.__slots__, 0.0)
         self._locks_mutex = threading.Lock()
         # Weak: a released lock the caller dropped needs no tracking.
         self._locks: weakref.WeakSet[FlowLock] = weakref.WeakSet()

@@ -42,7 +42,9 @@ class JSONSerializer:
     Output is deterministic for a given value (no whitespace, keys in the
     value's own order, which is kept so a result dict reads back in the order
     the task built it). ``NaN`` and infinities are refused because they are
-    not JSON and other readers choke on them. Tuples read back as lists.
+    not JSON and other readers choke on them. Tuples read back as lists, and
+    int, float, bool and None dict keys as strings (JSON's own rules; checking
+    every key would cost a walk of every value on the hot path).
     """
 
     __slots__ = ("_decoder", "_encoder")
