@@ -38,6 +38,11 @@ class Metric:
     key: str
     unit: str
     fmt: str = "{:.1f}"
+    label: str = ""  # in the details column; defaults to the unit
+
+    @property
+    def detail_label(self) -> str:
+        return self.label or self.unit
 
     def format(self, value: float | None) -> str:
         return "-" if value is None else self.fmt.format(value)
@@ -50,7 +55,7 @@ METRICS: dict[str, Metric] = {
         Metric("ns_per_call", "ns/call", "{:.0f}"),
         Metric("ms", "ms", "{:.1f}"),
         Metric("seconds", "s", "{:.3f}"),
-        Metric("rss_mb", "MB", "{:.0f}"),
+        Metric("rss_mb", "MB", "{:.0f}", label="peak RSS MB"),
         Metric("revert_us_per_task", "µs/task", "{:.1f}"),
         Metric("import_ms", "ms", "{:.1f}"),
         # Detail-only measurements.
@@ -90,6 +95,8 @@ class Workload:
     details: tuple[str, ...] = ()
     # Always run (even with --only) because other rows are compared with it.
     always: bool = False
+    # Why a peer has no implementation, shown in its cell instead of "—".
+    absent: tuple[tuple[str, str], ...] = ()
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -106,6 +113,7 @@ def workload(
     note: str = "",
     details: tuple[str, ...] = (),
     always: bool = False,
+    absent: Mapping[str, str] | None = None,
 ) -> Callable[[Impl], Impl]:
     """Register the decorated function as the steadyflow side of workload ``name``."""
     if metric not in METRICS:
@@ -125,6 +133,7 @@ def workload(
             note=note,
             details=details,
             always=always,
+            absent=tuple((absent or {}).items()),
         )
         return fn
 

@@ -45,9 +45,9 @@ def _ratio(peer: float | None, mine: float | None) -> str:
     return f"x{r:,.0f}" if r >= 10 else f"x{r:.2g}" if r < 1 else f"x{r:.1f}"
 
 
-def _cell_text(cell: Cell | None, metric: str, ratio: str = "") -> str:
+def _cell_text(cell: Cell | None, metric: str, ratio: str = "", absent: str = "") -> str:
     if cell is None:
-        return "—"
+        return absent or "—"
     if cell.status == "dnf":
         return f"DNF ({cell.message})" if cell.message else "DNF"
     if cell.status == "error":
@@ -84,7 +84,7 @@ def _detail(
             if value is not None:
                 bits.append(f"{IMPL_LABELS[impl]} {METRICS[key].format(value)}")
         if bits:
-            parts.append(f"{METRICS[key].unit}: " + ", ".join(bits))
+            parts.append(f"{METRICS[key].detail_label}: " + ", ".join(bits))
     return "; ".join(parts)
 
 
@@ -121,7 +121,8 @@ def table_rows(
             for peer in ("taskflow", "dbos"):
                 cell = by_impl.get(peer)
                 theirs = cell.median(w.metric) if cell is not None and cell.finished else None
-                cells.append(_cell_text(cell, w.metric, _ratio(theirs, mine)))
+                why = dict(w.absent).get(peer, "")
+                cells.append(_cell_text(cell, w.metric, _ratio(theirs, mine), why))
             rows.append(
                 (
                     w.name if i == 0 else "",

@@ -100,7 +100,7 @@ def floor(n: int) -> dict[str, float]:
     sizes=(100, 1_000, 10_000),
     quick_sizes=(100, 10_000),
     target=Target("≤ 20 at n=10,000 and ≤ 1.5x n=100", _serial_target),
-    details=("x_floor",),
+    details=("x_floor", "rss_mb"),
 )
 def serial_chain(n: int) -> dict[str, float]:
     engine = _ready(_chain(n), engine="serial")
@@ -288,6 +288,7 @@ def persist_postgres(n: int) -> dict[str, float]:
     sizes=(1_000,),
     target=_at_most(30),
     note="TaskFlow has no asyncio engine; DBOS is not an in-memory engine.",
+    absent={"taskflow": "n/a: no asyncio engine"},
     details=("x_floor",),
 )
 def async_unordered(n: int) -> dict[str, float]:
