@@ -50,7 +50,7 @@ def ensure_peers_venv(log: Callable[[str], None] = print) -> PeersEnv:
         return PeersEnv(python)
     try:
         if not python.exists():
-            log(f"creating {PEERS_VENV.relative_to(BENCH_DIR.parent)} ...")
+            log(f"creating {PEERS_VENV} ...")
             subprocess.run(
                 [sys.executable, "-m", "venv", str(PEERS_VENV)], check=True, capture_output=True
             )
