@@ -69,7 +69,11 @@ def _floor_ns(results: Results) -> float | None:
 def _detail(
     w: Workload, by_impl: Mapping[str, Cell], impls: Sequence[str], floor_ns: float | None
 ) -> str:
-    parts: list[str] = []
+    parts = [
+        f"{IMPL_LABELS[impl]} error: {cell.message[:100]}"
+        for impl in impls
+        if (cell := by_impl.get(impl)) is not None and cell.status == "error"
+    ]
     for key in w.details:
         bits: list[str] = []
         for impl in impls:
