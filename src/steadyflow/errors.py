@@ -37,7 +37,7 @@ Every class is documented with when it is raised; all are new in 0.1.0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from steadyflow.failure import Failure
@@ -209,7 +209,7 @@ class RevertFailedError(ExecutionError):
         self.revert_failures = dict(revert_failures)
 
 
-class FailureGroup(ExecutionError, ExceptionGroup):  # type: ignore[misc]
+class FailureGroup(ExecutionError, ExceptionGroup[Exception]):
     """Raised when several atoms failed at once; holds each original exception.
 
     .. versionadded:: 0.1.0
@@ -221,7 +221,7 @@ class FailureGroup(ExecutionError, ExceptionGroup):  # type: ignore[misc]
     def __init__(self, message: str, exceptions: Sequence[Exception]) -> None:
         super().__init__(message, exceptions)
 
-    def derive(self, excs: Sequence[Exception]) -> FailureGroup:
+    def derive(self, excs: Sequence[Exception]) -> FailureGroup:  # type: ignore[override]
         return FailureGroup(self.message, excs)
 
 

@@ -27,9 +27,7 @@ def _qualified_name(cls: type) -> str:
 
 
 def _type_names(cls: type[BaseException]) -> tuple[str, ...]:
-    return tuple(
-        _qualified_name(base) for base in cls.__mro__ if issubclass(base, BaseException)
-    )
+    return tuple(_qualified_name(base) for base in cls.__mro__ if issubclass(base, BaseException))
 
 
 class Failure:

@@ -105,39 +105,39 @@ _F = FlowState
 
 FLOW_TRANSITIONS: Mapping[FlowState, frozenset[FlowState]] = {
     _F.PENDING: frozenset({_F.RUNNING, _F.RESUMING}),
-    _F.RUNNING: frozenset({_F.SUCCESS, _F.REVERTING, _F.SUSPENDING, _F.FAILURE}),
+    _F.RUNNING: frozenset({_F.SUCCESS, _F.REVERTING, _F.SUSPENDING, _F.FAILURE, _F.RESUMING}),
     _F.SUCCESS: frozenset({_F.PENDING, _F.RESUMING}),
-    _F.REVERTING: frozenset({_F.REVERTED, _F.FAILURE, _F.SUSPENDING}),
+    _F.REVERTING: frozenset({_F.REVERTED, _F.FAILURE, _F.SUSPENDING, _F.RESUMING}),
     _F.REVERTED: frozenset({_F.PENDING, _F.RESUMING}),
     _F.FAILURE: frozenset({_F.PENDING, _F.RESUMING}),
     _F.SUSPENDING: frozenset({_F.SUSPENDED, _F.SUCCESS, _F.REVERTED, _F.FAILURE}),
     _F.SUSPENDED: frozenset({_F.RESUMING, _F.PENDING}),
     _F.RESUMING: frozenset({_F.RUNNING, _F.REVERTING}),
 }
+"""Flow moves. RUNNING->RESUMING and REVERTING->RESUMING are resumes after a crash."""
 
 _E = EngineState
 
+_ENDS = frozenset({_E.SUCCESS, _E.REVERTED, _E.FAILURE, _E.SUSPENDED})
+
 ENGINE_TRANSITIONS: Mapping[EngineState, frozenset[EngineState]] = {
     _E.UNDEFINED: frozenset({_E.RESUMING}),
-    _E.RESUMING: frozenset({_E.SCHEDULING}),
-    _E.SCHEDULING: frozenset({_E.WAITING}),
+    _E.RESUMING: frozenset({_E.SCHEDULING}) | _ENDS,
+    _E.SCHEDULING: frozenset({_E.WAITING}) | _ENDS,
     _E.WAITING: frozenset({_E.ANALYZING}),
-    _E.ANALYZING: frozenset(
-        {_E.SCHEDULING, _E.WAITING, _E.SUCCESS, _E.REVERTED, _E.FAILURE, _E.SUSPENDED}
-    ),
+    _E.ANALYZING: frozenset({_E.SCHEDULING}) | _ENDS,
     _E.SUCCESS: frozenset({_E.RESUMING}),
     _E.REVERTED: frozenset({_E.RESUMING}),
     _E.FAILURE: frozenset({_E.RESUMING}),
     _E.SUSPENDED: frozenset({_E.RESUMING}),
 }
+"""Engine loop phases. Any phase may end the run once nothing is left to do."""
 
 
 _S = TypeVar("_S", bound=StrEnum)
 
 
-def check_transition(
-    table: Mapping[_S, frozenset[_S]], current: _S, target: _S, what: str
-) -> None:
+def check_transition(table: Mapping[_S, frozenset[_S]], current: _S, target: _S, what: str) -> None:
     """Raise unless ``table`` allows ``current -> target``.
 
     Args:

@@ -1,0 +1,706 @@
+"""The engine loop: schedule what is ready, record completions, revert on failure.
+
+The loop never polls and never sleeps on its own: it is a generator that
+yields an :class:`EngineState` at each phase, and whoever drives it (the sync
+``run`` or the async ``run_async``) waits for completions when it yields
+WAITING. Readiness is a per-node count of unfinished predecessors, so each
+completion costs O(successors), and a chain of n atoms costs O(n).
+
+Reverting uses the same idea backwards: a node is reverted once every
+successor that needs reverting has been reverted. A revert that fails blocks
+its predecessors (they may depend on it being undone first) but not
+independent branches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.atom import ProvidesSpec
+from steadyflow.context import AtomContext
+from steadyflow.engine._executor import Completion, Executor, Job
+from steadyflow.engine._plan import Ambiguous, DeciderRef, Plan
+from steadyflow.errors import (
+    AmbiguousProviderError,
+    EngineStateError,
+    FailureGroup,
+    MissingRequirementError,
+    RevertFailedError,
+)
+from steadyflow.events import Event
+from steadyflow.failure import Failure
+from steadyflow.retry import Attempt, Decision, History, Retry
+from steadyflow.states import AtomState, EngineState, FlowState, Intention
+from steadyflow.task import Task
+
+if TYPE_CHECKING:
+    from steadyflow.engine._storage import Storage
+    from steadyflow.notifier import Notifier
+
+__all__ = ["Clock", "Machine", "prepare_arguments"]
+
+_A = AtomState
+_FINISHED = frozenset({_A.SUCCESS, _A.IGNORE})
+_NEEDS_REVERT = frozenset({_A.SUCCESS, _A.FAILURE, _A.REVERTING, _A.RUNNING})
+
+Dynamic = tuple[tuple[str, int, Any, bool], ...]
+"""Per node: (parameter, provider node, key, optional) for inputs other atoms provide."""
+
+
+class Clock:
+    """Time as the engine sees it; tests pass a fake one to skip backoff waits."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def prepare_arguments(
+    plan: Plan, store: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[Dynamic]]:
+    """Resolve every atom's inputs against ``store``; fail on what cannot be found.
+
+    Returns per node the fixed arguments (inject and store values) and the
+    arguments read from other atoms' results at run time. Inject wins over
+    the store, and the store over providers.
+
+    Raises:
+        MissingRequirementError: a required input has no provider and no store value.
+        AmbiguousProviderError: several providers are visible and none is nearest.
+    """
+    fixed: list[dict[str, Any]] = []
+    dynamic: list[Dynamic] = []
+    for node in plan.nodes:
+        values = dict(node.injected)
+        reads: list[tuple[str, int, Any, bool]] = []
+        missing: list[str] = []
+        for binding in node.bindings:
+            if binding.symbol in store:
+                values[binding.arg] = store[binding.symbol]
+            elif isinstance(binding.provider, Ambiguous):
+                raise AmbiguousProviderError(
+                    f"atom {node.name!r} requires {binding.symbol!r}, which "
+                    f"{list(binding.provider.providers)} all provide and none of them is "
+                    f"ordered after the others; link them, rename one output, or rebind"
+                )
+            elif binding.provider is not None:
+                reads.append((binding.arg, binding.provider, binding.key, binding.optional))
+            elif not binding.optional:
+                missing.append(binding.symbol)
+        if missing:
+            available = sorted(set(store) | set(plan.providers))
+            raise MissingRequirementError(
+                f"atom {node.name!r} requires {missing}, which no atom before it provides "
+                f"and the store lacks; available names: {available}",
+                node.name,
+                missing,
+            )
+        fixed.append(values)
+        dynamic.append(tuple(reads))
+    return fixed, dynamic
+
+
+class Machine:
+    """One run (or resumed run) of a plan over a storage, through an executor."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        storage: Storage,
+        executor: Executor,
+        notifier: Notifier,
+        arguments: tuple[list[dict[str, Any]], list[Dynamic]],
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.nodes = plan.nodes
+        self.storage = storage
+        self.executor = executor
+        self.notifier = notifier
+        self.fixed, self.dynamic = arguments
+        self.clock = clock
+        self.rng = rng or random.Random()
+        count = len(plan.nodes)
+        self.remaining = [0] * count
+        self.ready: deque[int] = deque()
+        self.failed: list[int] = []
+        self.run_failures: list[Failure] = []
+        self.timers: list[tuple[float, int, int]] = []
+        self.timer_seq = 0
+        self.decisions: dict[int, bool] = {}
+        self.suspend_requested = False
+        self.events: list[tuple[Event, dict[str, Any]]] = []
+        # Revert bookkeeping; ``revert_todo`` is None while running forward.
+        self.revert_todo: set[int] | None = None
+        self.revert_remaining: dict[int, int] = {}
+        self.revert_ready: deque[int] = deque()
+        self.revert_failed: dict[int, Failure] = {}
+        self.after_revert: Callable[[], None] | None = None
+        self.outcome: EngineState | None = None
+        self.error: BaseException | None = None
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def states(self) -> Iterator[EngineState]:
+        """Drive the run; yields each phase. The driver waits when WAITING is yielded."""
+        yield EngineState.RESUMING
+        if self._ended():
+            yield self._final()
+            return
+        self._setup()
+        while not self._ended():
+            yield EngineState.SCHEDULING
+            self._fire_timers()
+            self._schedule()
+            if self._ended():
+                break
+            if self._idle():
+                self._conclude()
+                break
+            yield EngineState.WAITING
+            yield EngineState.ANALYZING
+            for completion in self.executor.take():
+                self._complete(completion)
+            self._after_completions()
+        self.storage.flush()
+        self._emit()
+        yield self._final()
+
+    def _final(self) -> EngineState:
+        assert self.outcome is not None
+        return self.outcome
+
+    def _ended(self) -> bool:
+        # A method, not an inline test: type checkers would narrow the attribute.
+        return self.outcome is not None
+
+    def wait_timeout(self) -> float | None:
+        """How long the driver may wait for completions before a timer is due."""
+        if not self.timers:
+            return None
+        return max(0.0, self.timers[0][0] - self.clock.monotonic())
+
+    def _idle(self) -> bool:
+        """True when nothing runs and nothing more will start in this run."""
+        if self.executor.in_flight or self.revert_ready:
+            return False
+        if self.suspend_requested and self.revert_todo is None and not self.failed:
+            return True  # ready atoms and backoff timers wait for the next run
+        return not self.ready and not self.timers and not self.failed
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        storage = self.storage
+        states = storage.states
+        if storage.flow_state is FlowState.REVERTING:
+            self._set_flow(FlowState.RESUMING)
+            self._set_flow(FlowState.REVERTING)
+            self.run_failures = [f for f in storage.failures if f is not None]
+            self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+            return
+        if storage.flow_state is FlowState.PENDING:
+            self._set_flow(FlowState.RUNNING)
+        else:
+            self._set_flow(FlowState.RESUMING)
+            self._set_flow(FlowState.RUNNING)
+        pending: list[int] = []
+        for node in self.nodes:
+            index = node.index
+            self.remaining[index] = sum(1 for p in node.preds if states[p] not in _FINISHED)
+            state = states[index]
+            if state is _A.RETRYING:
+                self.ready.append(index)
+            elif state in (_A.PENDING, _A.RUNNING) and self.remaining[index] == 0:
+                pending.append(index)
+            elif state is _A.FAILURE:
+                self.failed.append(index)
+        self._release(pending)
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self.revert_todo is not None:
+            self._schedule_reverts()
+            return
+        if self.failed and self.executor.in_flight == 0:
+            self._decide()
+            if self._reverting():
+                self._schedule_reverts()
+            return
+        if self.failed or self.suspend_requested:
+            return
+        room = self.executor.capacity - self.executor.in_flight
+        if room <= 0 or not self.ready:
+            return
+        batch: list[Job] = []
+        while self.ready and len(batch) < room:
+            batch.append(self._start(self.ready.popleft()))
+        self.storage.flush()
+        self._emit()
+        for job in batch:
+            self.executor.submit(job)
+
+    def _start(self, index: int) -> Job:
+        storage = self.storage
+        node = self.nodes[index]
+        old = storage.set_state(index, _A.RUNNING)
+        if old is not _A.RUNNING:
+            storage.attempts[index] += 1
+        storage.intentions[index] = Intention.EXECUTE
+        if self.notifier.active:
+            self._atom_event(index, _A.RUNNING, old)
+        kwargs = self._arguments(index)
+        atom = node.atom
+        if node.is_retry:
+            kwargs["history"] = History(storage.histories[index])
+        return Job(
+            index,
+            False,
+            atom.execute,  # type: ignore[attr-defined]
+            kwargs,
+            self._context(index),
+            getattr(atom, "timeout", None),
+        )
+
+    def _arguments(self, index: int) -> dict[str, Any]:
+        kwargs = dict(self.fixed[index])
+        states = self.storage.states
+        results = self.storage.results
+        for arg, provider, key, optional in self.dynamic[index]:
+            if states[provider] is _A.SUCCESS:
+                kwargs[arg] = ProvidesSpec.extract(results[provider], key)
+            elif not optional:
+                raise EngineStateError(
+                    f"atom {self.nodes[index].name!r} started before its provider "
+                    f"{self.nodes[provider].name!r} succeeded"
+                )
+        return kwargs
+
+    def _context(self, index: int) -> AtomContext:
+        return AtomContext(
+            flow_id=self.storage.flow_id,
+            atom_name=self.nodes[index].name,
+            attempt=max(1, self.storage.attempts[index]),
+            report_progress=lambda fraction: self._progress(index, fraction),
+        )
+
+    def _complete(self, completion: Completion) -> None:
+        if completion.revert:
+            self._reverted(completion)
+        elif completion.ok:
+            self._succeeded(completion.node, completion.value)
+        else:
+            self._failed(completion.node, completion.value)
+
+    def _succeeded(self, index: int, value: Any) -> None:
+        node = self.nodes[index]
+        storage = self.storage
+        if node.is_retry:
+            storage.histories[index].append(Attempt(value, {}))
+        else:
+            try:
+                node.atom.provides_spec.check(value, node.name)
+            except Exception as exc:
+                self._failed(index, Failure.from_exception(exc))
+                return
+        storage.results[index] = value
+        old = storage.set_state(index, _A.SUCCESS)
+        if self.notifier.active:
+            self._atom_event(index, _A.SUCCESS, old, result=value)
+        self._release(node.succs)
+
+    def _failed(self, index: int, failure: Failure) -> None:
+        storage = self.storage
+        storage.failures[index] = failure
+        old = storage.set_state(index, _A.FAILURE)
+        if self.notifier.active:
+            self._atom_event(index, _A.FAILURE, old, failure=failure)
+        controller = self.nodes[index].retry
+        if controller >= 0 and storage.histories[controller]:
+            storage.histories[controller][-1].failures[self.nodes[index].name] = failure  # type: ignore[index]
+            storage.touch(controller)
+        self.failed.append(index)
+
+    def _release(self, indices: Iterable[int]) -> None:
+        """Count one finished predecessor off each node; start those now ready."""
+        remaining = self.remaining
+        work = list(indices)
+        while work:
+            index = work.pop()
+            left = remaining[index] - 1 if remaining[index] > 0 else 0
+            remaining[index] = left
+            if left:
+                continue
+            state = self.storage.states[index]
+            if state is _A.IGNORE:
+                work.extend(self.nodes[index].succs)
+            elif state in (_A.PENDING, _A.RUNNING):
+                if self._should_ignore(index):
+                    self._ignore(self._ignore_targets(index))
+                    work.extend(self.nodes[index].succs)
+                else:
+                    self.ready.append(index)
+
+    def _should_ignore(self, index: int) -> bool:
+        node = self.nodes[index]
+        for decider in node.deciders:
+            if not self._decide_link(decider):
+                return True
+        states = self.storage.states
+        return any(
+            not optional and states[provider] is _A.IGNORE
+            for _, provider, _, optional in self.dynamic[index]
+        )
+
+    def _decide_link(self, decider: DeciderRef) -> bool:
+        known = self.decisions.get(decider.index)
+        if known is not None:
+            return known
+        states = self.storage.states
+        results = self.storage.results
+        history = {
+            self.nodes[i].name: results[i] for i in decider.source if states[i] is _A.SUCCESS
+        }
+        allowed = bool(decider.fn(history))
+        self.decisions[decider.index] = allowed
+        return allowed
+
+    def _ignore_targets(self, index: int) -> list[int]:
+        """What a node's switch-off reaches: per the strictest failing decider's depth."""
+        targets = {index}
+        for decider in self.nodes[index].deciders:
+            if self.decisions.get(decider.index) is not False:
+                continue
+            if decider.depth == "ATOM":
+                targets.update(decider.target)
+            elif decider.depth == "FLOW":
+                targets |= self.plan.descendants(decider.target, within=decider.graph)
+            else:
+                targets |= self.plan.descendants(decider.target)
+        return sorted(targets)
+
+    def _ignore(self, indices: Iterable[int]) -> None:
+        storage = self.storage
+        for index in indices:
+            if storage.states[index] is not _A.PENDING:
+                continue
+            storage.set_state(index, _A.IGNORE)
+            storage.intentions[index] = Intention.IGNORE
+            if self.notifier.active:
+                self._atom_event(index, _A.IGNORE, _A.PENDING)
+
+    def _after_completions(self) -> None:
+        if self.revert_todo is not None and self._revert_done():
+            self._finish_revert()
+
+    # -- failures and retries ---------------------------------------------------------------------
+
+    def _decide(self) -> None:
+        failed, self.failed = self.failed, []
+        failures = [f for f in (self.storage.failures[i] for i in failed) if f is not None]
+        controllers: set[int] = set()
+        revert_all = False
+        for index in failed:
+            decision, controller = self._consult(index)
+            if decision is Decision.RETRY:
+                controllers.add(controller)
+            else:
+                revert_all = True
+        if revert_all:
+            self.run_failures = failures
+            self._set_flow(FlowState.REVERTING)
+            self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+            return
+        outermost = [c for c in controllers if not self._inside_any(c, controllers)]
+        members: set[int] = set()
+        for controller in outermost:
+            members.update(self._scope_of_controller(controller))
+            members.discard(controller)
+        self.run_failures = failures
+        self._begin_revert(members, lambda: self._restart(outermost))
+
+    def _consult(self, index: int) -> tuple[Decision, int]:
+        controller = self.nodes[index].retry
+        while controller >= 0:
+            node = self.nodes[controller]
+            atom: Retry = node.atom  # type: ignore[assignment]
+            history = History(self.storage.histories[controller])
+            try:
+                decision = Decision(atom.on_failure(history=history, **self._arguments(controller)))
+            except Exception as exc:
+                self.storage.failures[controller] = Failure.from_exception(exc)
+                return Decision.REVERT_ALL, -1
+            if decision is not Decision.REVERT:
+                return decision, controller
+            controller = node.retry
+        return Decision.REVERT_ALL, -1
+
+    def _scope_of_controller(self, controller: int) -> range:
+        for scope in self.plan.scopes:
+            if scope.retry == controller:
+                return scope.members
+        raise EngineStateError(f"no flow owns controller {self.nodes[controller].name!r}")
+
+    def _inside_any(self, controller: int, others: set[int]) -> bool:
+        return any(
+            other != controller and controller in self._scope_of_controller(other)
+            for other in others
+        )
+
+    def _restart(self, controllers: list[int]) -> None:
+        if self.revert_failed:
+            self._escalate_revert_failure()
+            return
+        storage = self.storage
+        for controller in controllers:
+            members = self._scope_of_controller(controller)
+            for index in members:
+                if index == controller:
+                    continue
+                if storage.states[index] is not _A.PENDING:
+                    storage.reset_node(index)
+                if index in storage.histories:
+                    storage.histories[index].clear()
+            for decider_index in [d for d in self.decisions if self._decider_in(d, members)]:
+                del self.decisions[decider_index]
+            storage.set_state(controller, _A.RETRYING)
+            storage.intentions[controller] = Intention.RETRY
+            if self.notifier.active:
+                self._atom_event(controller, _A.RETRYING, _A.SUCCESS)
+            self._recount(members)
+            atom: Retry = self.nodes[controller].atom  # type: ignore[assignment]
+            delay = atom.delay_for(len(storage.histories[controller]), self.rng)
+            self.timer_seq += 1
+            heapq.heappush(
+                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller)
+            )
+        self.run_failures = []
+        self.revert_todo = None
+
+    def _decider_in(self, decider_index: int, members: range) -> bool:
+        for node in self.nodes:
+            for decider in node.deciders:
+                if decider.index == decider_index:
+                    return decider.target.start in members
+        return False
+
+    def _recount(self, members: range) -> None:
+        states = self.storage.states
+        touched = set(members)
+        for index in members:
+            touched.update(self.nodes[index].succs)
+        for index in touched:
+            if states[index] in (_A.PENDING,):
+                self.remaining[index] = sum(
+                    1 for p in self.nodes[index].preds if states[p] not in _FINISHED
+                )
+
+    def _fire_timers(self) -> None:
+        if not self.timers:
+            return
+        now = self.clock.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, index = heapq.heappop(self.timers)
+            self.ready.append(index)
+
+    # -- reverting -----------------------------------------------------------------------------
+
+    def _begin_revert(self, members: Iterable[int], then: Callable[[], None]) -> None:
+        states = self.storage.states
+        todo = {i for i in members if states[i] in _NEEDS_REVERT}
+        self.revert_todo = todo
+        self.revert_failed = {}
+        self.after_revert = then
+        self.ready.clear()
+        self.revert_remaining = {i: sum(1 for s in self.nodes[i].succs if s in todo) for i in todo}
+        self.revert_ready = deque(
+            sorted((i for i, n in self.revert_remaining.items() if n == 0), reverse=True)
+        )
+        if self._revert_done():
+            self._finish_revert()
+
+    def _reverting(self) -> bool:
+        return self.revert_todo is not None
+
+    def _revert_done(self) -> bool:
+        return not self.revert_ready and self.executor.in_flight == 0
+
+    def _schedule_reverts(self) -> None:
+        room = self.executor.capacity - self.executor.in_flight
+        batch: list[Job] = []
+        while self.revert_ready and len(batch) < room:
+            batch.append(self._start_revert(self.revert_ready.popleft()))
+        if not batch:
+            return
+        self.storage.flush()
+        self._emit()
+        for job in batch:
+            self.executor.submit(job)
+
+    def _start_revert(self, index: int) -> Job:
+        storage = self.storage
+        node = self.nodes[index]
+        old = storage.set_state(index, _A.REVERTING)
+        storage.intentions[index] = Intention.REVERT
+        if self.notifier.active:
+            self._atom_event(index, _A.REVERTING, old)
+        kwargs = self._arguments_for_revert(index)
+        atom = node.atom
+        if node.is_retry:
+            retry: Retry = atom  # type: ignore[assignment]
+            kwargs["history"] = History(storage.histories[index])
+            return Job(index, True, retry.revert, kwargs, self._context(index))
+        task: Task = atom  # type: ignore[assignment]
+        outcome = storage.failures[index] if old is _A.FAILURE else storage.results[index]
+        failures = storage.failures_by_name()
+        return Job(
+            index,
+            True,
+            task.revert,
+            task.revert_arguments(kwargs, outcome, failures),
+            self._context(index),
+        )
+
+    def _arguments_for_revert(self, index: int) -> dict[str, Any]:
+        kwargs = dict(self.fixed[index])
+        states = self.storage.states
+        results = self.storage.results
+        for arg, provider, key, _ in self.dynamic[index]:
+            if states[provider] is _A.SUCCESS:
+                kwargs[arg] = ProvidesSpec.extract(results[provider], key)
+        return kwargs
+
+    def _reverted(self, completion: Completion) -> None:
+        index = completion.node
+        storage = self.storage
+        if completion.ok:
+            storage.revert_results[index] = completion.value
+            storage.set_state(index, _A.REVERTED)
+            if self.notifier.active:
+                self._atom_event(index, _A.REVERTED, _A.REVERTING)
+            todo = self.revert_todo or set()
+            for pred in self.nodes[index].preds:
+                if pred in todo:
+                    self.revert_remaining[pred] -= 1
+                    if self.revert_remaining[pred] == 0:
+                        self.revert_ready.append(pred)
+            return
+        storage.revert_failures[index] = completion.value
+        storage.set_state(index, _A.REVERT_FAILURE)
+        self.revert_failed[index] = completion.value
+        if self.notifier.active:
+            self._atom_event(index, _A.REVERT_FAILURE, _A.REVERTING, failure=completion.value)
+
+    def _finish_revert(self) -> None:
+        then = self.after_revert
+        self.after_revert = None
+        if then is not None:
+            then()
+
+    def _finish_revert_all(self) -> None:
+        self.revert_todo = None
+        if self.revert_failed:
+            self._fail_with_revert_failures()
+            return
+        self._set_flow(FlowState.REVERTED)
+        self.outcome = EngineState.REVERTED
+        self.error = self._original_error()
+
+    def _escalate_revert_failure(self) -> None:
+        """A revert inside a retried scope failed: retrying is unsafe, revert everything."""
+        failed = dict(self.revert_failed)
+        self._set_flow(FlowState.REVERTING)
+        self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+        self.revert_failed.update(failed)
+
+    def _fail_with_revert_failures(self) -> None:
+        self._set_flow(FlowState.FAILURE)
+        self.outcome = EngineState.FAILURE
+        names = {self.nodes[i].name: f for i, f in self.revert_failed.items()}
+        originals = ", ".join(str(f) for f in self.run_failures) or "unknown failure"
+        self.error = RevertFailedError(
+            f"flow {self.plan.flow_name!r} failed ({originals}) and reverting it failed too: "
+            + ", ".join(f"{name}: {failure}" for name, failure in names.items()),
+            self.run_failures,
+            names,
+        )
+
+    def _original_error(self) -> BaseException:
+        failures = self.run_failures
+        if len(failures) == 1:
+            return failures[0].to_exception()
+        exceptions = [f.to_exception() for f in failures]
+        return FailureGroup(
+            f"{len(failures)} atoms of flow {self.plan.flow_name!r} failed",
+            [e if isinstance(e, Exception) else Exception(str(e)) for e in exceptions],
+        )
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def _conclude(self) -> None:
+        states = self.storage.states
+        if all(state in _FINISHED for state in states):
+            self._set_flow(FlowState.SUCCESS)
+            self.outcome = EngineState.SUCCESS
+            return
+        if self.suspend_requested:
+            self._set_flow(FlowState.SUSPENDING)
+            self._set_flow(FlowState.SUSPENDED)
+            self.outcome = EngineState.SUSPENDED
+            return
+        stuck = [n.name for n in self.nodes if states[n.index] not in _FINISHED][:5]
+        raise EngineStateError(
+            f"flow {self.plan.flow_name!r} cannot make progress; unfinished atoms: {stuck}"
+        )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _set_flow(self, state: FlowState) -> None:
+        old = self.storage.set_flow_state(state)
+        if self.notifier.active and old is not state:
+            self.events.append(
+                (Event.FLOW_STATE, {**self._base_details(), "state": state, "old_state": old})
+            )
+
+    def _base_details(self) -> dict[str, Any]:
+        return {
+            "flow_name": self.plan.flow_name,
+            "flow_id": self.storage.flow_id,
+            "timestamp": time.time(),
+        }
+
+    def _atom_event(self, index: int, state: AtomState, old: AtomState, **extra: Any) -> None:
+        node = self.nodes[index]
+        details = self._base_details()
+        details.update(
+            atom_name=node.name,
+            atom_kind="retry" if node.is_retry else "task",
+            state=state,
+            old_state=old,
+            **extra,
+        )
+        self.events.append((Event.ATOM_STATE, details))
+
+    def _progress(self, index: int, fraction: float) -> None:
+        self.storage.update_meta(index, progress=fraction)
+        if self.notifier.active:
+            details = self._base_details()
+            details.update(atom_name=self.nodes[index].name, progress=fraction)
+            self.notifier.notify(Event.ATOM_PROGRESS, details)
+
+    def _emit(self) -> None:
+        if not self.events:
+            return
+        events, self.events = self.events, []
+        for event, details in events:
+            self.notifier.notify(event, details)

@@ -1,0 +1,262 @@
+"""The engine: runs one flow, serially or in parallel, and owns its state.
+
+An engine goes through ``compile()`` (flow -> plan, cached on the flow),
+``prepare()`` (the storage for this run), ``validate()`` (every input can be
+found) and ``run()``; each step runs the ones before it when needed, so
+calling ``run()`` alone is enough.
+
+What ``run()`` does depends on where the previous run ended:
+
+- never run, or SUSPENDED: runs (or continues) the flow;
+- SUCCESS: does nothing and returns at once (the results stay readable);
+- REVERTED or FAILURE: raises :class:`~steadyflow.errors.EngineStateError`;
+  call :meth:`Engine.reset` first to run the flow again from the start.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+from steadyflow.engine._compiler import compile_flow
+from steadyflow.engine._executor import Executor, InlineExecutor
+from steadyflow.engine._machine import Clock, Dynamic, Machine, prepare_arguments
+from steadyflow.engine._plan import Plan
+from steadyflow.engine._storage import Storage
+from steadyflow.errors import EngineStateError, InvalidAtomError
+from steadyflow.flow.base import Flow
+from steadyflow.notifier import Notifier
+from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
+
+__all__ = ["ENGINE_KINDS", "Engine"]
+
+ENGINE_KINDS = ("serial", "parallel")
+
+
+def _new_flow_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+class Engine:
+    """Runs one flow; read its results through :attr:`storage`.
+
+    Args:
+        flow: the flow to run.
+        store: values available to every atom by name.
+        engine: ``"serial"`` (one atom at a time, in this thread) or
+            ``"parallel"`` (independent atoms at once, on threads).
+        max_workers: threads for the parallel engine.
+        executor: a ``concurrent.futures.Executor`` for the parallel engine.
+        flow_id: identifies this run in events and idempotency keys.
+        clock: the engine's time source (tests pass a fake one).
+        seed: seeds the random jitter of retry backoff.
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        store: Mapping[str, Any] | None = None,
+        engine: str = "serial",
+        max_workers: int | None = None,
+        executor: Any = None,
+        flow_id: str | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(flow, Flow):
+            raise InvalidAtomError(
+                f"an engine runs a flow (Linear, Unordered or Graph), not {flow!r}; "
+                f"wrap a single task in a Linear flow"
+            )
+        if engine not in ENGINE_KINDS:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_KINDS)}")
+        if store is not None and not isinstance(store, Mapping):
+            raise TypeError(f"store must be a mapping of names to values, not {store!r}")
+        self.flow = flow
+        self.kind = engine
+        self.flow_id = flow_id or _new_flow_id()
+        self.notifier = Notifier()
+        self._store = dict(store or {})
+        self._max_workers = max_workers
+        self._futures_executor = executor
+        self._clock = clock or Clock()
+        self._rng = random.Random(seed)
+        self._plan: Plan | None = None
+        self._storage: Storage | None = None
+        self._arguments: tuple[list[dict[str, Any]], list[Dynamic]] | None = None
+        self._machine: Machine | None = None
+        self._state = EngineState.UNDEFINED
+        self._suspend = threading.Event()
+
+    # -- lifecycle steps -------------------------------------------------------------------
+
+    def compile(self) -> Plan:
+        """Compile the flow into a plan (cached on the flow until it changes)."""
+        if self._plan is None:
+            self._plan = compile_flow(self.flow)
+        return self._plan
+
+    def prepare(self) -> None:
+        """Create the storage this run records its state in."""
+        plan = self.compile()
+        if self._storage is None:
+            self._storage = Storage(plan, store=self._store, flow_id=self.flow_id)
+
+    def validate(self) -> None:
+        """Check that every atom's inputs can be found; nothing runs.
+
+        Raises:
+            MissingRequirementError: an input has no provider and no store value.
+            AmbiguousProviderError: an input has several providers, none nearest.
+        """
+        self.prepare()
+        if self._arguments is None:
+            self._arguments = prepare_arguments(self.compile(), self.storage.store)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the flow to its end (see the module docstring for reruns).
+
+        Raises:
+            Exception: the original exception of the atom that failed, after
+                everything that completed was reverted (a
+                :class:`~steadyflow.errors.FailureGroup` when several failed).
+            RevertFailedError: reverting after a failure failed too.
+        """
+        for _ in self.run_iter():
+            pass
+
+    def run_iter(self) -> Iterator[EngineState]:
+        """Run the flow, yielding each engine phase as it is entered."""
+        machine = self._begin()
+        executor = machine.executor
+        try:
+            for state in machine.states():
+                self._enter(state)
+                yield state
+                if state is EngineState.WAITING:
+                    self._wait(machine, executor)
+        finally:
+            executor.close()
+            self._machine = None
+        self._finish(machine)
+
+    async def run_async(self) -> None:
+        """Run the flow from a coroutine, without blocking the running event loop."""
+        async for _ in self.run_iter_async():
+            pass
+
+    async def run_iter_async(self) -> AsyncIterator[EngineState]:
+        """Like :meth:`run_iter`, waiting for completions without blocking the loop."""
+        machine = self._begin()
+        executor = machine.executor
+        try:
+            for state in machine.states():
+                self._enter(state)
+                yield state
+                if state is EngineState.WAITING:
+                    await executor.wait_async(machine.wait_timeout())
+        finally:
+            executor.close()
+            self._machine = None
+        self._finish(machine)
+
+    def suspend(self) -> None:
+        """Ask the run to stop starting atoms; it ends SUSPENDED once running ones finish.
+
+        Safe to call from any thread or from a listener. A later :meth:`run`
+        continues where the run stopped.
+        """
+        self._suspend.set()
+        machine = self._machine
+        if machine is not None:
+            machine.suspend_requested = True
+
+    def reset(self) -> None:
+        """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
+        if self._machine is not None:
+            raise EngineStateError("cannot reset an engine while it runs")
+        self._storage = None
+        self._arguments = None
+        self._state = EngineState.UNDEFINED
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> EngineState:
+        """The phase the engine is in (or ended in)."""
+        return self._state
+
+    @property
+    def storage(self) -> Storage:
+        """The state of the run: results, atom states, failures, history."""
+        self.prepare()
+        assert self._storage is not None
+        return self._storage
+
+    def statistics(self) -> Mapping[str, int]:
+        """Atom counts per state."""
+        counts: dict[str, int] = {}
+        for state in self.storage.states:
+            counts[state.value] = counts.get(state.value, 0) + 1
+        return counts
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _begin(self) -> Machine:
+        if self._machine is not None:
+            raise EngineStateError("this engine is already running")
+        self.validate()
+        storage = self.storage
+        if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
+            raise EngineStateError(
+                f"flow {self.flow.name!r} already ended {storage.flow_state.value}; "
+                f"call engine.reset() to run it again from the start"
+            )
+        assert self._arguments is not None
+        self._suspend.clear()
+        machine = Machine(
+            self.compile(),
+            storage,
+            self._new_executor(),
+            self.notifier,
+            self._arguments,
+            clock=self._clock,
+            rng=self._rng,
+        )
+        self._machine = machine
+        if storage.flow_state is FlowState.SUCCESS:
+            machine.outcome = EngineState.SUCCESS
+        return machine
+
+    def _new_executor(self) -> Executor:
+        if self.kind == "parallel":
+            from steadyflow.engine._threads import ThreadExecutor
+
+            return ThreadExecutor(max_workers=self._max_workers, executor=self._futures_executor)
+        return InlineExecutor()
+
+    def _enter(self, state: EngineState) -> None:
+        if state is not self._state:
+            check_transition(ENGINE_TRANSITIONS, self._state, state, "engine")
+        self._state = state
+
+    def _wait(self, machine: Machine, executor: Executor) -> None:
+        timeout = machine.wait_timeout()
+        if executor.in_flight:
+            executor.wait(timeout)
+        elif timeout:
+            self._clock.sleep(timeout)
+
+    def _finish(self, machine: Machine) -> None:
+        if machine.error is not None:
+            raise machine.error
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.kind} flow={self.flow.name!r} state={self._state.value}>"

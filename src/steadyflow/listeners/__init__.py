@@ -1,0 +1,8 @@
+"""Listeners observe an engine's transitions: logging, printing, capturing."""
+
+from steadyflow.listeners.base import Listener
+from steadyflow.listeners.capturing import CapturingListener
+from steadyflow.listeners.logging import LoggingListener
+from steadyflow.listeners.printing import PrintingListener
+
+__all__ = ["CapturingListener", "Listener", "LoggingListener", "PrintingListener"]
