@@ -61,6 +61,15 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
+    async def sleep_async(self, seconds: float) -> None:
+        """Wait without blocking the event loop (a fake clock's ``sleep`` is called as is)."""
+        if type(self).sleep is not Clock.sleep:
+            self.sleep(seconds)
+            return
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
 
 def prepare_arguments(
     plan: Plan, store: Mapping[str, Any]
@@ -147,6 +156,14 @@ class Machine:
         self.after_revert: Callable[[], None] | None = None
         self.outcome: EngineState | None = None
         self.error: BaseException | None = None
+        self.deadline: float | None = None
+        """When the whole run times out, on the clock (``engine.run(timeout=...)``)."""
+        self.timed_out = False
+        self.started = [0.0] * count
+        """Per node, when its current job started (perf_counter; kept while observed)."""
+        self.retries = 0
+        self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
+        self.revert_is_async = [bool(getattr(n.atom, "revert_is_async", False)) for n in plan.nodes]
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -170,6 +187,7 @@ class Machine:
             yield EngineState.ANALYZING
             for completion in self.executor.take():
                 self._complete(completion)
+            self._check_deadline()
             self._after_completions()
         self.storage.flush()
         self._emit()
@@ -185,9 +203,12 @@ class Machine:
 
     def wait_timeout(self) -> float | None:
         """How long the driver may wait for completions before a timer is due."""
-        if not self.timers:
+        due = self.timers[0][0] if self.timers else None
+        if self.deadline is not None and self.revert_todo is None:
+            due = self.deadline if due is None else min(due, self.deadline)
+        if due is None:
             return None
-        return max(0.0, self.timers[0][0] - self.clock.monotonic())
+        return max(0.0, due - self.clock.monotonic())
 
     def _idle(self) -> bool:
         """True when nothing runs and nothing more will start in this run."""
@@ -263,6 +284,8 @@ class Machine:
         atom = node.atom
         if node.is_retry:
             kwargs["history"] = History(storage.histories[index])
+        if self.notifier.active:
+            self.started[index] = time.perf_counter()
         return Job(
             index,
             False,
@@ -270,6 +293,7 @@ class Machine:
             kwargs,
             self._context(index),
             getattr(atom, "timeout", None),
+            self.is_async[index],
         )
 
     def _arguments(self, index: int) -> dict[str, Any]:
@@ -316,7 +340,7 @@ class Machine:
         storage.results[index] = value
         old = storage.set_state(index, _A.SUCCESS)
         if self.notifier.active:
-            self._atom_event(index, _A.SUCCESS, old, result=value)
+            self._atom_event(index, _A.SUCCESS, old, result=value, elapsed=self._elapsed(index))
         self._release(node.succs)
 
     def _failed(self, index: int, failure: Failure) -> None:
@@ -324,11 +348,8 @@ class Machine:
         storage.failures[index] = failure
         old = storage.set_state(index, _A.FAILURE)
         if self.notifier.active:
-            self._atom_event(index, _A.FAILURE, old, failure=failure)
-        controller = self.nodes[index].retry
-        if controller >= 0 and storage.histories[controller]:
-            storage.histories[controller][-1].failures[self.nodes[index].name] = failure  # type: ignore[index]
-            storage.touch(controller)
+            self._atom_event(index, _A.FAILURE, old, failure=failure, elapsed=self._elapsed(index))
+        self._record_failure(self.nodes[index].retry, index)
         self.failed.append(index)
 
     def _release(self, indices: Iterable[int]) -> None:
@@ -399,6 +420,32 @@ class Machine:
             if self.notifier.active:
                 self._atom_event(index, _A.IGNORE, _A.PENDING)
 
+    def _check_deadline(self) -> None:
+        """Once the run's deadline passed: give up on what runs, revert what completed."""
+        if self.deadline is None or self.timed_out or self.revert_todo is not None:
+            return
+        if self.clock.monotonic() < self.deadline:
+            return
+        from steadyflow.errors import RunTimeoutError
+
+        self.timed_out = True
+        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish in time")
+        failure = Failure.from_exception(error)
+        for job in self.executor.abandon():
+            if not job.revert and self.storage.states[job.node] is _A.RUNNING:
+                self._fail_quietly(job.node, failure)
+        self.failed = []
+        self.run_failures = [failure]
+        self._set_flow(FlowState.REVERTING)
+        self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+
+    def _fail_quietly(self, index: int, failure: Failure) -> None:
+        """Record a failure that no retry controller is asked about."""
+        self.storage.failures[index] = failure
+        old = self.storage.set_state(index, _A.FAILURE)
+        if self.notifier.active:
+            self._atom_event(index, _A.FAILURE, old, failure=failure, elapsed=self._elapsed(index))
+
     def _after_completions(self) -> None:
         if self.revert_todo is not None and self._revert_done():
             self._finish_revert()
@@ -443,7 +490,18 @@ class Machine:
             if decision is not Decision.REVERT:
                 return decision, controller
             controller = node.retry
+            self._record_failure(controller, index)
         return Decision.REVERT_ALL, -1
+
+    def _record_failure(self, controller: int, index: int) -> None:
+        """Add a node's failure to the latest attempt of ``controller`` (if any)."""
+        if controller < 0 or not self.storage.histories[controller]:
+            return
+        failure = self.storage.failures[index]
+        if failure is not None:
+            attempt = self.storage.histories[controller][-1]
+            attempt.failures[self.nodes[index].name] = failure  # type: ignore[index]
+            self.storage.touch(controller)
 
     def _scope_of_controller(self, controller: int) -> range:
         for scope in self.plan.scopes:
@@ -480,6 +538,7 @@ class Machine:
             self._recount(members)
             atom: Retry = self.nodes[controller].atom  # type: ignore[assignment]
             delay = atom.delay_for(len(storage.histories[controller]), self.rng)
+            self.retries += 1
             self.timer_seq += 1
             heapq.heappush(
                 self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller)
@@ -563,12 +622,15 @@ class Machine:
         task: Task = atom  # type: ignore[assignment]
         outcome = storage.failures[index] if old is _A.FAILURE else storage.results[index]
         failures = storage.failures_by_name()
+        if self.notifier.active:
+            self.started[index] = time.perf_counter()
         return Job(
             index,
             True,
             task.revert,
             task.revert_arguments(kwargs, outcome, failures),
             self._context(index),
+            is_async=self.revert_is_async[index],
         )
 
     def _arguments_for_revert(self, index: int) -> dict[str, Any]:
@@ -587,7 +649,7 @@ class Machine:
             storage.revert_results[index] = completion.value
             storage.set_state(index, _A.REVERTED)
             if self.notifier.active:
-                self._atom_event(index, _A.REVERTED, _A.REVERTING)
+                self._atom_event(index, _A.REVERTED, _A.REVERTING, elapsed=self._elapsed(index))
             todo = self.revert_todo or set()
             for pred in self.nodes[index].preds:
                 if pred in todo:
@@ -599,7 +661,13 @@ class Machine:
         storage.set_state(index, _A.REVERT_FAILURE)
         self.revert_failed[index] = completion.value
         if self.notifier.active:
-            self._atom_event(index, _A.REVERT_FAILURE, _A.REVERTING, failure=completion.value)
+            self._atom_event(
+                index,
+                _A.REVERT_FAILURE,
+                _A.REVERTING,
+                failure=completion.value,
+                elapsed=self._elapsed(index),
+            )
 
     def _finish_revert(self) -> None:
         then = self.after_revert
@@ -690,6 +758,10 @@ class Machine:
             **extra,
         )
         self.events.append((Event.ATOM_STATE, details))
+
+    def _elapsed(self, index: int) -> float:
+        started = self.started[index]
+        return time.perf_counter() - started if started else 0.0
 
     def _progress(self, index: int, fraction: float) -> None:
         self.storage.update_meta(index, progress=fraction)
