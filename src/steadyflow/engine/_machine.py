@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from steadyflow.atom import ProvidesSpec
 from steadyflow.context import AtomContext
 from steadyflow.engine._executor import Completion, Executor, Job
+from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import Ambiguous, DeciderRef, Plan
 from steadyflow.errors import (
     AmbiguousProviderError,
@@ -34,6 +36,7 @@ from steadyflow.errors import (
 )
 from steadyflow.events import Event
 from steadyflow.failure import Failure
+from steadyflow.mapreduce import is_map
 from steadyflow.retry import Attempt, Decision, History, Retry
 from steadyflow.states import AtomState, EngineState, FlowState, Intention
 from steadyflow.task import Task
@@ -143,7 +146,8 @@ class Machine:
         self.ready: deque[int] = deque()
         self.failed: list[int] = []
         self.run_failures: list[Failure] = []
-        self.timers: list[tuple[float, int, int]] = []
+        self.timers: list[tuple[float, int, int, int]] = []
+        """Backoff waits: (due, sequence, node, map element or -1)."""
         self.timer_seq = 0
         self.decisions: dict[int, bool] = {}
         self.suspend_requested = False
@@ -162,6 +166,10 @@ class Machine:
         self.started = [0.0] * count
         """Per node, when its current job started (perf_counter; kept while observed)."""
         self.retries = 0
+        self.thread = threading.get_ident()
+        self.progress_inbox: deque[tuple[int, float]] = deque()
+        self.is_map = [is_map(n.atom) for n in plan.nodes]
+        self.maps = MapRunner(self)
         self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
         self.revert_is_async = [bool(getattr(n.atom, "revert_is_async", False)) for n in plan.nodes]
 
@@ -173,6 +181,7 @@ class Machine:
         if self._ended():
             yield self._final()
             return
+        self.thread = threading.get_ident()
         self._setup()
         while not self._ended():
             yield EngineState.SCHEDULING
@@ -185,6 +194,9 @@ class Machine:
                 break
             yield EngineState.WAITING
             yield EngineState.ANALYZING
+            while self.progress_inbox:
+                index, fraction = self.progress_inbox.popleft()
+                self.storage.update_meta(index, progress=fraction)
             for completion in self.executor.take():
                 self._complete(completion)
             self._check_deadline()
@@ -216,7 +228,7 @@ class Machine:
             return False
         if self.suspend_requested and self.revert_todo is None and not self.failed:
             return True  # ready atoms and backoff timers wait for the next run
-        return not self.ready and not self.timers and not self.failed
+        return not self.ready and not self.maps.queue and not self.timers and not self.failed
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -261,17 +273,20 @@ class Machine:
         if self.failed or self.suspend_requested:
             return
         room = self.executor.capacity - self.executor.in_flight
-        if room <= 0 or not self.ready:
+        queue = self.maps.queue
+        if room <= 0 or not (self.ready or queue):
             return
         batch: list[Job] = []
-        while self.ready and len(batch) < room:
-            batch.append(self._start(self.ready.popleft()))
+        while len(batch) < room and (self.ready or queue):
+            job = self._start(self.ready.popleft()) if self.ready else self.maps.next_job()
+            if job is not None:
+                batch.append(job)
         self.storage.flush()
         self._emit()
         for job in batch:
             self.executor.submit(job)
 
-    def _start(self, index: int) -> Job:
+    def _start(self, index: int) -> Job | None:
         storage = self.storage
         node = self.nodes[index]
         old = storage.set_state(index, _A.RUNNING)
@@ -280,12 +295,14 @@ class Machine:
         storage.intentions[index] = Intention.EXECUTE
         if self.notifier.active:
             self._atom_event(index, _A.RUNNING, old)
+            self.started[index] = time.perf_counter()
+        if self.is_map[index]:
+            self.maps.start(index, resumed=old is _A.RUNNING)
+            return None
         kwargs = self._arguments(index)
         atom = node.atom
         if node.is_retry:
             kwargs["history"] = History(storage.histories[index])
-        if self.notifier.active:
-            self.started[index] = time.perf_counter()
         return Job(
             index,
             False,
@@ -319,7 +336,9 @@ class Machine:
         )
 
     def _complete(self, completion: Completion) -> None:
-        if completion.revert:
+        if completion.element >= 0:
+            self.maps.completed(completion)
+        elif completion.revert:
             self._reverted(completion)
         elif completion.ok:
             self._succeeded(completion.node, completion.value)
@@ -434,6 +453,7 @@ class Machine:
         for job in self.executor.abandon():
             if not job.revert and self.storage.states[job.node] is _A.RUNNING:
                 self._fail_quietly(job.node, failure)
+                self.maps.abandon(job.node)
         self.failed = []
         self.run_failures = [failure]
         self._set_flow(FlowState.REVERTING)
@@ -527,6 +547,8 @@ class Machine:
                     continue
                 if storage.states[index] is not _A.PENDING:
                     storage.reset_node(index)
+                if self.is_map[index]:
+                    self.maps.reset(index)
                 if index in storage.histories:
                     storage.histories[index].clear()
             for decider_index in [d for d in self.decisions if self._decider_in(d, members)]:
@@ -541,7 +563,7 @@ class Machine:
             self.retries += 1
             self.timer_seq += 1
             heapq.heappush(
-                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller)
+                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller, -1)
             )
         self.run_failures = []
         self.revert_todo = None
@@ -569,8 +591,11 @@ class Machine:
             return
         now = self.clock.monotonic()
         while self.timers and self.timers[0][0] <= now:
-            _, _, index = heapq.heappop(self.timers)
-            self.ready.append(index)
+            _, _, index, element = heapq.heappop(self.timers)
+            if element < 0:
+                self.ready.append(index)
+            elif index in self.maps.open:
+                self.maps.queue.append((index, element))
 
     # -- reverting -----------------------------------------------------------------------------
 
@@ -581,6 +606,7 @@ class Machine:
         self.revert_failed = {}
         self.after_revert = then
         self.ready.clear()
+        self.maps.clear_queue()
         self.revert_remaining = {i: sum(1 for s in self.nodes[i].succs if s in todo) for i in todo}
         self.revert_ready = deque(
             sorted((i for i, n in self.revert_remaining.items() if n == 0), reverse=True)
@@ -598,21 +624,35 @@ class Machine:
         room = self.executor.capacity - self.executor.in_flight
         batch: list[Job] = []
         while self.revert_ready and len(batch) < room:
-            batch.append(self._start_revert(self.revert_ready.popleft()))
+            batch.extend(self._start_revert(self.revert_ready.popleft()))
         if not batch:
+            self._emit()
             return
         self.storage.flush()
         self._emit()
         for job in batch:
             self.executor.submit(job)
 
-    def _start_revert(self, index: int) -> Job:
+    def _start_revert(self, index: int) -> list[Job]:
         storage = self.storage
-        node = self.nodes[index]
+        if storage.states[index] is _A.RUNNING:
+            # Given up on (a run timeout) or interrupted by a crash: it counts as failed.
+            storage.set_state(index, _A.FAILURE)
         old = storage.set_state(index, _A.REVERTING)
         storage.intentions[index] = Intention.REVERT
         if self.notifier.active:
             self._atom_event(index, _A.REVERTING, old)
+            self.started[index] = time.perf_counter()
+        if not self.is_map[index]:
+            return [self._revert_job(index, old)]
+        jobs = self.maps.revert_jobs(index, self.maps.element_revert_job)
+        if not jobs:
+            self._reverted(Completion(index, True, True, None))
+        return jobs
+
+    def _revert_job(self, index: int, old: AtomState) -> Job:
+        storage = self.storage
+        node = self.nodes[index]
         kwargs = self._arguments_for_revert(index)
         atom = node.atom
         if node.is_retry:
@@ -622,8 +662,6 @@ class Machine:
         task: Task = atom  # type: ignore[assignment]
         outcome = storage.failures[index] if old is _A.FAILURE else storage.results[index]
         failures = storage.failures_by_name()
-        if self.notifier.active:
-            self.started[index] = time.perf_counter()
         return Job(
             index,
             True,
@@ -764,7 +802,11 @@ class Machine:
         return time.perf_counter() - started if started else 0.0
 
     def _progress(self, index: int, fraction: float) -> None:
-        self.storage.update_meta(index, progress=fraction)
+        if threading.get_ident() == self.thread:
+            self.storage.update_meta(index, progress=fraction)
+        else:
+            # Storage belongs to the engine's thread: it records this in its next round.
+            self.progress_inbox.append((index, fraction))
         if self.notifier.active:
             details = self._base_details()
             details.update(atom_name=self.nodes[index].name, progress=fraction)
