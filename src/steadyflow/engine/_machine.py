@@ -160,6 +160,8 @@ class Machine:
         self.after_revert: Callable[[], None] | None = None
         self.outcome: EngineState | None = None
         self.error: BaseException | None = None
+        self.scoped_revert = False
+        """When the outermost controller gives up, revert only its flow (TaskFlow's way)."""
         self.deadline: float | None = None
         """When the whole run times out, on the clock (``engine.run(timeout=...)``)."""
         self.timed_out = False
@@ -476,17 +478,23 @@ class Machine:
         failed, self.failed = self.failed, []
         failures = [f for f in (self.storage.failures[i] for i in failed) if f is not None]
         controllers: set[int] = set()
+        gave_up: set[int] = set()
         revert_all = False
         for index in failed:
             decision, controller = self._consult(index)
             if decision is Decision.RETRY:
                 controllers.add(controller)
+            elif decision is Decision.REVERT and self.scoped_revert:
+                gave_up.add(controller)
             else:
                 revert_all = True
         if revert_all:
             self.run_failures = failures
             self._set_flow(FlowState.REVERTING)
             self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+            return
+        if gave_up:
+            self._revert_scopes(gave_up | controllers, failures)
             return
         outermost = [c for c in controllers if not self._inside_any(c, controllers)]
         members: set[int] = set()
@@ -509,9 +517,21 @@ class Machine:
                 return Decision.REVERT_ALL, -1
             if decision is not Decision.REVERT:
                 return decision, controller
+            if node.retry < 0:
+                return Decision.REVERT, controller  # the outermost controller gave up
             controller = node.retry
             self._record_failure(controller, index)
         return Decision.REVERT_ALL, -1
+
+    def _revert_scopes(self, controllers: set[int], failures: list[Failure]) -> None:
+        """Scoped revert: undo only the flows whose controllers gave up, then end REVERTED."""
+        members: set[int] = set()
+        for controller in controllers:
+            if not self._inside_any(controller, controllers):
+                members.update(self._scope_of_controller(controller))
+        self.run_failures = failures
+        self._set_flow(FlowState.REVERTING)
+        self._begin_revert(members, self._finish_revert_all)
 
     def _record_failure(self, controller: int, index: int) -> None:
         """Add a node's failure to the latest attempt of ``controller`` (if any)."""

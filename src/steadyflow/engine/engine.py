@@ -73,6 +73,10 @@ class Engine:
             tasks of an asyncio run).
         executor: a ``concurrent.futures.Executor`` for those threads instead.
         max_concurrency: how many atoms an asyncio run keeps in flight at once.
+        revert: what a failure nobody retries undoes: ``"flow"`` (everything
+            that completed, the default) or ``"scope"`` (when a retry
+            controller gives up, only its flow is reverted; the run ends
+            REVERTED and atoms outside that flow keep their results).
         flow_id: identifies this run in events and idempotency keys.
         clock: the engine's time source (tests pass a fake one).
         seed: seeds the random jitter of retry backoff.
@@ -87,6 +91,7 @@ class Engine:
         max_workers: int | None = None,
         executor: Any = None,
         max_concurrency: int | None = None,
+        revert: str = "flow",
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -108,6 +113,9 @@ class Engine:
         self._max_workers = max_workers
         self._futures_executor = executor
         self._max_concurrency = max_concurrency
+        if revert not in ("flow", "scope"):
+            raise ValueError(f"revert must be 'flow' or 'scope', not {revert!r}")
+        self._revert = revert
         self._run_seconds = 0.0
         self._retries = 0
         self._clock = clock or Clock()
@@ -311,6 +319,7 @@ class Engine:
             clock=self._clock,
             rng=self._rng,
         )
+        machine.scoped_revert = self._revert == "scope"
         if timeout is not None:
             if not timeout > 0:
                 executor.close()
