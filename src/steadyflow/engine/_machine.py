@@ -264,6 +264,11 @@ class Machine:
     # -- forward ----------------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        if self.events:
+            # Listeners hear of completions before anything new starts, so that
+            # one of them can still suspend the run (results are durable first).
+            self.storage.flush()
+            self._emit()
         if self.revert_todo is not None:
             self._schedule_reverts()
             return
