@@ -114,11 +114,11 @@ class Map(Task):
         kwargs[self.element_arg] = item
         return kwargs
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return self.element.is_async
 
-    @property
+    @functools.cached_property
     def revert_is_async(self) -> bool:
         return self.element.revert_is_async
 

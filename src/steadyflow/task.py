@@ -86,12 +86,12 @@ class Task(Atom):
         """
         return None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         """Whether ``execute`` is a coroutine function (run on an event loop)."""
         return inspect.iscoroutinefunction(self.execute)
 
-    @property
+    @functools.cached_property
     def revert_is_async(self) -> bool:
         """Whether ``revert`` is a coroutine function."""
         return inspect.iscoroutinefunction(self.revert)
@@ -164,11 +164,11 @@ class FunctionTask(Task):
         # Inputs come from the wrapped function, not the generic execute().
         super()._bind(self.fn, **kwargs)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
-    @property
+    @functools.cached_property
     def revert_is_async(self) -> bool:
         return self.revert_fn is not None and inspect.iscoroutinefunction(self.revert_fn)
 

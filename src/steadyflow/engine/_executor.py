@@ -9,7 +9,6 @@ in the completion, so the engine loop never sees a task's raise.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 from abc import ABC, abstractmethod
@@ -104,6 +103,8 @@ async def await_bounded(value: Awaitable[Any], job: Job) -> Any:
     """Await ``value``, cancelling it when the job's timeout passes."""
     if job.timeout is None:
         return await value
+    import asyncio
+
     try:
         async with asyncio.timeout(job.timeout):
             return await value
@@ -158,6 +159,8 @@ class Executor(ABC):
 
     async def wait_async(self, timeout: float | None) -> None:  # noqa: ASYNC109
         """Like :meth:`wait`, for a loop driving the engine; blocks a thread by default."""
+        import asyncio
+
         await asyncio.to_thread(self.wait, timeout)
 
     def abandon(self) -> list[Job]:

@@ -5,7 +5,8 @@
 
 A job with a timeout that passes is reported failed at once
 (:class:`~steadyflow.errors.TaskTimeoutError`); Python cannot stop a thread,
-so the thread runs on until the task returns and its result is dropped.
+so the thread runs on until the task returns, its result is dropped, and
+then it ends (it is a daemon thread: it never delays the interpreter's exit).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import heapq
 import os
 import queue
+import threading
 import time
 from collections.abc import Awaitable
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from steadyflow.engine._asyncio import LoopThread
@@ -37,6 +39,10 @@ __all__ = ["ThreadExecutor"]
 class ThreadExecutor(Executor):
     """Runs jobs on threads; the engine keeps at most ``capacity`` of them in flight.
 
+    Without ``executor``, jobs go to worker threads of this executor's own,
+    fed through a queue (much cheaper per job than ``concurrent.futures``),
+    started as jobs need them and stopped by :meth:`close`.
+
     Args:
         max_workers: threads of the pool created here (default: 8, or the
             CPU count plus 4 when larger).
@@ -50,10 +56,10 @@ class ThreadExecutor(Executor):
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, not {max_workers}")
         workers = max_workers or max(8, (os.cpu_count() or 1) + 4)
-        self._owned = executor is None
-        self._pool: FuturesExecutor = executor or ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="steadyflow"
-        )
+        self._pool: FuturesExecutor | None = executor
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._jobs: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
         self.capacity = workers if max_workers or executor is None else 64
         self._queue: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
         self._buffer: list[tuple[int, Completion]] = []
@@ -62,6 +68,8 @@ class ThreadExecutor(Executor):
         self._seq = 0
         self._loop: LoopThread | None = None
         self._abandoned = False
+        self._zombies: set[int] = set()
+        """Abandoned jobs whose threads still run: they do not count against capacity."""
 
     @property
     def in_flight(self) -> int:
@@ -81,13 +89,39 @@ class ThreadExecutor(Executor):
         self._live[key] = job
         if job.timeout is not None:
             heapq.heappush(self._deadlines, (time.monotonic() + job.timeout, key))
-        future: Future[Completion]
         if job.is_async:
             # The coroutine enforces its own timeout by cancellation.
             future = self._loop_thread().submit(invoke_async(job))
-        else:
+            future.add_done_callback(lambda done: self._deliver(done, key, job))
+        elif self._pool is not None:
             future = self._pool.submit(invoke, job, self._await)
-        future.add_done_callback(lambda done: self._deliver(done, key, job))
+            future.add_done_callback(lambda done: self._deliver(done, key, job))
+        else:
+            self._jobs.put((key, job))
+            if len(self._threads) < len(self._live) + len(self._zombies):
+                self._start_worker()
+
+    def _start_worker(self) -> None:
+        worker = threading.Thread(
+            target=self._work, name=f"steadyflow-{len(self._threads)}", daemon=True
+        )
+        worker.start()
+        self._threads.append(worker)
+
+    def _work(self) -> None:
+        """A worker thread: run jobs until the sentinel None arrives."""
+        jobs = self._jobs
+        done = self._queue
+        while True:
+            item = jobs.get()
+            if item is None:
+                return
+            key, job = item
+            try:
+                completion = invoke(job, self._await)
+            except BaseException as exc:  # SystemExit in a task: report it, keep the thread
+                completion = failed(job, Failure.from_exception(exc))
+            done.put((key, completion))
 
     def _deliver(self, future: Future[Completion], key: int, job: Job) -> None:
         if future.cancelled():
@@ -108,7 +142,12 @@ class ThreadExecutor(Executor):
             except queue.Empty:
                 break
         live = self._live
-        done = [completion for key, completion in arrived if live.pop(key, None) is not None]
+        done: list[Completion] = []
+        for key, completion in arrived:
+            if live.pop(key, None) is not None:
+                done.append(completion)
+            else:
+                self._zombies.discard(key)
         if self._deadlines:
             done.extend(self._expired())
         return done
@@ -122,6 +161,7 @@ class ThreadExecutor(Executor):
             job = self._live.pop(key, None)
             if job is not None:
                 self._abandoned = True
+                self._zombies.add(key)
                 done.append(failed(job, timeout_failure(job)))
         return done
 
@@ -138,6 +178,7 @@ class ThreadExecutor(Executor):
 
     def abandon(self) -> list[Job]:
         jobs = list(self._live.values())
+        self._zombies.update(self._live)
         self._live.clear()
         self._deadlines.clear()
         self._abandoned = self._abandoned or bool(jobs)
@@ -147,6 +188,11 @@ class ThreadExecutor(Executor):
         if self._loop is not None:
             self._loop.close()
             self._loop = None
-        if self._owned:
-            # Abandoned threads (timed out) are not waited for: they finish on their own.
-            self._pool.shutdown(wait=not self._abandoned, cancel_futures=self._abandoned)
+        for _ in self._threads:
+            self._jobs.put(None)
+        if not self._abandoned:
+            for worker in self._threads:
+                worker.join()
+        # An abandoned (timed out) thread is not waited for: it takes its sentinel
+        # and ends once its task returns; it is a daemon, so it never blocks exit.
+        self._threads = []
