@@ -74,6 +74,8 @@ class Task(Atom):
             raise InvalidAtomError(f"{self.name}: timeout must be a positive number of seconds")
         self.timeout = timeout
         self._revert_signature = Signature.of(self.revert, self.name)
+        # Inspect once while declaring, not on the engine's hot path.
+        _ = self.is_async, self.revert_is_async
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work; the return value is published under ``provides``."""
