@@ -178,3 +178,36 @@ def test_statistics_count_states_time_and_retries(clock: FakeClock) -> None:
     assert stats.retries == 2
     assert stats.elapsed > 0
     assert stats.flow_state is sf.FlowState.SUCCESS
+
+
+def test_suspend_interrupts_a_backoff_wait() -> None:
+    # Given a flow waiting out a one-hour backoff on the real clock
+    calls: list[int] = []
+    engine: list[sf.Engine] = []
+
+    def fail_then_suspend() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            threading.Timer(0.05, engine[0].suspend).start()
+            raise ValueError("first attempt fails")
+
+    flow = sf.Linear("l", sf.task(fail_then_suspend), retry=sf.retry.Times(2, delay=3600))
+    engine.append(sf.load(flow))
+    # When suspend() is called during the wait, then the run ends SUSPENDED at once
+    engine[0].run()
+    assert engine[0].state is sf.EngineState.SUSPENDED
+    # and the next run starts the new attempt without waiting again
+    engine[0].run()
+    assert calls == [1, 1]
+    assert engine[0].storage.flow_state is sf.FlowState.SUCCESS
+
+
+def test_run_iter_of_an_asyncio_engine_runs_async_tasks() -> None:
+    async def value() -> int:
+        await asyncio.sleep(0)
+        return 3
+
+    engine = sf.load(sf.Linear("l", sf.task(value, provides="v")), engine="asyncio")
+    states = list(engine.run_iter())
+    assert states[-1] is sf.EngineState.SUCCESS
+    assert engine.storage.fetch("v") == 3

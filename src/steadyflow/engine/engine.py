@@ -331,7 +331,8 @@ class Engine:
         return machine
 
     def _new_executor(self) -> Executor:
-        if self.kind == "parallel":
+        # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
+        if self.kind in ("parallel", "asyncio"):
             from steadyflow.engine._threads import ThreadExecutor
 
             return ThreadExecutor(max_workers=self._max_workers, executor=self._futures_executor)
@@ -346,6 +347,9 @@ class Engine:
         timeout = machine.wait_timeout()
         if executor.in_flight:
             executor.wait(timeout)
+        elif timeout and type(self._clock) is Clock:
+            # Only backoff timers are pending: a suspend() ends the wait early.
+            self._suspend.wait(timeout)
         elif timeout:
             self._clock.sleep(timeout)
 
