@@ -25,7 +25,8 @@ def load(
         store: values available to every atom by name.
         engine: ``"serial"``, ``"parallel"`` or ``"asyncio"``.
         **options: passed to :class:`~steadyflow.engine.Engine` (``max_workers``,
-            ``executor``, ``max_concurrency``, ``flow_id``, ``clock``, ``seed``).
+            ``executor``, ``max_concurrency``, ``revert``, ``flow_id``, ``clock``,
+            ``seed``).
     """
     return Engine(flow, store=store, engine=engine, **options)
 

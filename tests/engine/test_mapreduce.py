@@ -154,3 +154,9 @@ def test_a_task_instance_can_be_mapped() -> None:
 def test_map_needs_a_parameter_for_the_element() -> None:
     with pytest.raises(InvalidAtomError, match="element"):
         sf.Map(lambda: 1, over="xs", provides="ys")
+
+
+def test_new_names_are_exported() -> None:
+    assert {"Map", "Reduce"} <= set(sf.__all__)
+    assert sf.Map is sf.mapreduce.Map
+    assert "TimingListener" in sf.listeners.__all__
