@@ -211,3 +211,23 @@ def test_run_iter_of_an_asyncio_engine_runs_async_tasks() -> None:
     states = list(engine.run_iter())
     assert states[-1] is sf.EngineState.SUCCESS
     assert engine.storage.fetch("v") == 3
+
+
+def test_a_sync_task_timeout_counts_from_its_start_under_asyncio() -> None:
+    # Given one worker thread, busy 0.3 s with "first", and a quick task with a
+    # 0.2 s timeout queued behind it
+    class Busy(sf.Task):
+        def execute(self) -> None:
+            threading.Event().wait(0.3)
+
+    class Quick(sf.Task):
+        def execute(self) -> None:
+            return None
+
+    flow = sf.Unordered("u", Busy("first"), Quick("queued", timeout=0.2))
+
+    # When it runs, then the time spent waiting for the thread does not count
+    async def main() -> None:
+        await sf.run_async(flow, max_workers=1)
+
+    asyncio.run(main())

@@ -120,3 +120,9 @@ def test_two_failures_at_once_are_both_reported(recorder: Recorder) -> None:
 def test_bad_max_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="max_workers"):
         sf.run(sf.Linear("l", sf.task(lambda: None, name="t")), engine="parallel", max_workers=0)
+
+
+def test_an_unordered_flow_starts_in_declaration_order(recorder: Recorder) -> None:
+    flow = sf.Unordered("u", *[Step(f"s{i}", recorder) for i in range(5)])
+    sf.run(flow)
+    assert recorder.names("execute") == [f"s{i}" for i in range(5)]

@@ -145,11 +145,20 @@ class AsyncioExecutor(Executor):
 
             return asyncio.run_coroutine_threadsafe(bounded(), loop).result()
 
-        work = loop.run_in_executor(self._pool, invoke, job, await_on_loop)
         try:
             if job.timeout is None:
-                completion = await work
+                completion = await loop.run_in_executor(self._pool, invoke, job, await_on_loop)
             else:
+                # The timeout counts from when a thread picks the job up, not
+                # from when it was queued behind busy threads.
+                started = asyncio.Event()
+
+                def run() -> Completion:
+                    loop.call_soon_threadsafe(started.set)
+                    return invoke(job, await_on_loop)
+
+                work = loop.run_in_executor(self._pool, run)
+                await started.wait()
                 async with asyncio.timeout(job.timeout):
                     completion = await work
         except TimeoutError:

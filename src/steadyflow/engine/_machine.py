@@ -382,6 +382,7 @@ class Machine:
         """Count one finished predecessor off each node; start those now ready."""
         remaining = self.remaining
         work = list(indices)
+        work.reverse()  # pop() from the end: release in plan (declaration) order
         while work:
             index = work.pop()
             left = remaining[index] - 1 if remaining[index] > 0 else 0
