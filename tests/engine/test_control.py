@@ -231,3 +231,21 @@ def test_a_sync_task_timeout_counts_from_its_start_under_asyncio() -> None:
         await sf.run_async(flow, max_workers=1)
 
     asyncio.run(main())
+
+
+def test_suspend_interrupts_a_backoff_wait_under_run_async() -> None:
+    calls: list[int] = []
+    engine: list[sf.Engine] = []
+
+    def fail_then_suspend() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            threading.Timer(0.05, engine[0].suspend).start()
+            raise ValueError("first attempt fails")
+
+    flow = sf.Linear("l", sf.task(fail_then_suspend), retry=sf.retry.Times(2, delay=3600))
+    engine.append(sf.load(flow, engine="asyncio"))
+    asyncio.run(engine[0].run_async())
+    assert engine[0].state is sf.EngineState.SUSPENDED
+    asyncio.run(engine[0].run_async())
+    assert calls == [1, 1]

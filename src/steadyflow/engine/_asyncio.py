@@ -194,6 +194,24 @@ class AsyncioExecutor(Executor):
         except TimeoutError:
             return
 
+    async def nap(self, seconds: float) -> None:
+        """Wait ``seconds`` (a backoff), or less if :meth:`wake` is called."""
+        self._bind()
+        wakeup = self._wakeup
+        assert wakeup is not None
+        wakeup.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await wakeup.wait()
+        except TimeoutError:
+            return
+
+    def wake(self) -> None:
+        """End a :meth:`nap` early; safe from any thread."""
+        loop, wakeup = self._loop, self._wakeup
+        if loop is not None and wakeup is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wakeup.set)
+
     def abandon(self) -> list[Job]:
         jobs = []
         for job, future in self._live.values():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -126,6 +126,7 @@ class Engine:
         self._machine: Machine | None = None
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
+        self._waker: Callable[[], None] | None = None
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -236,9 +237,14 @@ class Engine:
                     wait = machine.wait_timeout()
                     if executor.in_flight:
                         await executor.wait_async(wait)
+                    elif wait and type(self._clock) is Clock:
+                        # Only backoff timers are pending: a suspend() ends the wait early.
+                        self._waker = executor.wake
+                        await executor.nap(wait)
                     elif wait:
                         await self._clock.sleep_async(wait)
         finally:
+            self._waker = None
             executor.close()
             self._end(machine, began)
         self._finish(machine)
@@ -253,6 +259,9 @@ class Engine:
         machine = self._machine
         if machine is not None:
             machine.suspend_requested = True
+        waker = self._waker
+        if waker is not None:
+            waker()
 
     def reset(self) -> None:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
