@@ -17,6 +17,7 @@ from steadyflow.engine import Engine, Storage
 from steadyflow.errors import SteadyflowError
 from steadyflow.failure import Failure
 from steadyflow.flow import Depth, Flow, Graph, Linear, Unordered
+from steadyflow.mapreduce import Map, Reduce
 from steadyflow.retry import Retry
 from steadyflow.states import AtomState, EngineState, FlowState
 from steadyflow.task import FunctionTask, Task, task
@@ -35,6 +36,8 @@ __all__ = [
     "Unordered",
     "Graph",
     "Depth",
+    "Map",
+    "Reduce",
     # running
     "run",
     "run_async",

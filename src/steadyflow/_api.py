@@ -23,9 +23,10 @@ def load(
     Args:
         flow: the flow to run.
         store: values available to every atom by name.
-        engine: ``"serial"`` or ``"parallel"``.
+        engine: ``"serial"``, ``"parallel"`` or ``"asyncio"``.
         **options: passed to :class:`~steadyflow.engine.Engine` (``max_workers``,
-            ``executor``, ``flow_id``, ``clock``, ``seed``).
+            ``executor``, ``max_concurrency``, ``revert``, ``flow_id``, ``clock``,
+            ``seed``).
     """
     return Engine(flow, store=store, engine=engine, **options)
 
@@ -52,10 +53,15 @@ async def run_async(
     flow: Flow,
     store: Mapping[str, Any] | None = None,
     *,
-    engine: str = "serial",
+    engine: str = "asyncio",
     **options: Any,
 ) -> dict[str, Any]:
-    """Like :func:`run`, from a coroutine, without blocking the event loop."""
+    """Like :func:`run`, from a coroutine, without blocking the event loop.
+
+    ``async def`` tasks run on the running loop, independent ones at once
+    (pass ``engine="serial"`` for one at a time); synchronous tasks run on a
+    thread pool.
+    """
     runner = load(flow, store, engine=engine, **options)
     await runner.run_async()
     return runner.storage.fetch_all()

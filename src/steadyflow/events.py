@@ -4,9 +4,11 @@ Every callback is called as ``callback(event, details)``. ``details`` is a
 dict with at least ``flow_name``, ``flow_id`` and ``timestamp`` (seconds
 since the epoch); atom events add ``atom_name``, ``atom_kind`` ("task" or
 "retry"), ``state`` and ``old_state``, plus ``result`` on SUCCESS and
-``failure`` on FAILURE and REVERT_FAILURE; progress events add
-``atom_name`` and ``progress`` (0.0 to 1.0); flow events add ``state`` and
-``old_state``.
+``failure`` on FAILURE and REVERT_FAILURE, and ``elapsed`` (seconds since
+the execute or revert started) on SUCCESS, FAILURE, REVERTED and
+REVERT_FAILURE; progress events add ``atom_name`` and ``progress`` (0.0 to
+1.0) and are sent from the thread that reported them; flow events add
+``state`` and ``old_state``.
 """
 
 from __future__ import annotations

@@ -135,6 +135,8 @@ class Retry(Atom):
         on: Iterable[type[BaseException]] | None = None,
         version: str = "1.0",
     ) -> None:
+        self.named = name is not None
+        """False when the name is a default; a flow then renames it ``<flow>.retry``."""
         self._bind(
             self.execute,
             name=name if name is not None else f"{type(self).__module__}.{type(self).__qualname__}",

@@ -74,6 +74,8 @@ class Task(Atom):
             raise InvalidAtomError(f"{self.name}: timeout must be a positive number of seconds")
         self.timeout = timeout
         self._revert_signature = Signature.of(self.revert, self.name)
+        # Inspect once while declaring, not on the engine's hot path.
+        _ = self.is_async, self.revert_is_async
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work; the return value is published under ``provides``."""
@@ -86,12 +88,12 @@ class Task(Atom):
         """
         return None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         """Whether ``execute`` is a coroutine function (run on an event loop)."""
         return inspect.iscoroutinefunction(self.execute)
 
-    @property
+    @functools.cached_property
     def revert_is_async(self) -> bool:
         """Whether ``revert`` is a coroutine function."""
         return inspect.iscoroutinefunction(self.revert)
@@ -164,11 +166,11 @@ class FunctionTask(Task):
         # Inputs come from the wrapped function, not the generic execute().
         super()._bind(self.fn, **kwargs)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
-    @property
+    @functools.cached_property
     def revert_is_async(self) -> bool:
         return self.revert_fn is not None and inspect.iscoroutinefunction(self.revert_fn)
 

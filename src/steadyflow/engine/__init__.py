@@ -3,6 +3,6 @@
 from steadyflow.engine._machine import Clock
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
-from steadyflow.engine.engine import ENGINE_KINDS, Engine
+from steadyflow.engine.engine import ENGINE_KINDS, Engine, Statistics
 
-__all__ = ["ENGINE_KINDS", "Clock", "Engine", "Plan", "Storage"]
+__all__ = ["ENGINE_KINDS", "Clock", "Engine", "Plan", "Statistics", "Storage"]

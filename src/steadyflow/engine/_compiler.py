@@ -210,10 +210,17 @@ class _Compiler:
     def _unordered(self, flow: Flow, visible: ChainMap[str, Ref], scope: int, retry: int) -> _Sub:
         children = list(flow)
         summaries = [self._summary(child) for child in children]
+        offered_by: dict[str, list[int]] = {}
+        for j, (_, offers) in enumerate(summaries):
+            for name in offers:
+                offered_by.setdefault(name, []).append(j)
         for i, (needs, _) in enumerate(summaries):
-            for j, (_, offers) in enumerate(summaries):
-                clash = needs & offers
-                if i != j and clash:
+            for name in needs:
+                j = next((j for j in offered_by.get(name, ()) if j != i), -1)
+                if j < 0:
+                    continue
+                clash = needs & summaries[j][1]
+                if clash:
                     raise DependencyError(
                         f"unordered flow {flow.name!r}: {children[i].name!r} requires "
                         f"{sorted(clash)} which its sibling {children[j].name!r} provides; "

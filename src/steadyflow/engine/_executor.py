@@ -10,21 +10,34 @@ in the completion, so the engine loop never sees a task's raise.
 from __future__ import annotations
 
 import inspect
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steadyflow.context import AtomContext, _current
 from steadyflow.errors import TaskTimeoutError
 from steadyflow.failure import Failure
 
-__all__ = ["Completion", "Executor", "InlineExecutor", "Job", "invoke"]
+if TYPE_CHECKING:
+    from steadyflow.engine._asyncio import LoopThread
+
+__all__ = [
+    "AwaitFn",
+    "Completion",
+    "Executor",
+    "InlineExecutor",
+    "Job",
+    "invoke",
+    "invoke_async",
+    "timeout_failure",
+]
 
 
 @dataclass(slots=True)
 class Job:
-    """One call of an atom's ``execute`` or ``revert``."""
+    """One call of an atom's ``execute`` or ``revert`` (or one element of a map)."""
 
     node: int
     revert: bool
@@ -32,6 +45,10 @@ class Job:
     kwargs: dict[str, Any]
     context: AtomContext
     timeout: float | None = None
+    is_async: bool = False
+    """Whether ``fn`` is a coroutine function: it runs on an event loop, not a thread."""
+    element: int = -1
+    """The element of a map node this job computes, or -1."""
 
 
 @dataclass(slots=True)
@@ -42,65 +59,77 @@ class Completion:
     revert: bool
     ok: bool
     value: Any
+    element: int = -1
 
 
-def invoke(job: Job) -> Completion:
-    """Call a synchronous job with its context set; never raises an ``Exception``."""
+AwaitFn = Callable[[Awaitable[Any], Job], Any]
+"""Runs an awaitable a synchronous job returned to its end, from a thread; returns its value."""
+
+
+def timeout_failure(job: Job) -> Failure:
+    """The failure recorded for a job that outlived its timeout."""
+    what = "revert" if job.revert else "execute"
+    return Failure.from_exception(
+        TaskTimeoutError(f"{job.context.atom_name} {what} did not finish within {job.timeout} s")
+    )
+
+
+def failed(job: Job, failure: Failure) -> Completion:
+    """A failed completion of ``job``."""
+    return Completion(job.node, job.revert, False, failure, job.element)
+
+
+def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
+    """Call a synchronous job with its context set; never raises an ``Exception``.
+
+    A function task may return a coroutine; ``await_fn`` runs it on an event
+    loop (the executor's own, so ``asyncio.run`` is never nested).
+    """
     token = _current.set(job.context)
     try:
         value = job.fn(**job.kwargs)
         if inspect.isawaitable(value):
-            value = _run_awaitable(value, job)
+            if await_fn is None:
+                raise TypeError(f"{job.context.atom_name} returned an awaitable; no loop runs it")
+            value = await_fn(value, job)
     except Exception as exc:
-        return Completion(job.node, job.revert, False, Failure.from_exception(exc))
+        return failed(job, Failure.from_exception(exc))
     finally:
         _current.reset(token)
-    return Completion(job.node, job.revert, True, value)
+    return Completion(job.node, job.revert, True, value, job.element)
 
 
-def _run_awaitable(value: Any, job: Job) -> Any:
-    """Run a coroutine returned by a function task on a private loop of this thread."""
-
+async def await_bounded(value: Awaitable[Any], job: Job) -> Any:
+    """Await ``value``, cancelling it when the job's timeout passes."""
+    if job.timeout is None:
+        return await value
     import asyncio
 
-    async def bounded() -> Any:
-        if job.timeout is None:
+    try:
+        async with asyncio.timeout(job.timeout):
             return await value
-        try:
-            return await asyncio.wait_for(value, job.timeout)
-        except TimeoutError:
-            raise TaskTimeoutError(
-                f"{job.context.atom_name} did not finish within {job.timeout} s"
-            ) from None
-
-    return asyncio.run(bounded())
+    except TimeoutError:
+        raise TaskTimeoutError(
+            f"{job.context.atom_name} did not finish within {job.timeout} s"
+        ) from None
 
 
 async def invoke_async(job: Job) -> Completion:
-    """Await an asynchronous job with its context set; never raises an ``Exception``."""
-    import asyncio
+    """Await an asynchronous job with its context set; never raises an ``Exception``.
 
+    With a timeout, the job's coroutine is cancelled when it passes and the
+    job fails with :class:`~steadyflow.errors.TaskTimeoutError`.
+    """
     token = _current.set(job.context)
     try:
         value = job.fn(**job.kwargs)
         if inspect.isawaitable(value):
-            if job.timeout is None:
-                value = await value
-            else:
-                value = await asyncio.wait_for(value, job.timeout)
-    except TimeoutError as exc:
-        if isinstance(exc, TaskTimeoutError):
-            failure = Failure.from_exception(exc)
-        else:
-            failure = Failure.from_exception(
-                TaskTimeoutError(f"{job.context.atom_name} did not finish within {job.timeout} s")
-            )
-        return Completion(job.node, job.revert, False, failure)
+            value = await await_bounded(value, job)
     except Exception as exc:
-        return Completion(job.node, job.revert, False, Failure.from_exception(exc))
+        return failed(job, Failure.from_exception(exc))
     finally:
         _current.reset(token)
-    return Completion(job.node, job.revert, True, value)
+    return Completion(job.node, job.revert, True, value, job.element)
 
 
 class Executor(ABC):
@@ -134,24 +163,67 @@ class Executor(ABC):
 
         await asyncio.to_thread(self.wait, timeout)
 
+    def abandon(self) -> list[Job]:
+        """Stop waiting for every job in flight and return them (a run timed out).
+
+        Asynchronous jobs are cancelled; a thread cannot be stopped, so a
+        synchronous job keeps running until it returns and its result is dropped.
+        """
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, most executors hold nothing
         """Release threads or loops the executor owns."""
 
 
 class InlineExecutor(Executor):
-    """Calls each job at once in the engine's own thread: the serial engine."""
+    """Calls each job at once in the engine's own thread: the serial engine.
+
+    Asynchronous jobs run on a private event loop in a helper thread (started
+    on first use), so a serial run works inside a running loop too. A
+    synchronous job with a timeout runs on a helper thread, so that the run
+    can give up on it when the timeout passes.
+    """
 
     capacity = 1
 
     def __init__(self) -> None:
         self._done: list[Completion] = []
+        self._loop: LoopThread | None = None
 
     @property
     def in_flight(self) -> int:
         return len(self._done)
 
+    def _loop_thread(self) -> LoopThread:
+        if self._loop is None:
+            from steadyflow.engine._asyncio import LoopThread
+
+            self._loop = LoopThread()
+        return self._loop
+
+    def _await(self, value: Awaitable[Any], job: Job) -> Any:
+        return self._loop_thread().run(value, job)
+
     def submit(self, job: Job) -> None:
-        self._done.append(invoke(job))
+        if job.is_async:
+            self._done.append(self._loop_thread().call(job))
+        elif job.timeout is not None:
+            self._done.append(self._bounded(job))
+        else:
+            self._done.append(invoke(job, self._await))
+
+    def _bounded(self, job: Job) -> Completion:
+        box: list[Completion] = []
+        worker = threading.Thread(
+            target=lambda: box.append(invoke(job, self._await)),
+            name=f"steadyflow-{job.context.atom_name}",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(job.timeout)
+        if box:
+            return box[0]
+        return failed(job, timeout_failure(job))
 
     def take(self) -> list[Completion]:
         done, self._done = self._done, []
@@ -159,3 +231,8 @@ class InlineExecutor(Executor):
 
     def wait(self, timeout: float | None) -> None:
         return None
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None

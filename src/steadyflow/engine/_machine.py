@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from steadyflow.atom import ProvidesSpec
 from steadyflow.context import AtomContext
 from steadyflow.engine._executor import Completion, Executor, Job
+from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import Ambiguous, DeciderRef, Plan
 from steadyflow.errors import (
     AmbiguousProviderError,
@@ -34,6 +36,7 @@ from steadyflow.errors import (
 )
 from steadyflow.events import Event
 from steadyflow.failure import Failure
+from steadyflow.mapreduce import is_map
 from steadyflow.retry import Attempt, Decision, History, Retry
 from steadyflow.states import AtomState, EngineState, FlowState, Intention
 from steadyflow.task import Task
@@ -60,6 +63,15 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    async def sleep_async(self, seconds: float) -> None:
+        """Wait without blocking the event loop (a fake clock's ``sleep`` is called as is)."""
+        if type(self).sleep is not Clock.sleep:
+            self.sleep(seconds)
+            return
+        import asyncio
+
+        await asyncio.sleep(seconds)
 
 
 def prepare_arguments(
@@ -134,7 +146,8 @@ class Machine:
         self.ready: deque[int] = deque()
         self.failed: list[int] = []
         self.run_failures: list[Failure] = []
-        self.timers: list[tuple[float, int, int]] = []
+        self.timers: list[tuple[float, int, int, int]] = []
+        """Backoff waits: (due, sequence, node, map element or -1)."""
         self.timer_seq = 0
         self.decisions: dict[int, bool] = {}
         self.suspend_requested = False
@@ -147,6 +160,20 @@ class Machine:
         self.after_revert: Callable[[], None] | None = None
         self.outcome: EngineState | None = None
         self.error: BaseException | None = None
+        self.scoped_revert = False
+        """When the outermost controller gives up, revert only its flow (TaskFlow's way)."""
+        self.deadline: float | None = None
+        """When the whole run times out, on the clock (``engine.run(timeout=...)``)."""
+        self.timed_out = False
+        self.started = [0.0] * count
+        """Per node, when its current job started (perf_counter; kept while observed)."""
+        self.retries = 0
+        self.thread = threading.get_ident()
+        self.progress_inbox: deque[tuple[int, float]] = deque()
+        self.is_map = [is_map(n.atom) for n in plan.nodes]
+        self.maps = MapRunner(self)
+        self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
+        self.revert_is_async = [bool(getattr(n.atom, "revert_is_async", False)) for n in plan.nodes]
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -156,6 +183,7 @@ class Machine:
         if self._ended():
             yield self._final()
             return
+        self.thread = threading.get_ident()
         self._setup()
         while not self._ended():
             yield EngineState.SCHEDULING
@@ -168,8 +196,12 @@ class Machine:
                 break
             yield EngineState.WAITING
             yield EngineState.ANALYZING
+            while self.progress_inbox:
+                index, fraction = self.progress_inbox.popleft()
+                self.storage.update_meta(index, progress=fraction)
             for completion in self.executor.take():
                 self._complete(completion)
+            self._check_deadline()
             self._after_completions()
         self.storage.flush()
         self._emit()
@@ -185,9 +217,12 @@ class Machine:
 
     def wait_timeout(self) -> float | None:
         """How long the driver may wait for completions before a timer is due."""
-        if not self.timers:
+        due = self.timers[0][0] if self.timers else None
+        if self.deadline is not None and self.revert_todo is None:
+            due = self.deadline if due is None else min(due, self.deadline)
+        if due is None:
             return None
-        return max(0.0, self.timers[0][0] - self.clock.monotonic())
+        return max(0.0, due - self.clock.monotonic())
 
     def _idle(self) -> bool:
         """True when nothing runs and nothing more will start in this run."""
@@ -195,7 +230,7 @@ class Machine:
             return False
         if self.suspend_requested and self.revert_todo is None and not self.failed:
             return True  # ready atoms and backoff timers wait for the next run
-        return not self.ready and not self.timers and not self.failed
+        return not self.ready and not self.maps.queue and not self.timers and not self.failed
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -229,6 +264,11 @@ class Machine:
     # -- forward ----------------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        if self.events:
+            # Listeners hear of completions before anything new starts, so that
+            # one of them can still suspend the run (results are durable first).
+            self.storage.flush()
+            self._emit()
         if self.revert_todo is not None:
             self._schedule_reverts()
             return
@@ -240,17 +280,20 @@ class Machine:
         if self.failed or self.suspend_requested:
             return
         room = self.executor.capacity - self.executor.in_flight
-        if room <= 0 or not self.ready:
+        queue = self.maps.queue
+        if room <= 0 or not (self.ready or queue):
             return
         batch: list[Job] = []
-        while self.ready and len(batch) < room:
-            batch.append(self._start(self.ready.popleft()))
+        while len(batch) < room and (self.ready or queue):
+            job = self._start(self.ready.popleft()) if self.ready else self.maps.next_job()
+            if job is not None:
+                batch.append(job)
         self.storage.flush()
         self._emit()
         for job in batch:
             self.executor.submit(job)
 
-    def _start(self, index: int) -> Job:
+    def _start(self, index: int) -> Job | None:
         storage = self.storage
         node = self.nodes[index]
         old = storage.set_state(index, _A.RUNNING)
@@ -259,6 +302,10 @@ class Machine:
         storage.intentions[index] = Intention.EXECUTE
         if self.notifier.active:
             self._atom_event(index, _A.RUNNING, old)
+            self.started[index] = time.perf_counter()
+        if self.is_map[index]:
+            self.maps.start(index, resumed=old is _A.RUNNING)
+            return None
         kwargs = self._arguments(index)
         atom = node.atom
         if node.is_retry:
@@ -270,6 +317,7 @@ class Machine:
             kwargs,
             self._context(index),
             getattr(atom, "timeout", None),
+            self.is_async[index],
         )
 
     def _arguments(self, index: int) -> dict[str, Any]:
@@ -295,7 +343,9 @@ class Machine:
         )
 
     def _complete(self, completion: Completion) -> None:
-        if completion.revert:
+        if completion.element >= 0:
+            self.maps.completed(completion)
+        elif completion.revert:
             self._reverted(completion)
         elif completion.ok:
             self._succeeded(completion.node, completion.value)
@@ -316,7 +366,7 @@ class Machine:
         storage.results[index] = value
         old = storage.set_state(index, _A.SUCCESS)
         if self.notifier.active:
-            self._atom_event(index, _A.SUCCESS, old, result=value)
+            self._atom_event(index, _A.SUCCESS, old, result=value, elapsed=self._elapsed(index))
         self._release(node.succs)
 
     def _failed(self, index: int, failure: Failure) -> None:
@@ -324,17 +374,15 @@ class Machine:
         storage.failures[index] = failure
         old = storage.set_state(index, _A.FAILURE)
         if self.notifier.active:
-            self._atom_event(index, _A.FAILURE, old, failure=failure)
-        controller = self.nodes[index].retry
-        if controller >= 0 and storage.histories[controller]:
-            storage.histories[controller][-1].failures[self.nodes[index].name] = failure  # type: ignore[index]
-            storage.touch(controller)
+            self._atom_event(index, _A.FAILURE, old, failure=failure, elapsed=self._elapsed(index))
+        self._record_failure(self.nodes[index].retry, index)
         self.failed.append(index)
 
     def _release(self, indices: Iterable[int]) -> None:
         """Count one finished predecessor off each node; start those now ready."""
         remaining = self.remaining
         work = list(indices)
+        work.reverse()  # pop() from the end: release in plan (declaration) order
         while work:
             index = work.pop()
             left = remaining[index] - 1 if remaining[index] > 0 else 0
@@ -399,6 +447,33 @@ class Machine:
             if self.notifier.active:
                 self._atom_event(index, _A.IGNORE, _A.PENDING)
 
+    def _check_deadline(self) -> None:
+        """Once the run's deadline passed: give up on what runs, revert what completed."""
+        if self.deadline is None or self.timed_out or self.revert_todo is not None:
+            return
+        if self.clock.monotonic() < self.deadline:
+            return
+        from steadyflow.errors import RunTimeoutError
+
+        self.timed_out = True
+        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish in time")
+        failure = Failure.from_exception(error)
+        for job in self.executor.abandon():
+            if not job.revert and self.storage.states[job.node] is _A.RUNNING:
+                self._fail_quietly(job.node, failure)
+                self.maps.abandon(job.node)
+        self.failed = []
+        self.run_failures = [failure]
+        self._set_flow(FlowState.REVERTING)
+        self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+
+    def _fail_quietly(self, index: int, failure: Failure) -> None:
+        """Record a failure that no retry controller is asked about."""
+        self.storage.failures[index] = failure
+        old = self.storage.set_state(index, _A.FAILURE)
+        if self.notifier.active:
+            self._atom_event(index, _A.FAILURE, old, failure=failure, elapsed=self._elapsed(index))
+
     def _after_completions(self) -> None:
         if self.revert_todo is not None and self._revert_done():
             self._finish_revert()
@@ -409,17 +484,23 @@ class Machine:
         failed, self.failed = self.failed, []
         failures = [f for f in (self.storage.failures[i] for i in failed) if f is not None]
         controllers: set[int] = set()
+        gave_up: set[int] = set()
         revert_all = False
         for index in failed:
             decision, controller = self._consult(index)
             if decision is Decision.RETRY:
                 controllers.add(controller)
+            elif decision is Decision.REVERT and self.scoped_revert:
+                gave_up.add(controller)
             else:
                 revert_all = True
         if revert_all:
             self.run_failures = failures
             self._set_flow(FlowState.REVERTING)
             self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+            return
+        if gave_up:
+            self._revert_scopes(gave_up | controllers, failures)
             return
         outermost = [c for c in controllers if not self._inside_any(c, controllers)]
         members: set[int] = set()
@@ -442,8 +523,31 @@ class Machine:
                 return Decision.REVERT_ALL, -1
             if decision is not Decision.REVERT:
                 return decision, controller
+            if node.retry < 0:
+                return Decision.REVERT, controller  # the outermost controller gave up
             controller = node.retry
+            self._record_failure(controller, index)
         return Decision.REVERT_ALL, -1
+
+    def _revert_scopes(self, controllers: set[int], failures: list[Failure]) -> None:
+        """Scoped revert: undo only the flows whose controllers gave up, then end REVERTED."""
+        members: set[int] = set()
+        for controller in controllers:
+            if not self._inside_any(controller, controllers):
+                members.update(self._scope_of_controller(controller))
+        self.run_failures = failures
+        self._set_flow(FlowState.REVERTING)
+        self._begin_revert(members, self._finish_revert_all)
+
+    def _record_failure(self, controller: int, index: int) -> None:
+        """Add a node's failure to the latest attempt of ``controller`` (if any)."""
+        if controller < 0 or not self.storage.histories[controller]:
+            return
+        failure = self.storage.failures[index]
+        if failure is not None:
+            attempt = self.storage.histories[controller][-1]
+            attempt.failures[self.nodes[index].name] = failure  # type: ignore[index]
+            self.storage.touch(controller)
 
     def _scope_of_controller(self, controller: int) -> range:
         for scope in self.plan.scopes:
@@ -469,6 +573,8 @@ class Machine:
                     continue
                 if storage.states[index] is not _A.PENDING:
                     storage.reset_node(index)
+                if self.is_map[index]:
+                    self.maps.reset(index)
                 if index in storage.histories:
                     storage.histories[index].clear()
             for decider_index in [d for d in self.decisions if self._decider_in(d, members)]:
@@ -480,9 +586,10 @@ class Machine:
             self._recount(members)
             atom: Retry = self.nodes[controller].atom  # type: ignore[assignment]
             delay = atom.delay_for(len(storage.histories[controller]), self.rng)
+            self.retries += 1
             self.timer_seq += 1
             heapq.heappush(
-                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller)
+                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller, -1)
             )
         self.run_failures = []
         self.revert_todo = None
@@ -510,8 +617,11 @@ class Machine:
             return
         now = self.clock.monotonic()
         while self.timers and self.timers[0][0] <= now:
-            _, _, index = heapq.heappop(self.timers)
-            self.ready.append(index)
+            _, _, index, element = heapq.heappop(self.timers)
+            if element < 0:
+                self.ready.append(index)
+            elif index in self.maps.open:
+                self.maps.queue.append((index, element))
 
     # -- reverting -----------------------------------------------------------------------------
 
@@ -522,6 +632,7 @@ class Machine:
         self.revert_failed = {}
         self.after_revert = then
         self.ready.clear()
+        self.maps.clear_queue()
         self.revert_remaining = {i: sum(1 for s in self.nodes[i].succs if s in todo) for i in todo}
         self.revert_ready = deque(
             sorted((i for i, n in self.revert_remaining.items() if n == 0), reverse=True)
@@ -539,21 +650,35 @@ class Machine:
         room = self.executor.capacity - self.executor.in_flight
         batch: list[Job] = []
         while self.revert_ready and len(batch) < room:
-            batch.append(self._start_revert(self.revert_ready.popleft()))
+            batch.extend(self._start_revert(self.revert_ready.popleft()))
         if not batch:
+            self._emit()
             return
         self.storage.flush()
         self._emit()
         for job in batch:
             self.executor.submit(job)
 
-    def _start_revert(self, index: int) -> Job:
+    def _start_revert(self, index: int) -> list[Job]:
         storage = self.storage
-        node = self.nodes[index]
+        if storage.states[index] is _A.RUNNING:
+            # Given up on (a run timeout) or interrupted by a crash: it counts as failed.
+            storage.set_state(index, _A.FAILURE)
         old = storage.set_state(index, _A.REVERTING)
         storage.intentions[index] = Intention.REVERT
         if self.notifier.active:
             self._atom_event(index, _A.REVERTING, old)
+            self.started[index] = time.perf_counter()
+        if not self.is_map[index]:
+            return [self._revert_job(index, old)]
+        jobs = self.maps.revert_jobs(index, self.maps.element_revert_job)
+        if not jobs:
+            self._reverted(Completion(index, True, True, None))
+        return jobs
+
+    def _revert_job(self, index: int, old: AtomState) -> Job:
+        storage = self.storage
+        node = self.nodes[index]
         kwargs = self._arguments_for_revert(index)
         atom = node.atom
         if node.is_retry:
@@ -569,6 +694,7 @@ class Machine:
             task.revert,
             task.revert_arguments(kwargs, outcome, failures),
             self._context(index),
+            is_async=self.revert_is_async[index],
         )
 
     def _arguments_for_revert(self, index: int) -> dict[str, Any]:
@@ -587,7 +713,7 @@ class Machine:
             storage.revert_results[index] = completion.value
             storage.set_state(index, _A.REVERTED)
             if self.notifier.active:
-                self._atom_event(index, _A.REVERTED, _A.REVERTING)
+                self._atom_event(index, _A.REVERTED, _A.REVERTING, elapsed=self._elapsed(index))
             todo = self.revert_todo or set()
             for pred in self.nodes[index].preds:
                 if pred in todo:
@@ -599,7 +725,13 @@ class Machine:
         storage.set_state(index, _A.REVERT_FAILURE)
         self.revert_failed[index] = completion.value
         if self.notifier.active:
-            self._atom_event(index, _A.REVERT_FAILURE, _A.REVERTING, failure=completion.value)
+            self._atom_event(
+                index,
+                _A.REVERT_FAILURE,
+                _A.REVERTING,
+                failure=completion.value,
+                elapsed=self._elapsed(index),
+            )
 
     def _finish_revert(self) -> None:
         then = self.after_revert
@@ -691,8 +823,16 @@ class Machine:
         )
         self.events.append((Event.ATOM_STATE, details))
 
+    def _elapsed(self, index: int) -> float:
+        started = self.started[index]
+        return time.perf_counter() - started if started else 0.0
+
     def _progress(self, index: int, fraction: float) -> None:
-        self.storage.update_meta(index, progress=fraction)
+        if threading.get_ident() == self.thread:
+            self.storage.update_meta(index, progress=fraction)
+        else:
+            # Storage belongs to the engine's thread: it records this in its next round.
+            self.progress_inbox.append((index, fraction))
         if self.notifier.active:
             details = self._base_details()
             details.update(atom_name=self.nodes[index].name, progress=fraction)

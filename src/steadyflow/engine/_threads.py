@@ -1,13 +1,36 @@
-"""The parallel executor: jobs on a thread pool, completions through a queue."""
+"""The parallel executor: jobs on a thread pool, completions through a queue.
+
+``async def`` jobs do not take a thread: they run on a private event loop
+(one helper thread for all of them), started the first time one shows up.
+
+A job with a timeout that passes is reported failed at once
+(:class:`~steadyflow.errors.TaskTimeoutError`); Python cannot stop a thread,
+so the thread runs on until the task returns, its result is dropped, and
+then it ends (it is a daemon thread: it never delays the interpreter's exit).
+"""
 
 from __future__ import annotations
 
+import heapq
 import os
 import queue
+import threading
+import time
+from collections.abc import Awaitable
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from typing import Any
 
-from steadyflow.engine._executor import Completion, Executor, Job, invoke
+from steadyflow.engine._asyncio import LoopThread
+from steadyflow.engine._executor import (
+    Completion,
+    Executor,
+    Job,
+    failed,
+    invoke,
+    invoke_async,
+    timeout_failure,
+)
 from steadyflow.failure import Failure
 
 __all__ = ["ThreadExecutor"]
@@ -15,6 +38,10 @@ __all__ = ["ThreadExecutor"]
 
 class ThreadExecutor(Executor):
     """Runs jobs on threads; the engine keeps at most ``capacity`` of them in flight.
+
+    Without ``executor``, jobs go to worker threads of this executor's own,
+    fed through a queue (much cheaper per job than ``concurrent.futures``),
+    started as jobs need them and stopped by :meth:`close`.
 
     Args:
         max_workers: threads of the pool created here (default: 8, or the
@@ -29,51 +56,143 @@ class ThreadExecutor(Executor):
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, not {max_workers}")
         workers = max_workers or max(8, (os.cpu_count() or 1) + 4)
-        self._owned = executor is None
-        self._pool: FuturesExecutor = executor or ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="steadyflow"
-        )
+        self._pool: FuturesExecutor | None = executor
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._jobs: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
         self.capacity = workers if max_workers or executor is None else 64
-        self._queue: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        self._buffer: list[Completion] = []
-        self._in_flight = 0
+        self._queue: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
+        self._buffer: list[tuple[int, Completion]] = []
+        self._live: dict[int, Job] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        self._seq = 0
+        self._loop: LoopThread | None = None
+        self._abandoned = False
+        self._zombies: set[int] = set()
+        """Abandoned jobs whose threads still run: they do not count against capacity."""
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return len(self._live)
+
+    def _loop_thread(self) -> LoopThread:
+        if self._loop is None:
+            self._loop = LoopThread()
+        return self._loop
+
+    def _await(self, value: Awaitable[Any], job: Job) -> Any:
+        return self._loop_thread().run(value, job)
 
     def submit(self, job: Job) -> None:
-        future = self._pool.submit(invoke, job)
-        self._in_flight += 1
-        future.add_done_callback(lambda done: self._deliver(done, job))
+        self._seq += 1
+        key = self._seq
+        self._live[key] = job
+        if job.timeout is not None:
+            heapq.heappush(self._deadlines, (time.monotonic() + job.timeout, key))
+        if job.is_async:
+            # The coroutine enforces its own timeout by cancellation.
+            future = self._loop_thread().submit(invoke_async(job))
+            future.add_done_callback(lambda done: self._deliver(done, key, job))
+        elif self._pool is not None:
+            future = self._pool.submit(invoke, job, self._await)
+            future.add_done_callback(lambda done: self._deliver(done, key, job))
+        else:
+            self._jobs.put((key, job))
+            if len(self._threads) < len(self._live) + len(self._zombies):
+                self._start_worker()
 
-    def _deliver(self, future: Future[Completion], job: Job) -> None:
+    def _start_worker(self) -> None:
+        worker = threading.Thread(
+            target=self._work, name=f"steadyflow-{len(self._threads)}", daemon=True
+        )
+        worker.start()
+        self._threads.append(worker)
+
+    def _work(self) -> None:
+        """A worker thread: run jobs until the sentinel None arrives."""
+        jobs = self._jobs
+        done = self._queue
+        while True:
+            item = jobs.get()
+            if item is None:
+                return
+            key, job = item
+            try:
+                completion = invoke(job, self._await)
+            except BaseException as exc:  # SystemExit in a task: report it, keep the thread
+                completion = failed(job, Failure.from_exception(exc))
+            done.put((key, completion))
+
+    def _deliver(self, future: Future[Completion], key: int, job: Job) -> None:
+        if future.cancelled():
+            return  # only abandoned jobs are cancelled, when the executor closes
         error = future.exception()
         if error is None:
-            self._queue.put(future.result())
+            self._queue.put((key, future.result()))
             return
         # Only a BaseException (SystemExit in a task, say) escapes invoke().
-        self._queue.put(Completion(job.node, job.revert, False, Failure.from_exception(error)))
+        self._queue.put((key, failed(job, Failure.from_exception(error))))
 
     def take(self) -> list[Completion]:
-        done = self._buffer
+        arrived = self._buffer
         self._buffer = []
         while True:
             try:
-                done.append(self._queue.get_nowait())
+                arrived.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._in_flight -= len(done)
+        live = self._live
+        done: list[Completion] = []
+        for key, completion in arrived:
+            if live.pop(key, None) is not None:
+                done.append(completion)
+            else:
+                self._zombies.discard(key)
+        if self._deadlines:
+            done.extend(self._expired())
+        return done
+
+    def _expired(self) -> list[Completion]:
+        """Failures for the jobs whose timeout passed; their threads are abandoned."""
+        now = time.monotonic()
+        done: list[Completion] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            job = self._live.pop(key, None)
+            if job is not None:
+                self._abandoned = True
+                self._zombies.add(key)
+                done.append(failed(job, timeout_failure(job)))
         return done
 
     def wait(self, timeout: float | None) -> None:
-        if self._buffer or self._in_flight == 0:
+        if self._buffer or not self._live:
             return
+        if self._deadlines:
+            until = max(0.0, self._deadlines[0][0] - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
         try:
             self._buffer.append(self._queue.get(timeout=timeout))
         except queue.Empty:
             return
 
+    def abandon(self) -> list[Job]:
+        jobs = list(self._live.values())
+        self._zombies.update(self._live)
+        self._live.clear()
+        self._deadlines.clear()
+        self._abandoned = self._abandoned or bool(jobs)
+        return jobs
+
     def close(self) -> None:
-        if self._owned:
-            self._pool.shutdown(wait=True)
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+        for _ in self._threads:
+            self._jobs.put(None)
+        if not self._abandoned:
+            for worker in self._threads:
+                worker.join()
+        # An abandoned (timed out) thread is not waited for: it takes its sentinel
+        # and ends once its task returns; it is a daemon, so it never blocks exit.
+        self._threads = []

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from steadyflow.engine._compiler import compile_flow
@@ -30,9 +33,24 @@ from steadyflow.flow.base import Flow
 from steadyflow.notifier import Notifier
 from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
 
-__all__ = ["ENGINE_KINDS", "Engine"]
+__all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
-ENGINE_KINDS = ("serial", "parallel")
+ENGINE_KINDS = ("serial", "parallel", "asyncio")
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """What :meth:`Engine.statistics` reports about an engine's runs so far."""
+
+    flow_state: FlowState
+    atoms: int
+    """Atoms in the plan."""
+    states: Mapping[str, int]
+    """Atom state -> how many atoms are in it."""
+    elapsed: float
+    """Seconds spent in :meth:`Engine.run` (every run of this engine, summed)."""
+    retries: int
+    """How many times a retry controller ran its flow again."""
 
 
 def _new_flow_id() -> str:
@@ -47,10 +65,18 @@ class Engine:
     Args:
         flow: the flow to run.
         store: values available to every atom by name.
-        engine: ``"serial"`` (one atom at a time, in this thread) or
-            ``"parallel"`` (independent atoms at once, on threads).
-        max_workers: threads for the parallel engine.
-        executor: a ``concurrent.futures.Executor`` for the parallel engine.
+        engine: ``"serial"`` (one atom at a time, in this thread),
+            ``"parallel"`` (independent atoms at once, on threads) or
+            ``"asyncio"`` (independent atoms at once on an event loop;
+            synchronous tasks on threads).
+        max_workers: threads for the parallel engine (and for synchronous
+            tasks of an asyncio run).
+        executor: a ``concurrent.futures.Executor`` for those threads instead.
+        max_concurrency: how many atoms an asyncio run keeps in flight at once.
+        revert: what a failure nobody retries undoes: ``"flow"`` (everything
+            that completed, the default) or ``"scope"`` (when a retry
+            controller gives up, only its flow is reverted; the run ends
+            REVERTED and atoms outside that flow keep their results).
         flow_id: identifies this run in events and idempotency keys.
         clock: the engine's time source (tests pass a fake one).
         seed: seeds the random jitter of retry backoff.
@@ -64,6 +90,8 @@ class Engine:
         engine: str = "serial",
         max_workers: int | None = None,
         executor: Any = None,
+        max_concurrency: int | None = None,
+        revert: str = "flow",
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -84,6 +112,12 @@ class Engine:
         self._store = dict(store or {})
         self._max_workers = max_workers
         self._futures_executor = executor
+        self._max_concurrency = max_concurrency
+        if revert not in ("flow", "scope"):
+            raise ValueError(f"revert must be 'flow' or 'scope', not {revert!r}")
+        self._revert = revert
+        self._run_seconds = 0.0
+        self._retries = 0
         self._clock = clock or Clock()
         self._rng = random.Random(seed)
         self._plan: Plan | None = None
@@ -92,6 +126,7 @@ class Engine:
         self._machine: Machine | None = None
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
+        self._waker: Callable[[], None] | None = None
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -120,22 +155,45 @@ class Engine:
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, timeout: float | None = None) -> None:
         """Run the flow to its end (see the module docstring for reruns).
+
+        Args:
+            timeout: seconds the run may take; past them, atoms in flight are
+                given up on (asynchronous ones cancelled), everything that
+                completed is reverted, and RunTimeoutError is raised.
 
         Raises:
             Exception: the original exception of the atom that failed, after
                 everything that completed was reverted (a
                 :class:`~steadyflow.errors.FailureGroup` when several failed).
             RevertFailedError: reverting after a failure failed too.
+            RunTimeoutError: the run outlived ``timeout``.
         """
-        for _ in self.run_iter():
+        if self.kind == "asyncio":
+            self._run_on_private_loop(timeout)
+            return
+        for _ in self.run_iter(timeout=timeout):
             pass
 
-    def run_iter(self) -> Iterator[EngineState]:
+    def _run_on_private_loop(self, timeout: float | None) -> None:
+        from steadyflow.engine._asyncio import LoopThread
+
+        loop = LoopThread()
+        try:
+            loop.submit(self._drain_async(timeout)).result()
+        finally:
+            loop.close()
+
+    async def _drain_async(self, timeout: float | None) -> Any:  # noqa: ASYNC109
+        async for _ in self.run_iter_async(timeout=timeout):
+            pass
+
+    def run_iter(self, timeout: float | None = None) -> Iterator[EngineState]:
         """Run the flow, yielding each engine phase as it is entered."""
-        machine = self._begin()
+        machine = self._begin(self._new_executor(), timeout)
         executor = machine.executor
+        began = time.perf_counter()
         try:
             for state in machine.states():
                 self._enter(state)
@@ -144,27 +202,51 @@ class Engine:
                     self._wait(machine, executor)
         finally:
             executor.close()
-            self._machine = None
+            self._end(machine, began)
         self._finish(machine)
 
-    async def run_async(self) -> None:
-        """Run the flow from a coroutine, without blocking the running event loop."""
-        async for _ in self.run_iter_async():
+    async def run_async(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - reverts on expiry, unlike asyncio.timeout
+        """Run the flow from a coroutine, without blocking the running event loop.
+
+        ``async def`` tasks run as tasks of the running loop; synchronous
+        tasks run on a thread pool. With the serial engine, one atom runs at
+        a time; with the others, independent atoms run at once.
+        """
+        async for _ in self.run_iter_async(timeout=timeout):
             pass
 
-    async def run_iter_async(self) -> AsyncIterator[EngineState]:
+    async def run_iter_async(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - reverts on expiry
+    ) -> AsyncIterator[EngineState]:
         """Like :meth:`run_iter`, waiting for completions without blocking the loop."""
-        machine = self._begin()
-        executor = machine.executor
+        from steadyflow.engine._asyncio import AsyncioExecutor
+
+        executor = AsyncioExecutor(
+            max_workers=self._max_workers,
+            executor=self._futures_executor,
+            max_concurrency=1 if self.kind == "serial" else self._max_concurrency,
+        )
+        machine = self._begin(executor, timeout)
+        began = time.perf_counter()
         try:
             for state in machine.states():
                 self._enter(state)
                 yield state
                 if state is EngineState.WAITING:
-                    await executor.wait_async(machine.wait_timeout())
+                    wait = machine.wait_timeout()
+                    if executor.in_flight:
+                        await executor.wait_async(wait)
+                    elif wait and type(self._clock) is Clock:
+                        # Only backoff timers are pending: a suspend() ends the wait early.
+                        self._waker = executor.wake
+                        await executor.nap(wait)
+                    elif wait:
+                        await self._clock.sleep_async(wait)
         finally:
+            self._waker = None
             executor.close()
-            self._machine = None
+            self._end(machine, began)
         self._finish(machine)
 
     def suspend(self) -> None:
@@ -177,6 +259,9 @@ class Engine:
         machine = self._machine
         if machine is not None:
             machine.suspend_requested = True
+        waker = self._waker
+        if waker is not None:
+            waker()
 
     def reset(self) -> None:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
@@ -200,19 +285,32 @@ class Engine:
         assert self._storage is not None
         return self._storage
 
-    def statistics(self) -> Mapping[str, int]:
-        """Atom counts per state."""
+    def statistics(self) -> Statistics:
+        """Atom counts per state, time spent running, retries: an immutable record."""
         counts: dict[str, int] = {}
         for state in self.storage.states:
             counts[state.value] = counts.get(state.value, 0) + 1
-        return counts
+        machine = self._machine
+        retries = self._retries + (machine.retries if machine is not None else 0)
+        return Statistics(
+            flow_state=self.storage.flow_state,
+            atoms=len(self.storage.states),
+            states=MappingProxyType(counts),
+            elapsed=self._run_seconds,
+            retries=retries,
+        )
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _begin(self) -> Machine:
+    def _begin(self, executor: Executor, timeout: float | None) -> Machine:
         if self._machine is not None:
+            executor.close()
             raise EngineStateError("this engine is already running")
-        self.validate()
+        try:
+            self.validate()
+        except BaseException:
+            executor.close()
+            raise
         storage = self.storage
         if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
             raise EngineStateError(
@@ -224,19 +322,26 @@ class Engine:
         machine = Machine(
             self.compile(),
             storage,
-            self._new_executor(),
+            executor,
             self.notifier,
             self._arguments,
             clock=self._clock,
             rng=self._rng,
         )
+        machine.scoped_revert = self._revert == "scope"
+        if timeout is not None:
+            if not timeout > 0:
+                executor.close()
+                raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
+            machine.deadline = self._clock.monotonic() + timeout
         self._machine = machine
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
         return machine
 
     def _new_executor(self) -> Executor:
-        if self.kind == "parallel":
+        # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
+        if self.kind in ("parallel", "asyncio"):
             from steadyflow.engine._threads import ThreadExecutor
 
             return ThreadExecutor(max_workers=self._max_workers, executor=self._futures_executor)
@@ -251,8 +356,16 @@ class Engine:
         timeout = machine.wait_timeout()
         if executor.in_flight:
             executor.wait(timeout)
+        elif timeout and type(self._clock) is Clock:
+            # Only backoff timers are pending: a suspend() ends the wait early.
+            self._suspend.wait(timeout)
         elif timeout:
             self._clock.sleep(timeout)
+
+    def _end(self, machine: Machine, began: float) -> None:
+        self._machine = None
+        self._run_seconds += time.perf_counter() - began
+        self._retries += machine.retries
 
     def _finish(self, machine: Machine) -> None:
         if machine.error is not None:

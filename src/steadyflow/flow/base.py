@@ -52,6 +52,9 @@ class Flow:
                 f"steadyflow.retry.Times(3), not {retry!r}"
             )
         self.name = name
+        if retry is not None and not retry.named:
+            # Several flows may each hold a Times(3): name each after its flow.
+            retry.name = f"{name}.retry"
         self.retry = retry
         self._children: list[Atom | Flow] = []
         self._revision = 0
