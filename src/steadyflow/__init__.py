@@ -11,7 +11,7 @@ Declare tasks and flows, then run them::
 """
 
 from steadyflow import errors, events, listeners, retry
-from steadyflow._api import load, run, run_async
+from steadyflow._api import load, load_from_backend, run, run_async
 from steadyflow.context import AtomContext, current_context
 from steadyflow.engine import Engine, Storage
 from steadyflow.errors import SteadyflowError
@@ -39,6 +39,7 @@ __all__ = [
     "run",
     "run_async",
     "load",
+    "load_from_backend",
     "Engine",
     "Storage",
     "AtomContext",

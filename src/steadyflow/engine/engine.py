@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
 
 from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
 from steadyflow.engine._machine import Clock, Dynamic, Machine, prepare_arguments
+from steadyflow.engine._persist import FactorySpec, FlowRecord, check_flow_id, resolve_backend
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import EngineStateError, InvalidAtomError
@@ -51,9 +53,25 @@ class Engine:
             ``"parallel"`` (independent atoms at once, on threads).
         max_workers: threads for the parallel engine.
         executor: a ``concurrent.futures.Executor`` for the parallel engine.
-        flow_id: identifies this run in events and idempotency keys.
+        flow_id: identifies this run in events and idempotency keys; with a
+            ``backend``, the flow detail to resume (a new id creates it).
         clock: the engine's time source (tests pass a fake one).
         seed: seeds the random jitter of retry backoff.
+        backend: persist the run there (a URL or a
+            :class:`~steadyflow.persistence.Backend`); see docs/persistence.md.
+        durability: ``"sync"`` (every completion durable before dependents
+            start) or ``"batched"`` (grouped commits; the end is still durable).
+        factory: ``"module:function"`` (or such a function) that rebuilds the
+            flow, saved so :func:`~steadyflow.load_from_backend` can resume it.
+        factory_args: positional arguments for ``factory`` (JSON-able).
+        factory_kwargs: keyword arguments for ``factory`` (JSON-able).
+        on_version_change: ``"error"`` (default) refuses to resume an atom whose
+            ``version`` changed; ``"accept"`` resumes it anyway.
+        book: the logbook uuid a new flow detail is filed under.
+
+    Raises:
+        ValueError: an unknown engine kind, an invalid ``flow_id``.
+        TypeError: ``backend`` is neither a URL nor a Backend.
     """
 
     def __init__(
@@ -67,6 +85,13 @@ class Engine:
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        backend: Any = None,
+        durability: str = "sync",
+        factory: str | Callable[..., Flow] | None = None,
+        factory_args: Sequence[Any] = (),
+        factory_kwargs: Mapping[str, Any] | None = None,
+        on_version_change: str = "error",
+        book: str | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -79,7 +104,7 @@ class Engine:
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
         self.kind = engine
-        self.flow_id = flow_id or _new_flow_id()
+        self.flow_id = _new_flow_id() if flow_id is None else check_flow_id(flow_id)
         self.notifier = Notifier()
         self._store = dict(store or {})
         self._max_workers = max_workers
@@ -92,6 +117,21 @@ class Engine:
         self._machine: Machine | None = None
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
+        self._record: FlowRecord | None = None
+        if backend is not None:
+            spec = None
+            if factory is not None:
+                spec = FactorySpec.of(factory, factory_args, factory_kwargs)
+            opened, owns = resolve_backend(backend)
+            self._record = FlowRecord(
+                opened,
+                owns_backend=owns,
+                flow_id=self.flow_id,
+                book=book,
+                durability=durability,
+                factory=spec,
+                on_version_change=on_version_change,
+            )
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -105,7 +145,10 @@ class Engine:
         """Create the storage this run records its state in."""
         plan = self.compile()
         if self._storage is None:
-            self._storage = Storage(plan, store=self._store, flow_id=self.flow_id)
+            if self._record is not None:
+                self._storage = self._record.open(plan, self._store)
+            else:
+                self._storage = Storage(plan, store=self._store, flow_id=self.flow_id)
 
     def validate(self) -> None:
         """Check that every atom's inputs can be found; nothing runs.
@@ -145,6 +188,7 @@ class Engine:
         finally:
             executor.close()
             self._machine = None
+            self._after_run()
         self._finish(machine)
 
     async def run_async(self) -> None:
@@ -165,6 +209,7 @@ class Engine:
         finally:
             executor.close()
             self._machine = None
+            self._after_run()
         self._finish(machine)
 
     def suspend(self) -> None:
@@ -182,11 +227,46 @@ class Engine:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
         if self._machine is not None:
             raise EngineStateError("cannot reset an engine while it runs")
-        self._storage = None
+        if self._record is not None and self._storage is not None:
+            self._storage = self._record.reset(self._storage)
+        else:
+            self._storage = None
         self._arguments = None
         self._state = EngineState.UNDEFINED
 
+    def close(self) -> None:
+        """Release the runner lock and the backend this engine opened from a URL.
+
+        Idempotent; an engine without a backend has nothing to close.
+        """
+        if self._machine is not None:
+            raise EngineStateError("cannot close an engine while it runs")
+        if self._record is not None:
+            self._record.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def persisted(self) -> bool:
+        """Whether this engine keeps its state in a backend."""
+        return self._record is not None
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the storage was loaded from an existing flow detail."""
+        self.prepare()
+        return self._record is not None and self._record.resumed
 
     @property
     def state(self) -> EngineState:
@@ -230,10 +310,28 @@ class Engine:
             clock=self._clock,
             rng=self._rng,
         )
+        if self._record is not None:
+            try:
+                self._record.lock()
+            except BaseException:
+                machine.executor.close()
+                raise
         self._machine = machine
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
         return machine
+
+    def adopt_backend(self, owns: bool = True) -> None:
+        """Make :meth:`close` close the backend too (for one opened on the engine's behalf)."""
+        if self._record is not None:
+            self._record.owns_backend = owns
+
+    def _after_run(self) -> None:
+        if self._record is not None:
+            try:
+                self._record.commit(self.storage)
+            finally:
+                self._record.unlock()
 
     def _new_executor(self) -> Executor:
         if self.kind == "parallel":
