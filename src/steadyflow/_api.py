@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from steadyflow.engine._persist import FactorySpec, check_flow_id, resolve_backend
 from steadyflow.engine.engine import Engine
-from steadyflow.errors import NotFoundError
 from steadyflow.flow.base import Flow
-from steadyflow.persistence.base import Backend
+
+if TYPE_CHECKING:
+    from steadyflow.persistence.base import Backend
 
 __all__ = ["load", "load_from_backend", "run", "run_async"]
 
@@ -61,6 +61,9 @@ def load_from_backend(
         IncompatibleFlowError: the flow detail has no factory, or it cannot be
             imported, or the rebuilt flow does not fit the stored state.
     """
+    from steadyflow.engine._persist import FactorySpec, check_flow_id, resolve_backend
+    from steadyflow.errors import NotFoundError
+
     check_flow_id(flow_id)
     opened, owns = resolve_backend(backend)
     try:

@@ -19,18 +19,21 @@ import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
 from steadyflow.engine._machine import Clock, Dynamic, Machine, prepare_arguments
-from steadyflow.engine._persist import FactorySpec, FlowRecord, check_flow_id, resolve_backend
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import EngineStateError, InvalidAtomError
 from steadyflow.flow.base import Flow
 from steadyflow.notifier import Notifier
 from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
+
+if TYPE_CHECKING:
+    # Imported when a backend is given: an in-memory run never loads the persistence layer.
+    from steadyflow.engine._persist import FlowRecord
 
 __all__ = ["ENGINE_KINDS", "Engine"]
 
@@ -41,6 +44,12 @@ def _new_flow_id() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+def _check_flow_id(flow_id: object) -> str:
+    from steadyflow.engine._persist import check_flow_id
+
+    return check_flow_id(flow_id)
 
 
 class Engine:
@@ -104,7 +113,7 @@ class Engine:
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
         self.kind = engine
-        self.flow_id = _new_flow_id() if flow_id is None else check_flow_id(flow_id)
+        self.flow_id = _new_flow_id() if flow_id is None else _check_flow_id(flow_id)
         self.notifier = Notifier()
         self._store = dict(store or {})
         self._max_workers = max_workers
@@ -119,6 +128,8 @@ class Engine:
         self._suspend = threading.Event()
         self._record: FlowRecord | None = None
         if backend is not None:
+            from steadyflow.engine._persist import FactorySpec, FlowRecord, resolve_backend
+
             spec = None
             if factory is not None:
                 spec = FactorySpec.of(factory, factory_args, factory_kwargs)
