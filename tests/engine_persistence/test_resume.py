@@ -9,7 +9,7 @@ from steadyflow.errors import RemoteFailureError, ResultSerializationError
 from steadyflow.persistence import Backend
 from steadyflow.states import AtomState, FlowState
 
-from ._flows import Crash, Journal, chain
+from ._flows import Crash, Journal, Step, chain
 from .conftest import Opener
 
 NAMES = ["a", "b", "c", "d"]
@@ -206,3 +206,52 @@ def test_a_retried_scope_revert_finishes_after_a_crash(reopen: Opener) -> None:
     assert journal.keys("execute", "b")[-1] == "scope:b:2"
     assert resumed.storage.fetch("b") == 10
     assert len(resumed.storage.get_history("r")) == 2
+
+
+def test_a_parallel_engine_resumes_a_flow(reopen: Opener) -> None:
+    # Given a run of independent tasks that died in one of them (serially: the
+    # thread executor reports a task's BaseException as its failure)
+    journal = Journal()
+    journal.crash_on.add(("execute", "u3"))
+
+    def build() -> sf.Unordered:
+        steps = [Step(f"u{i}", journal, rebind={"value": "start"}) for i in range(6)]
+        return sf.Unordered("wide", *steps)
+
+    first = sf.load(build(), store={"start": 1}, backend=reopen(), flow_id="wide")
+    with pytest.raises(Crash):
+        first.run()
+    # When the parallel engine resumes it
+    resumed = sf.load(build(), engine="parallel", backend=reopen(), flow_id="wide")
+    done = [n for n, s in resumed.storage.atom_states().items() if s is AtomState.SUCCESS]
+    resumed.run()
+    # Then every task has its result and none that had succeeded ran twice
+    assert done
+    assert resumed.storage.fetch_all() == {f"u{i}": 2 for i in range(6)}
+    assert all(journal.names("execute").count(name) == 1 for name in done)
+    assert journal.names("execute").count("u3") == 2
+
+
+def test_a_store_given_on_resume_is_merged_over_the_stored_one(reopen: Opener) -> None:
+    journal = Journal()
+    journal.crash_on.add(("execute", "a"))
+    first = sf.load(
+        chain(journal, ["a"]), store={"start": 1, "x": "y"}, backend=reopen(), flow_id="merge"
+    )
+    with pytest.raises(Crash):
+        first.run()
+    backend = reopen()
+    resumed = sf.load(chain(journal, ["a"]), store={"start": 5}, backend=backend, flow_id="merge")
+    resumed.run()
+    assert resumed.storage.fetch("a") == 6
+    assert backend.get_flow_detail("merge").meta["store"] == {"start": 5, "x": "y"}
+
+
+def test_sf_run_persists_and_closes_what_it_opened(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/run.db"
+    results = sf.run(
+        chain(Journal(), ["a", "b"]), store={"start": 0}, backend=url, flow_id="one-call"
+    )
+    assert results == {"a": 1, "b": 2}
+    with sf.persistence.open_backend(url) as backend:
+        assert backend.get_flow_detail("one-call").state is FlowState.SUCCESS
