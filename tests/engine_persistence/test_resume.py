@@ -255,3 +255,16 @@ def test_sf_run_persists_and_closes_what_it_opened(tmp_path: object) -> None:
     assert results == {"a": 1, "b": 2}
     with sf.persistence.open_backend(url) as backend:
         assert backend.get_flow_detail("one-call").state is FlowState.SUCCESS
+
+
+def test_reset_before_loading_starts_the_stored_flow_over(reopen: Opener) -> None:
+    journal = Journal()
+    with pytest.raises(RuntimeError):
+        sf.load(
+            chain(journal, ["a"], fail="a"), store={"start": 0}, backend=reopen(), flow_id="again"
+        ).run()
+    fresh = sf.load(chain(journal, ["a"]), backend=reopen(), flow_id="again")
+    fresh.reset()
+    fresh.run()
+    assert fresh.storage.fetch("a") == 1
+    assert journal.keys("execute", "a") == ["again:a:1", "again:a:2"]

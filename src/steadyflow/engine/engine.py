@@ -238,8 +238,8 @@ class Engine:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
         if self._machine is not None:
             raise EngineStateError("cannot reset an engine while it runs")
-        if self._record is not None and self._storage is not None:
-            self._storage = self._record.reset(self._storage)
+        if self._record is not None:
+            self._storage = self._record.reset(self.storage)
         else:
             self._storage = None
         self._arguments = None
