@@ -126,13 +126,13 @@ class Campaign:
 
     def kill_point(self, index: int) -> tuple[str, int]:
         """Where run ``index`` is killed: after one more effect (then 0-5 ms more),
-        now and then right after it started. In ``fail`` mode the first kills
-        allow two effects (to reach the failure sooner) and the later half wait
-        for reverts, so that kills land during the revert too."""
+        now and then right after it started. In ``fail`` mode kills allow a few
+        effects (a re-run repeats the interrupted one) and the later half wait
+        for reverts, so that kills land all along the revert too."""
         event = "revert" if self.mode == "fail" and index >= KILLS // 2 else ""
         if self.rng.random() < 0.15:
             return event, self.count(event)
-        more = self.rng.randint(1, 2) if self.mode == "fail" and not event else 1
+        more = self.rng.randint(1, 3 if event else 2) if self.mode == "fail" else 1
         return event, self.count(event) + more
 
     def run(self, backend: Backend) -> None:
