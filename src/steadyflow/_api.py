@@ -80,7 +80,8 @@ def load_from_backend(
         if owns:
             opened.close()
         raise
-    runner.adopt_backend(owns)
+    if owns:
+        runner._own_backend()
     return runner
 
 

@@ -134,15 +134,20 @@ class Engine:
             if factory is not None:
                 spec = FactorySpec.of(factory, factory_args, factory_kwargs)
             opened, owns = resolve_backend(backend)
-            self._record = FlowRecord(
-                opened,
-                owns_backend=owns,
-                flow_id=self.flow_id,
-                book=book,
-                durability=durability,
-                factory=spec,
-                on_version_change=on_version_change,
-            )
+            try:
+                self._record = FlowRecord(
+                    opened,
+                    owns_backend=owns,
+                    flow_id=self.flow_id,
+                    book=book,
+                    durability=durability,
+                    factory=spec,
+                    on_version_change=on_version_change,
+                )
+            except BaseException:
+                if owns:
+                    opened.close()
+                raise
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -332,10 +337,10 @@ class Engine:
             machine.outcome = EngineState.SUCCESS
         return machine
 
-    def adopt_backend(self, owns: bool = True) -> None:
-        """Make :meth:`close` close the backend too (for one opened on the engine's behalf)."""
+    def _own_backend(self) -> None:
+        """Make :meth:`close` close the backend too (one opened on the engine's behalf)."""
         if self._record is not None:
-            self._record.owns_backend = owns
+            self._record.owns_backend = True
 
     def _after_run(self) -> None:
         if self._record is not None:
