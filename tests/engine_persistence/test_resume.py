@@ -268,3 +268,16 @@ def test_reset_before_loading_starts_the_stored_flow_over(reopen: Opener) -> Non
     fresh.run()
     assert fresh.storage.fetch("a") == 1
     assert journal.keys("execute", "a") == ["again:a:1", "again:a:2"]
+
+
+def test_run_async_persists_and_resumes(reopen: Opener) -> None:
+    import asyncio
+
+    journal = Journal()
+    journal.crash_on.add(("execute", "b"))
+    first = sf.load(chain(journal, NAMES), store={"start": 0}, backend=reopen(), flow_id="aio")
+    with pytest.raises(Crash):
+        asyncio.run(first.run_async())
+    results = asyncio.run(sf.run_async(chain(journal, NAMES), backend=reopen(), flow_id="aio"))
+    assert results == {"a": 1, "b": 2, "c": 3, "d": 4}
+    assert journal.names("execute") == ["a", "b", "b", "c", "d"]

@@ -11,6 +11,12 @@ What ``run()`` does depends on where the previous run ended:
 - SUCCESS: does nothing and returns at once (the results stay readable);
 - REVERTED or FAILURE: raises :class:`~steadyflow.errors.EngineStateError`;
   call :meth:`Engine.reset` first to run the flow again from the start.
+
+With ``backend=``, the storage is loaded from (or created in) a flow detail,
+every scheduling round is written through ``engine/_persist.py`` before the
+atoms it scheduled start, and ``run()`` holds the flow's runner lock; the
+same rules then apply to the *stored* state, which is what makes a run
+resumable by another process (see docs/persistence.md).
 """
 
 from __future__ import annotations
