@@ -124,3 +124,25 @@ def test_engine_level_bad_input(backend: Backend) -> None:
         sf.load(flow, backend=backend, factory="no_colon")
     with pytest.raises(ValueError, match="on_version_change"):
         sf.load(flow, backend=backend, on_version_change="maybe")
+
+
+def test_a_flow_filed_in_its_own_logbook_resumes_without_naming_it(reopen: Opener) -> None:
+    # Given a flow saved with its factory in logbook "nightly", suspended half-way
+    first = sf.load(
+        doubled(2),
+        store={"n0": 1},
+        backend=reopen(),
+        flow_id="in-book",
+        book="nightly",
+        factory="engine_persistence._flows:doubled",
+        factory_args=[2],
+    )
+    for state in first.run_iter():
+        if state is sf.EngineState.ANALYZING:
+            first.suspend()
+    # When it is resumed from the store alone, Then it finishes in that logbook
+    backend = reopen()
+    with sf.load_from_backend(backend, "in-book") as resumed:
+        resumed.run()
+    assert backend.find_book_of("in-book") == "nightly"
+    assert backend.get_flow_detail("in-book").state is sf.FlowState.SUCCESS

@@ -320,6 +320,8 @@ class FlowRecord:
 
     def _restore(self, plan: Plan, stored: FlowDetail, store: Mapping[str, Any]) -> Storage:
         self.resumed = True
+        # Saves name the logbook; the stored flow's own is the one that counts.
+        self.book = self.backend.find_book_of(self.flow_id)
         if stored.name != plan.flow_name and self.on_version_change == "error":
             raise IncompatibleFlowError(
                 f"flow detail {self.flow_id} belongs to flow {stored.name!r}, not "
