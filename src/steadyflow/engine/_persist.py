@@ -12,11 +12,12 @@ Durability modes:
 - ``"sync"`` (default): every flush is one transaction, committed before the
   engine goes on. A completion is durable before any atom that depends on it
   is scheduled, and RUNNING is durable before ``execute`` is called.
-- ``"batched"``: atom changes are grouped and written at most every
-  :data:`BATCH_INTERVAL` seconds (or every :data:`BATCH_ATOMS` changed atoms),
-  and whenever the flow's own state changes, so a finished, reverted or
-  suspended flow is durable before the run returns. A crash can lose the last
-  group: those atoms then run again, with the same idempotency keys.
+- ``"batched"``: atom changes are grouped and written at the first flush
+  :data:`BATCH_INTERVAL` seconds after the previous write (or once
+  :data:`BATCH_ATOMS` atoms changed), and whenever the flow's own state
+  changes, so a finished, reverted or suspended flow is durable before the
+  run returns. A crash can lose what was not written yet: those atoms then
+  run again, with the same idempotency keys.
 """
 
 from __future__ import annotations
