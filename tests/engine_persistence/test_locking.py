@@ -37,7 +37,7 @@ def test_a_second_engine_is_refused_while_the_first_runs(reopen: Opener) -> None
     # When it runs, Then the second engine got FlowLockedError and the first finished
     sf.load(flow, store={"start": 0}, backend=reopen(), flow_id="locked").run()
     assert len(errors) == 1
-    assert "locked" in str(errors[0])
+    assert "another engine is running it" in str(errors[0])
     # And once the first is done, running again is allowed
     sf.load(flow, backend=reopen(), flow_id="locked").run()
 

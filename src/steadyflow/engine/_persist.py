@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import (
     ConflictError,
+    FlowLockedError,
     IncompatibleFlowError,
     NotFoundError,
     ResultSerializationError,
@@ -497,8 +498,15 @@ class FlowRecord:
         Raises:
             FlowLockedError: another engine (here or in another process) runs it.
         """
-        if self._lock is None or not self._lock.held:
+        if self._lock is not None and self._lock.held:
+            return
+        try:
             self._lock = self.backend.lock_flow(self.flow_id)
+        except FlowLockedError as exc:
+            raise FlowLockedError(
+                f"cannot run flow {self.flow_id}: another engine is running it ({exc}); "
+                "a flow detail has one runner at a time"
+            ) from exc
 
     def unlock(self) -> None:
         """Release the runner lock (idempotent)."""
