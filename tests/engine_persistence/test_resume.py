@@ -281,3 +281,34 @@ def test_run_async_persists_and_resumes(reopen: Opener) -> None:
     results = asyncio.run(sf.run_async(chain(journal, NAMES), backend=reopen(), flow_id="aio"))
     assert results == {"a": 1, "b": 2, "c": 3, "d": 4}
     assert journal.names("execute") == ["a", "b", "b", "c", "d"]
+
+
+class SetsAsJSON:
+    """A serializer that also stores sets (as sorted tagged lists)."""
+
+    def __init__(self) -> None:
+        self.inner = sf.persistence.JSONSerializer()
+
+    def dumps(self, obj: object) -> str:
+        if isinstance(obj, set):
+            obj = {"__set__": sorted(obj)}
+        return self.inner.dumps(obj)
+
+    def loads(self, text: str) -> object:
+        value = self.inner.loads(text)
+        if isinstance(value, dict) and set(value) == {"__set__"}:
+            return set(value["__set__"])
+        return value
+
+
+def test_a_pluggable_serializer_decides_what_a_result_may_be(tmp_path: object) -> None:
+    # Given a store whose serializer knows sets
+    class Tags(sf.Task):
+        def execute(self) -> set[str]:
+            return {"b", "a"}
+
+    url = f"sqlite:///{tmp_path}/sets.db"
+    with sf.persistence.open_backend(url, serializer=SetsAsJSON()) as backend:
+        # When a task returns a set, Then it is stored and read back as a set
+        sf.run(sf.Linear("tags", Tags("t", provides="tags")), backend=backend, flow_id="sets")
+        assert backend.get_flow_detail("sets").atoms["t"].result == {"a", "b"}
