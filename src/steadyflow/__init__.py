@@ -10,8 +10,10 @@ Declare tasks and flows, then run them::
     results = sf.run(sf.Linear("boot", boot), store={"image": "ubuntu"})
 """
 
+from typing import TYPE_CHECKING, Any
+
 from steadyflow import errors, events, listeners, retry
-from steadyflow._api import load, run, run_async
+from steadyflow._api import load, load_from_backend, run, run_async
 from steadyflow.context import AtomContext, current_context
 from steadyflow.engine import Engine, Storage
 from steadyflow.errors import SteadyflowError
@@ -21,6 +23,9 @@ from steadyflow.mapreduce import Map, Reduce
 from steadyflow.retry import Retry
 from steadyflow.states import AtomState, EngineState, FlowState
 from steadyflow.task import FunctionTask, Task, task
+
+if TYPE_CHECKING:
+    from steadyflow import persistence
 
 __version__ = "0.1.0"
 
@@ -51,6 +56,9 @@ __all__ = [
     "AtomState",
     "FlowState",
     "EngineState",
+    # persisting
+    "load_from_backend",
+    "persistence",
     # observing
     "events",
     "listeners",
@@ -59,3 +67,12 @@ __all__ = [
     "SteadyflowError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The persistence layer is imported on first use: in-memory runs never pay for it.
+    if name == "persistence":
+        import importlib
+
+        return importlib.import_module("steadyflow.persistence")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

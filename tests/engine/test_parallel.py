@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -126,3 +128,30 @@ def test_an_unordered_flow_starts_in_declaration_order(recorder: Recorder) -> No
     flow = sf.Unordered("u", *[Step(f"s{i}", recorder) for i in range(5)])
     sf.run(flow)
     assert recorder.names("execute") == [f"s{i}" for i in range(5)]
+
+
+class _ProcessEnding(BaseException):
+    """Stands for KeyboardInterrupt or SystemExit raised inside a task."""
+
+
+@pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
+def test_a_process_ending_exception_in_a_task_reaches_the_caller_untouched(kind: str) -> None:
+    # Given a task that lets a BaseException through (as Ctrl-C would)
+    @sf.task
+    def interrupted() -> None:
+        raise _ProcessEnding
+
+    @sf.task
+    def sibling() -> None:
+        return None
+
+    flow = sf.Unordered("interrupted", interrupted, sibling)
+    engine = sf.load(flow, engine=kind)
+    # When it runs, on every engine, then the exception escapes as it is, and
+    # nothing is reverted: the run stopped as if the process had died
+    run: Callable[[], None] = engine.run
+    if kind == "asyncio":
+        run = lambda: asyncio.run(engine.run_async())  # noqa: E731
+    with pytest.raises(_ProcessEnding):
+        run()
+    assert engine.storage.get_state(interrupted.name) is sf.AtomState.RUNNING

@@ -30,7 +30,6 @@ from steadyflow.engine._executor import (
     invoke_async,
     timeout_failure,
 )
-from steadyflow.failure import Failure
 
 __all__ = ["AsyncioExecutor", "LoopThread"]
 
@@ -110,6 +109,7 @@ class AsyncioExecutor(Executor):
         self._done: list[Completion] = []
         self._live: dict[int, tuple[Job, asyncio.Future[Any]]] = {}
         self._seq = 0
+        self._fatal: BaseException | None = None
 
     @property
     def in_flight(self) -> int:
@@ -133,7 +133,22 @@ class AsyncioExecutor(Executor):
         self._live[key] = (job, future)
 
     async def _run_async(self, key: int, job: Job) -> None:
-        self._deliver(key, await invoke_async(job))
+        try:
+            completion = await invoke_async(job)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the task let a process-ending exception through
+            self._abort(key, exc)
+            return
+        self._deliver(key, completion)
+
+    def _abort(self, key: int, exc: BaseException) -> None:
+        """Hand a KeyboardInterrupt, SystemExit (...) to the engine's driver, as inline runs do."""
+        self._live.pop(key, None)
+        if self._fatal is None:
+            self._fatal = exc
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def _run_sync(self, key: int, job: Job, loop: asyncio.AbstractEventLoop) -> None:
         if self._pool is None:
@@ -163,8 +178,11 @@ class AsyncioExecutor(Executor):
                     completion = await work
         except TimeoutError:
             completion = failed(job, timeout_failure(job))
-        except Exception as exc:  # only a BaseException in the task escapes invoke()
-            completion = failed(job, Failure.from_exception(exc))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # only a BaseException in the task escapes invoke()
+            self._abort(key, exc)
+            return
         self._deliver(key, completion)
 
     def _deliver(self, key: int, completion: Completion) -> None:
@@ -175,6 +193,9 @@ class AsyncioExecutor(Executor):
             self._wakeup.set()
 
     def take(self) -> list[Completion]:
+        if self._fatal is not None:
+            fatal, self._fatal = self._fatal, None
+            raise fatal
         done, self._done = self._done, []
         return done
 
@@ -183,7 +204,7 @@ class AsyncioExecutor(Executor):
 
     async def wait_async(self, timeout: float | None) -> None:  # noqa: ASYNC109
         wakeup = self._wakeup
-        if self._done or wakeup is None or not self._live:
+        if self._done or self._fatal is not None or wakeup is None or not self._live:
             if timeout:
                 await asyncio.sleep(timeout)
             return

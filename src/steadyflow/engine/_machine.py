@@ -32,6 +32,7 @@ from steadyflow.errors import (
     EngineStateError,
     FailureGroup,
     MissingRequirementError,
+    ResultSerializationError,
     RevertFailedError,
 )
 from steadyflow.events import Event
@@ -260,6 +261,27 @@ class Machine:
             elif state is _A.FAILURE:
                 self.failed.append(index)
         self._release(pending)
+        self._resume_scope_reverts()
+
+    def _resume_scope_reverts(self) -> None:
+        """Finish the reverts of retried scopes that a crash interrupted."""
+        storage = self.storage
+        controllers = [
+            node.index
+            for node in self.nodes
+            if node.is_retry
+            and storage.states[node.index] is _A.SUCCESS
+            and storage.intentions[node.index] is Intention.RETRY
+        ]
+        if not controllers:
+            return
+        members: set[int] = set()
+        for controller in controllers:
+            members.update(self._scope_of_controller(controller))
+            members.discard(controller)
+        self.failed = [i for i in self.failed if i not in members]
+        self.run_failures = [f for f in (storage.failures[i] for i in members) if f is not None]
+        self._begin_revert(members, lambda: self._restart(controllers))
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -355,14 +377,15 @@ class Machine:
     def _succeeded(self, index: int, value: Any) -> None:
         node = self.nodes[index]
         storage = self.storage
+        try:
+            if not node.is_retry:
+                node.atom.provides_spec.check(value, node.name)
+            storage.check_value(index, value)
+        except Exception as exc:
+            self._failed(index, Failure.from_exception(exc))
+            return
         if node.is_retry:
             storage.histories[index].append(Attempt(value, {}))
-        else:
-            try:
-                node.atom.provides_spec.check(value, node.name)
-            except Exception as exc:
-                self._failed(index, Failure.from_exception(exc))
-                return
         storage.results[index] = value
         old = storage.set_state(index, _A.SUCCESS)
         if self.notifier.active:
@@ -503,6 +526,10 @@ class Machine:
             self._revert_scopes(gave_up | controllers, failures)
             return
         outermost = [c for c in controllers if not self._inside_any(c, controllers)]
+        for controller in outermost:
+            # Recorded so that a crash during this scope's revert resumes it (see _setup).
+            self.storage.intentions[controller] = Intention.RETRY
+            self.storage.touch(controller)
         members: set[int] = set()
         for controller in outermost:
             members.update(self._scope_of_controller(controller))
@@ -709,6 +736,11 @@ class Machine:
     def _reverted(self, completion: Completion) -> None:
         index = completion.node
         storage = self.storage
+        if completion.ok:
+            try:
+                storage.check_value(index, completion.value, "revert result")
+            except ResultSerializationError as exc:
+                completion = Completion(index, True, False, Failure.from_exception(exc))
         if completion.ok:
             storage.revert_results[index] = completion.value
             storage.set_state(index, _A.REVERTED)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from steadyflow.atom import ProvidesSpec
 from steadyflow.engine._plan import Plan
-from steadyflow.errors import NotFoundError
+from steadyflow.errors import NotFoundError, ResultSerializationError
 from steadyflow.failure import Failure
 from steadyflow.retry import Attempt, History
 from steadyflow.states import (
@@ -37,6 +37,10 @@ class Persister(Protocol):
     """Makes a batch of changes durable; implemented by the persistence layer."""
 
     def save(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None: ...
+
+    def check(self, value: Any) -> None:
+        """Raise ResultSerializationError unless ``value`` can be stored."""
+        ...
 
 
 class Storage:
@@ -190,6 +194,27 @@ class Storage:
     def touch(self, index: int) -> None:
         """Mark a node changed (result, failure, intention, meta) without a state move."""
         self._dirty.add(index)
+
+    def touch_flow(self) -> None:
+        """Mark the flow's own record changed (its meta) without a state move."""
+        self._flow_dirty = True
+
+    def check_value(self, index: int, value: Any, what: str = "result") -> None:
+        """Refuse a value the persister cannot store, before the engine acts on it.
+
+        Raises:
+            ResultSerializationError: names the atom; the engine fails the atom
+                with it, so a value that could not be resumed is never announced.
+        """
+        if self.persister is None:
+            return
+        try:
+            self.persister.check(value)
+        except ResultSerializationError as exc:
+            name = self.plan.nodes[index].name
+            raise ResultSerializationError(
+                f"the {what} of atom {name!r} cannot be persisted: {exc}"
+            ) from exc
 
     def update_meta(self, index: int, **values: Any) -> None:
         """Merge ``values`` into a node's metadata."""

@@ -31,7 +31,6 @@ from steadyflow.engine._executor import (
     invoke_async,
     timeout_failure,
 )
-from steadyflow.failure import Failure
 
 __all__ = ["ThreadExecutor"]
 
@@ -61,8 +60,10 @@ class ThreadExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._jobs: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
         self.capacity = workers if max_workers or executor is None else 64
-        self._queue: queue.SimpleQueue[tuple[int, Completion]] = queue.SimpleQueue()
-        self._buffer: list[tuple[int, Completion]] = []
+        # A BaseException in place of a completion: a task let KeyboardInterrupt, SystemExit (...)
+        # through; the driver re-raises it, as a serial run would.
+        self._queue: queue.SimpleQueue[tuple[int, Completion | BaseException]] = queue.SimpleQueue()
+        self._buffer: list[tuple[int, Completion | BaseException]] = []
         self._live: dict[int, Job] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._seq = 0
@@ -119,8 +120,9 @@ class ThreadExecutor(Executor):
             key, job = item
             try:
                 completion = invoke(job, self._await)
-            except BaseException as exc:  # SystemExit in a task: report it, keep the thread
-                completion = failed(job, Failure.from_exception(exc))
+            except BaseException as exc:  # handed to the driver; the thread lives on
+                done.put((key, exc))
+                continue
             done.put((key, completion))
 
     def _deliver(self, future: Future[Completion], key: int, job: Job) -> None:
@@ -131,7 +133,7 @@ class ThreadExecutor(Executor):
             self._queue.put((key, future.result()))
             return
         # Only a BaseException (SystemExit in a task, say) escapes invoke().
-        self._queue.put((key, failed(job, Failure.from_exception(error))))
+        self._queue.put((key, error))
 
     def take(self) -> list[Completion]:
         arrived = self._buffer
@@ -143,11 +145,16 @@ class ThreadExecutor(Executor):
                 break
         live = self._live
         done: list[Completion] = []
+        fatal: BaseException | None = None
         for key, completion in arrived:
-            if live.pop(key, None) is not None:
-                done.append(completion)
-            else:
+            if live.pop(key, None) is None:
                 self._zombies.discard(key)
+            elif isinstance(completion, BaseException):
+                fatal = fatal or completion
+            else:
+                done.append(completion)
+        if fatal is not None:
+            raise fatal
         if self._deadlines:
             done.extend(self._expired())
         return done

@@ -11,6 +11,12 @@ What ``run()`` does depends on where the previous run ended:
 - SUCCESS: does nothing and returns at once (the results stay readable);
 - REVERTED or FAILURE: raises :class:`~steadyflow.errors.EngineStateError`;
   call :meth:`Engine.reset` first to run the flow again from the start.
+
+With ``backend=``, the storage is loaded from (or created in) a flow detail,
+every scheduling round is written through ``engine/_persist.py`` before the
+atoms it scheduled start, and ``run()`` holds the flow's runner lock; the
+same rules then apply to the *stored* state, which is what makes a run
+resumable by another process (see docs/persistence.md).
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
@@ -32,6 +38,10 @@ from steadyflow.errors import EngineStateError, InvalidAtomError
 from steadyflow.flow.base import Flow
 from steadyflow.notifier import Notifier
 from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
+
+if TYPE_CHECKING:
+    # Imported when a backend is given: an in-memory run never loads the persistence layer.
+    from steadyflow.engine._persist import FlowRecord
 
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
@@ -59,6 +69,12 @@ def _new_flow_id() -> str:
     return str(uuid.uuid4())
 
 
+def _check_flow_id(flow_id: object) -> str:
+    from steadyflow.engine._persist import check_flow_id
+
+    return check_flow_id(flow_id)
+
+
 class Engine:
     """Runs one flow; read its results through :attr:`storage`.
 
@@ -77,9 +93,25 @@ class Engine:
             that completed, the default) or ``"scope"`` (when a retry
             controller gives up, only its flow is reverted; the run ends
             REVERTED and atoms outside that flow keep their results).
-        flow_id: identifies this run in events and idempotency keys.
+        flow_id: identifies this run in events and idempotency keys; with a
+            ``backend``, the flow detail to resume (a new id creates it).
         clock: the engine's time source (tests pass a fake one).
         seed: seeds the random jitter of retry backoff.
+        backend: persist the run there (a URL or a
+            :class:`~steadyflow.persistence.Backend`); see docs/persistence.md.
+        durability: ``"sync"`` (every completion durable before dependents
+            start) or ``"batched"`` (grouped commits; the end is still durable).
+        factory: ``"module:function"`` (or such a function) that rebuilds the
+            flow, saved so :func:`~steadyflow.load_from_backend` can resume it.
+        factory_args: positional arguments for ``factory`` (JSON-able).
+        factory_kwargs: keyword arguments for ``factory`` (JSON-able).
+        on_version_change: ``"error"`` (default) refuses to resume an atom whose
+            ``version`` changed; ``"accept"`` resumes it anyway.
+        book: the logbook uuid a new flow detail is filed under.
+
+    Raises:
+        ValueError: an unknown engine kind, an invalid ``flow_id``.
+        TypeError: ``backend`` is neither a URL nor a Backend.
     """
 
     def __init__(
@@ -95,6 +127,13 @@ class Engine:
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        backend: Any = None,
+        durability: str = "sync",
+        factory: str | Callable[..., Flow] | None = None,
+        factory_args: Sequence[Any] = (),
+        factory_kwargs: Mapping[str, Any] | None = None,
+        on_version_change: str = "error",
+        book: str | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -107,7 +146,7 @@ class Engine:
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
         self.kind = engine
-        self.flow_id = flow_id or _new_flow_id()
+        self.flow_id = _new_flow_id() if flow_id is None else _check_flow_id(flow_id)
         self.notifier = Notifier()
         self._store = dict(store or {})
         self._max_workers = max_workers
@@ -127,6 +166,28 @@ class Engine:
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
         self._waker: Callable[[], None] | None = None
+        self._record: FlowRecord | None = None
+        if backend is not None:
+            from steadyflow.engine._persist import FactorySpec, FlowRecord, resolve_backend
+
+            spec = None
+            if factory is not None:
+                spec = FactorySpec.of(factory, factory_args, factory_kwargs)
+            opened, owns = resolve_backend(backend)
+            try:
+                self._record = FlowRecord(
+                    opened,
+                    owns_backend=owns,
+                    flow_id=self.flow_id,
+                    book=book,
+                    durability=durability,
+                    factory=spec,
+                    on_version_change=on_version_change,
+                )
+            except BaseException:
+                if owns:
+                    opened.close()
+                raise
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -140,7 +201,10 @@ class Engine:
         """Create the storage this run records its state in."""
         plan = self.compile()
         if self._storage is None:
-            self._storage = Storage(plan, store=self._store, flow_id=self.flow_id)
+            if self._record is not None:
+                self._storage = self._record.open(plan, self._store)
+            else:
+                self._storage = Storage(plan, store=self._store, flow_id=self.flow_id)
 
     def validate(self) -> None:
         """Check that every atom's inputs can be found; nothing runs.
@@ -267,11 +331,46 @@ class Engine:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
         if self._machine is not None:
             raise EngineStateError("cannot reset an engine while it runs")
-        self._storage = None
+        if self._record is not None:
+            self._storage = self._record.reset(self.storage)
+        else:
+            self._storage = None
         self._arguments = None
         self._state = EngineState.UNDEFINED
 
+    def close(self) -> None:
+        """Release the runner lock and the backend this engine opened from a URL.
+
+        Idempotent; an engine without a backend has nothing to close.
+        """
+        if self._machine is not None:
+            raise EngineStateError("cannot close an engine while it runs")
+        if self._record is not None:
+            self._record.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def persisted(self) -> bool:
+        """Whether this engine keeps its state in a backend."""
+        return self._record is not None
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the storage was loaded from an existing flow detail."""
+        self.prepare()
+        return self._record is not None and self._record.resumed
 
     @property
     def state(self) -> EngineState:
@@ -334,10 +433,28 @@ class Engine:
                 executor.close()
                 raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
             machine.deadline = self._clock.monotonic() + timeout
+        if self._record is not None:
+            try:
+                self._record.lock()
+            except BaseException:
+                machine.executor.close()
+                raise
         self._machine = machine
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
         return machine
+
+    def _own_backend(self) -> None:
+        """Make :meth:`close` close the backend too (one opened on the engine's behalf)."""
+        if self._record is not None:
+            self._record.owns_backend = True
+
+    def _after_run(self) -> None:
+        if self._record is not None:
+            try:
+                self._record.commit(self.storage)
+            finally:
+                self._record.unlock()
 
     def _new_executor(self) -> Executor:
         # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
@@ -366,6 +483,7 @@ class Engine:
         self._machine = None
         self._run_seconds += time.perf_counter() - began
         self._retries += machine.retries
+        self._after_run()
 
     def _finish(self, machine: Machine) -> None:
         if machine.error is not None:

@@ -1,0 +1,521 @@
+"""The engine's side of persistence: one flow detail kept in step with a Storage.
+
+:class:`FlowRecord` is the :class:`~steadyflow.engine._storage.Persister` of a
+persisted run. It loads a stored flow detail into a fresh Storage (or creates
+the flow detail), turns each batch of dirty nodes into one backend write, and
+holds the flow's runner lock while the engine runs. The engine loop knows
+nothing of backends; it only calls ``Storage.flush()`` once per scheduling
+round, before it starts anything that depends on what changed.
+
+Durability modes:
+
+- ``"sync"`` (default): every flush is one transaction, committed before the
+  engine goes on. A completion is durable before any atom that depends on it
+  is scheduled, and RUNNING is durable before ``execute`` is called.
+- ``"batched"``: atom changes are grouped and written at the first flush
+  :data:`BATCH_INTERVAL` seconds after the previous write (or once
+  :data:`BATCH_ATOMS` atoms changed), and whenever the flow's own state
+  changes, so a finished, reverted or suspended flow is durable before the
+  run returns. A crash can lose what was not written yet: those atoms then
+  run again, with the same idempotency keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.engine._storage import Storage
+from steadyflow.errors import (
+    ConflictError,
+    FlowLockedError,
+    IncompatibleFlowError,
+    NotFoundError,
+    ResultSerializationError,
+)
+from steadyflow.persistence._urls import open_backend
+from steadyflow.persistence.base import Backend, FlowLock
+from steadyflow.persistence.models import (
+    AtomDetail,
+    AtomKind,
+    FlowDetail,
+    LogBook,
+    RetryAttempt,
+    is_valid_id,
+    new_uuid,
+)
+from steadyflow.retry import Attempt
+
+if TYPE_CHECKING:
+    from steadyflow.engine._plan import Plan
+    from steadyflow.flow.base import Flow
+
+__all__ = [
+    "BATCH_ATOMS",
+    "BATCH_INTERVAL",
+    "DURABILITY_MODES",
+    "VERSION_POLICIES",
+    "FactorySpec",
+    "FlowRecord",
+    "check_flow_id",
+    "resolve_backend",
+]
+
+DURABILITY_MODES = ("sync", "batched")
+"""Accepted values of ``durability=``."""
+
+VERSION_POLICIES = ("error", "accept")
+"""Accepted values of ``on_version_change=``."""
+
+BATCH_INTERVAL = 0.05
+"""Batched durability: the longest a change waits before it is written (seconds)."""
+
+BATCH_ATOMS = 512
+"""Batched durability: changed atoms that trigger a write at once."""
+
+META_FORMAT = 1
+"""Version of the engine's keys in ``FlowDetail.meta``."""
+
+# Values of these types always serialize as JSON, so checking them is skipped.
+_PLAIN = frozenset({type(None), bool, int, str})
+
+
+def check_flow_id(flow_id: object) -> str:
+    """Return ``flow_id`` when it can name a flow detail, else raise.
+
+    Raises:
+        ValueError: not 1-64 characters of ``[A-Za-z0-9._-]`` starting with a
+            letter or digit (a uuid4 string qualifies).
+    """
+    if not is_valid_id(flow_id):
+        raise ValueError(
+            f"flow_id {flow_id!r} is not a valid flow id: use 1-64 characters of "
+            "[A-Za-z0-9._-] starting with a letter or digit (e.g. str(uuid.uuid4()))"
+        )
+    assert isinstance(flow_id, str)
+    return flow_id
+
+
+def resolve_backend(backend: object) -> tuple[Backend, bool]:
+    """The backend ``backend`` names, and whether the caller must close it.
+
+    Raises:
+        TypeError: ``backend`` is neither a URL string nor a Backend.
+        InvalidURLError: the URL does not parse.
+    """
+    if isinstance(backend, Backend):
+        return backend, False
+    if isinstance(backend, str):
+        return open_backend(backend), True
+    raise TypeError(
+        f"backend must be a URL (e.g. 'sqlite:///state.db') or a "
+        f"steadyflow.persistence.Backend, not {type(backend).__name__} {backend!r:.80}"
+    )
+
+
+# -- factories -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FactorySpec:
+    """An importable ``module:function`` that builds the flow, with its arguments."""
+
+    target: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        factory: str | Callable[..., Flow],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> FactorySpec:
+        """Describe ``factory`` (a ``"module:function"`` string or an importable function).
+
+        Raises:
+            TypeError: ``factory`` is neither, or the function cannot be imported
+                by its name (a lambda, a local function).
+            ValueError: the string is not of the form ``module:function``.
+        """
+        if callable(factory) and not isinstance(factory, str):
+            module = getattr(factory, "__module__", None)
+            qualname = getattr(factory, "__qualname__", "")
+            target = f"{module}:{qualname}"
+            if not module or "<" in qualname or _import(target, check_only=True) is not factory:
+                raise TypeError(
+                    f"factory {factory!r} cannot be imported by name ({target}); "
+                    "use a module-level function"
+                )
+            return cls(target, tuple(args), dict(kwargs or {}))
+        if not isinstance(factory, str):
+            raise TypeError(f"factory must be 'module:function' or a function, not {factory!r}")
+        module, sep, name = factory.partition(":")
+        if not sep or not module or not name:
+            raise ValueError(f"factory {factory!r} must look like 'package.module:function'")
+        return cls(factory, tuple(args), dict(kwargs or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form kept in the flow detail's meta."""
+        return {"target": self.target, "args": list(self.args), "kwargs": dict(self.kwargs)}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], flow_id: str) -> FactorySpec:
+        """The factory a flow detail was saved with.
+
+        Raises:
+            IncompatibleFlowError: the flow detail has no (readable) factory.
+        """
+        data = meta.get("factory")
+        if not isinstance(data, Mapping) or not isinstance(data.get("target"), str):
+            raise IncompatibleFlowError(
+                f"flow detail {flow_id} was saved without a factory, so it cannot be "
+                "rebuilt from the store alone; resume it with sf.load(flow, backend=..., "
+                f"flow_id={flow_id!r}), or save flows with sf.load(..., factory='module:function')"
+            )
+        return cls(data["target"], tuple(data.get("args", ())), dict(data.get("kwargs", {})))
+
+    def build(self) -> Flow:
+        """Import the factory and call it.
+
+        Raises:
+            IncompatibleFlowError: it cannot be imported, or does not return a flow.
+        """
+        from steadyflow.flow.base import Flow
+
+        function = _import(self.target, check_only=False)
+        flow = function(*self.args, **dict(self.kwargs))
+        if not isinstance(flow, Flow):
+            raise IncompatibleFlowError(
+                f"factory {self.target} returned {flow!r:.80}, not a steadyflow flow"
+            )
+        return flow
+
+
+def _import(target: str, *, check_only: bool) -> Any:
+    module_name, _, attribute = target.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        if check_only:
+            return None
+        raise IncompatibleFlowError(f"cannot import flow factory {target}: {exc}") from exc
+    if not check_only and not callable(value):
+        raise IncompatibleFlowError(f"flow factory {target} is not callable")
+    return value
+
+
+# -- the record ------------------------------------------------------------------------
+
+
+class FlowRecord:
+    """One flow detail in a backend, as the engine reads and writes it.
+
+    Args:
+        backend: where the flow detail lives.
+        owns_backend: close ``backend`` in :meth:`close`.
+        flow_id: the flow detail's uuid.
+        book: the logbook to create it in (default: one named after the flow,
+            with the flow's id as its uuid).
+        durability: ``"sync"`` or ``"batched"`` (see the module docstring).
+        factory: how to rebuild the flow from the store alone, if given.
+        on_version_change: ``"error"`` refuses to resume an atom whose
+            ``version`` changed; ``"accept"`` keeps its stored state and
+            records the new version.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        owns_backend: bool,
+        flow_id: str,
+        book: str | None = None,
+        durability: str = "sync",
+        factory: FactorySpec | None = None,
+        on_version_change: str = "error",
+    ) -> None:
+        if durability not in DURABILITY_MODES:
+            raise ValueError(
+                f"unknown durability {durability!r}; choose one of {list(DURABILITY_MODES)}"
+            )
+        if on_version_change not in VERSION_POLICIES:
+            raise ValueError(
+                f"unknown on_version_change {on_version_change!r}; "
+                f"choose one of {list(VERSION_POLICIES)}"
+            )
+        if book is not None:
+            check_flow_id(book)
+        self.backend = backend
+        self.owns_backend = owns_backend
+        self.flow_id = flow_id
+        self.book = book or flow_id
+        self.batched = durability == "batched"
+        self.factory = factory
+        self.on_version_change = on_version_change
+        self._serializer = backend.serializer
+        self._lock: FlowLock | None = None
+        self._flow: FlowDetail | None = None
+        self._uuids: list[str] = []
+        self._created: list[float] = []
+        self._pending: set[int] = set()
+        self._last_write = 0.0
+        self.resumed = False
+
+    # -- loading -------------------------------------------------------------------------
+
+    def open(self, plan: Plan, store: Mapping[str, Any]) -> Storage:
+        """A Storage for ``plan``: the stored state when the flow detail exists.
+
+        Raises:
+            IncompatibleFlowError: the stored flow does not fit ``plan`` (a
+                changed atom version, an atom that changed kind, another flow).
+            ResultSerializationError: a store value cannot be persisted.
+            CorruptRecordError: the stored flow detail cannot be decoded.
+        """
+        count = len(plan.nodes)
+        now = time.time()
+        self._uuids = [new_uuid() for _ in range(count)]
+        self._created = [now] * count
+        try:
+            stored: FlowDetail | None = self.backend.get_flow_detail(self.flow_id)
+        except NotFoundError:
+            stored = None
+        if stored is None:
+            stored = self._create(plan, store)
+            if stored is None:
+                return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
+        return self._restore(plan, stored, store)
+
+    def _create(self, plan: Plan, store: Mapping[str, Any]) -> FlowDetail | None:
+        """Store a new flow detail; None when created, else the one someone else made."""
+        meta: dict[str, Any] = {"format": META_FORMAT, "store": self._checked_store(store)}
+        if self.factory is not None:
+            meta["factory"] = self.factory.to_dict()
+        detail = FlowDetail(uuid=self.flow_id, name=plan.flow_name, meta=meta)
+        try:
+            try:
+                saved = self.backend.save_flow_detail(self.book, detail, expected_version=0)
+            except NotFoundError:
+                self.backend.save_logbook(LogBook(uuid=self.book, name=plan.flow_name))
+                saved = self.backend.save_flow_detail(self.book, detail, expected_version=0)
+        except ConflictError:
+            # Someone created it between our read and our write: resume theirs.
+            return self.backend.get_flow_detail(self.flow_id)
+        self._flow = saved
+        return None
+
+    def _checked_store(self, store: Mapping[str, Any]) -> dict[str, Any]:
+        for name, value in store.items():
+            try:
+                self._serializer.dumps(value)
+            except ResultSerializationError as exc:
+                raise ResultSerializationError(
+                    f"store value {name!r} of flow {self.flow_id} cannot be persisted: {exc}"
+                ) from exc
+        return dict(store)
+
+    def _restore(self, plan: Plan, stored: FlowDetail, store: Mapping[str, Any]) -> Storage:
+        self.resumed = True
+        # Saves name the logbook; the stored flow's own is the one that counts.
+        self.book = self.backend.find_book_of(self.flow_id)
+        if stored.name != plan.flow_name and self.on_version_change == "error":
+            raise IncompatibleFlowError(
+                f"flow detail {self.flow_id} belongs to flow {stored.name!r}, not "
+                f"{plan.flow_name!r}; pass the flow it was saved with (or "
+                "on_version_change='accept' to adopt it)"
+            )
+        saved_store = stored.meta.get("store")
+        merged = dict(saved_store) if isinstance(saved_store, Mapping) else {}
+        merged.update(store)
+        storage = Storage(plan, store=merged, flow_id=self.flow_id, persister=self)
+        for node in plan.nodes:
+            atom = stored.atoms.get(node.name)
+            if atom is not None:
+                self._restore_atom(storage, node.index, atom)
+        storage.flow_state = stored.state
+        meta = dict(stored.meta)
+        if merged != saved_store:
+            meta["store"] = self._checked_store(merged)
+        self._flow = FlowDetail(
+            uuid=stored.uuid,
+            name=plan.flow_name,
+            state=stored.state,
+            meta=meta,
+            version=stored.version,
+            created_at=stored.created_at,
+        )
+        if meta != stored.meta or stored.name != plan.flow_name:
+            storage.touch_flow()
+        return storage
+
+    def _restore_atom(self, storage: Storage, index: int, atom: AtomDetail) -> None:
+        node = storage.plan.nodes[index]
+        kind = AtomKind.RETRY if node.is_retry else AtomKind.TASK
+        if atom.kind is not kind:
+            raise IncompatibleFlowError(
+                f"atom {node.name!r} of flow {self.flow_id} was stored as a {atom.kind.value} "
+                f"and is now a {kind.value}; rename it or start a new flow"
+            )
+        if atom.version != node.atom.version:
+            if self.on_version_change == "error":
+                raise IncompatibleFlowError(
+                    f"atom {node.name!r} of flow {self.flow_id} changed version from "
+                    f"{atom.version!r} (stored, state {atom.state.value}) to "
+                    f"{node.atom.version!r}; resuming it could mix old and new behaviour. "
+                    "Pass on_version_change='accept' to resume anyway"
+                )
+            storage.touch(index)
+        storage.states[index] = atom.state
+        storage.intentions[index] = atom.intention
+        storage.results[index] = atom.result
+        storage.failures[index] = atom.failure
+        storage.revert_results[index] = atom.revert_result
+        storage.revert_failures[index] = atom.revert_failure
+        meta = dict(atom.meta)
+        attempt = meta.pop("attempt", 0)
+        storage.attempts[index] = attempt if isinstance(attempt, int) else 0
+        storage.meta[index] = meta or None
+        if node.is_retry:
+            storage.histories[index] = [Attempt(a.value, dict(a.failures)) for a in atom.history]
+        self._uuids[index] = atom.uuid
+        self._created[index] = atom.created_at
+
+    # -- writing (the Persister protocol) ------------------------------------------------
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`ResultSerializationError` unless ``value`` can be stored."""
+        if type(value) in _PLAIN:
+            return
+        self._serializer.dumps(value)
+
+    def save(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
+        """Write the changed nodes (and the flow state) as one transaction.
+
+        Raises:
+            ConflictError: another engine saved this flow since it was loaded.
+        """
+        if self.batched:
+            self._pending.update(dirty)
+            now = time.monotonic()
+            due = now - self._last_write >= BATCH_INTERVAL or len(self._pending) >= BATCH_ATOMS
+            if not (flow_changed or due):
+                return
+            dirty, self._pending = sorted(self._pending), set()
+            self._last_write = now
+        self._write(storage, dirty, flow_changed)
+
+    def commit(self, storage: Storage) -> None:
+        """Write whatever batched mode still holds back (a no-op in sync mode)."""
+        if self._pending:
+            dirty, self._pending = sorted(self._pending), set()
+            self._write(storage, dirty, False)
+
+    def _write(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
+        now = time.time()
+        atoms = [self._detail(storage, index, now) for index in dirty]
+        if not flow_changed:
+            self.backend.save_atom_details(self.flow_id, atoms)
+            return
+        flow = self._flow
+        assert flow is not None
+        update = FlowDetail(
+            uuid=flow.uuid,
+            name=flow.name,
+            state=storage.flow_state,
+            meta=flow.meta,
+            atoms={atom.name: atom for atom in atoms},
+            created_at=flow.created_at,
+            updated_at=now,
+        )
+        try:
+            saved = self.backend.save_flow_detail(self.book, update, expected_version=flow.version)
+        except ConflictError as exc:
+            raise ConflictError(
+                f"flow {self.flow_id} was changed by another engine since this one loaded "
+                f"it ({exc}); load it again to resume from its latest state"
+            ) from exc
+        self._flow = FlowDetail(
+            uuid=flow.uuid,
+            name=flow.name,
+            state=saved.state,
+            meta=flow.meta,
+            version=saved.version,
+            created_at=flow.created_at,
+            updated_at=now,
+        )
+
+    def _detail(self, storage: Storage, index: int, now: float) -> AtomDetail:
+        node = storage.plan.nodes[index]
+        extra = storage.meta[index]
+        attempt = storage.attempts[index]
+        meta = {"attempt": attempt, **extra} if extra else {"attempt": attempt}
+        history: tuple[RetryAttempt, ...] = ()
+        if node.is_retry:
+            history = tuple(
+                RetryAttempt(value=a.value, failures=a.failures) for a in storage.histories[index]
+            )
+        return AtomDetail(
+            uuid=self._uuids[index],
+            name=node.name,
+            kind=AtomKind.RETRY if node.is_retry else AtomKind.TASK,
+            state=storage.states[index],
+            intention=storage.intentions[index],
+            result=storage.results[index],
+            failure=storage.failures[index],
+            revert_result=storage.revert_results[index],
+            revert_failure=storage.revert_failures[index],
+            history=history,
+            version=node.atom.version,
+            meta=meta,
+            created_at=self._created[index],
+            updated_at=now,
+        )
+
+    def reset(self, storage: Storage) -> Storage:
+        """A fresh Storage for a rerun from the start, written at the next flush.
+
+        Attempt counters are kept, so a rerun's attempts get new idempotency
+        keys instead of repeating those of the run it replaces.
+        """
+        fresh = Storage(storage.plan, store=storage.store, flow_id=self.flow_id, persister=self)
+        fresh.attempts[:] = storage.attempts
+        for index in range(len(storage.plan.nodes)):
+            fresh.touch(index)
+        fresh.touch_flow()
+        return fresh
+
+    # -- running ---------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the flow's runner lock for one run.
+
+        Raises:
+            FlowLockedError: another engine (here or in another process) runs it.
+        """
+        if self._lock is not None and self._lock.held:
+            return
+        try:
+            self._lock = self.backend.lock_flow(self.flow_id)
+        except FlowLockedError as exc:
+            raise FlowLockedError(
+                f"cannot run flow {self.flow_id}: another engine is running it ({exc}); "
+                "a flow detail has one runner at a time"
+            ) from exc
+
+    def unlock(self) -> None:
+        """Release the runner lock (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def close(self) -> None:
+        """Release the lock, and close the backend when this record opened it."""
+        self.unlock()
+        if self.owns_backend:
+            self.backend.close()
