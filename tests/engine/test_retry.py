@@ -173,3 +173,42 @@ def test_two_unnamed_controllers_get_their_flows_names() -> None:
     engine = sf.load(outer)
     engine.run()
     assert set(engine.storage.atom_states()) == {"outer.retry", "inner.retry", "t"}
+
+
+def test_atoms_that_became_ready_outside_a_retried_scope_still_run() -> None:
+    # Given a retried scope that fails while an independent branch is still running
+    import threading
+
+    failure_seen = threading.Event()
+    attempts: list[int] = []
+
+    def flaky() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("first attempt")
+
+    def slow() -> int:
+        assert failure_seen.wait(5)  # finishes only once the engine saw the failure
+        return 1
+
+    flow = sf.Unordered(
+        "top",
+        sf.Linear("inner", sf.task(flaky, name="flaky"), retry=Times(3)),
+        sf.Linear(
+            "branch",
+            sf.task(slow, name="slow", provides="s"),
+            sf.task(lambda s: None, name="after"),
+        ),
+    )
+    engine = sf.load(flow, engine="parallel", max_workers=2)
+
+    def on_state(event: sf.events.Event, details: dict[str, Any]) -> None:
+        if details.get("atom_name") == "flaky" and details["state"] is sf.AtomState.FAILURE:
+            failure_seen.set()
+
+    engine.notifier.register(sf.events.ATOM_STATE, on_state)
+    # When it runs, so that "after" is released while the scope is being reverted
+    engine.run()
+    # Then the scope was retried and the branch finished too
+    assert len(attempts) == 2
+    assert engine.storage.get_state("after") is sf.AtomState.SUCCESS

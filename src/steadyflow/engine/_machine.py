@@ -652,14 +652,15 @@ class Machine:
 
     # -- reverting -----------------------------------------------------------------------------
 
-    def _begin_revert(self, members: Iterable[int], then: Callable[[], None]) -> None:
+    def _begin_revert(self, members: range | set[int], then: Callable[[], None]) -> None:
         states = self.storage.states
         todo = {i for i in members if states[i] in _NEEDS_REVERT}
         self.revert_todo = todo
         self.revert_failed = {}
         self.after_revert = then
-        self.ready.clear()
-        self.maps.clear_queue()
+        # Atoms ready outside the reverted scope wait for the retry, not for ever.
+        self.ready = deque(i for i in self.ready if i not in members)
+        self.maps.clear_queue(members)
         self.revert_remaining = {i: sum(1 for s in self.nodes[i].succs if s in todo) for i in todo}
         self.revert_ready = deque(
             sorted((i for i, n in self.revert_remaining.items() if n == 0), reverse=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.context import AtomContext
@@ -228,11 +228,15 @@ class MapRunner:
         self.running.pop(index, None)
         self.failures.pop(index, None)
 
-    def clear_queue(self) -> None:
-        """Drop queued elements (the run turned to reverting); their maps stop."""
-        for index in {index for index, _ in self.queue}:
+    def clear_queue(self, within: Container[int]) -> None:
+        """Drop the queued elements of the maps ``within`` a scope turned to reverting.
+
+        Elements of maps outside it stay queued: they run once the scope is retried.
+        """
+        dropped = {index for index, _ in self.queue if index in within}
+        for index in dropped:
             self.abandon(index)
-        self.queue.clear()
+        self.queue = deque(item for item in self.queue if item[0] not in dropped)
 
     # -- reverting -----------------------------------------------------------------------
 
