@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -202,7 +203,7 @@ def test_atoms_that_became_ready_outside_a_retried_scope_still_run() -> None:
     )
     engine = sf.load(flow, engine="parallel", max_workers=2)
 
-    def on_state(event: sf.events.Event, details: dict[str, Any]) -> None:
+    def on_state(event: sf.events.Event, details: Mapping[str, Any]) -> None:
         if details.get("atom_name") == "flaky" and details["state"] is sf.AtomState.FAILURE:
             failure_seen.set()
 
