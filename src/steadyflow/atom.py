@@ -9,11 +9,9 @@ compiler and engine read without further reflection.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from steadyflow.errors import InvalidAtomError, InvalidResultError
 
@@ -37,8 +35,7 @@ WHOLE = object()
 """The key meaning "the result itself" in :attr:`ProvidesSpec.keys`."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProvidesSpec:
+class ProvidesSpec(NamedTuple):
     """How an atom's result maps onto the names it provides."""
 
     shape: _ResultShape
@@ -114,8 +111,24 @@ def _check_names(names: Iterable[Any], owner: str, what: str) -> None:
             raise InvalidAtomError(f"{owner}: {what} names must be non-empty strings: {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Signature:
+_FunctionType = type(_check_names)
+_CO_VARKEYWORDS = 0x08
+_CO_COROUTINE = 0x80
+_SIGNATURE_CACHE_SIZE = 4096
+_METHOD_SIGNATURES: dict[tuple[Any, frozenset[str]], Signature] = {}
+
+
+def is_coroutine_function(fn: Any) -> bool:
+    """``inspect.iscoroutinefunction``, answered from the code flags for plain functions."""
+    function = getattr(fn, "__func__", fn)
+    if type(function) is _FunctionType:
+        return bool(function.__code__.co_flags & _CO_COROUTINE)
+    import inspect
+
+    return inspect.iscoroutinefunction(fn)
+
+
+class Signature(NamedTuple):
     """The parameters of an atom's work method, as the engine passes them."""
 
     args: tuple[str, ...]
@@ -126,7 +139,54 @@ class Signature:
 
     @classmethod
     def of(cls, method: Callable[..., Any], owner: str, skip: Iterable[str] = ()) -> Signature:
-        skipped = set(skip)
+        """The signature of ``method``; a method's is cached, as many atoms share a class."""
+        function = getattr(method, "__func__", method)
+        bound = function is not method
+        skipped = frozenset(skip)
+        key = (function, skipped)
+        if bound:
+            cached = _METHOD_SIGNATURES.get(key)
+            if cached is not None:
+                return cached
+        if type(function) is _FunctionType and not hasattr(function, "__wrapped__"):
+            made = cls._from_code(function, bound, skipped, owner)
+        else:  # partials, callable objects, decorated functions: ask inspect
+            made = cls._inspected(method, skipped, owner)
+        if bound and len(_METHOD_SIGNATURES) < _SIGNATURE_CACHE_SIZE:
+            _METHOD_SIGNATURES[key] = made
+        return made
+
+    @classmethod
+    def _from_code(
+        cls, function: Any, bound: bool, skipped: frozenset[str], owner: str
+    ) -> Signature:
+        """Read a plain function's parameters off its code object (inspect is slow to import)."""
+        code = function.__code__
+        positional = code.co_argcount
+        names = code.co_varnames[: positional + code.co_kwonlyargcount]
+        posonly = code.co_posonlyargcount
+        first = 1 if bound else 0
+        if posonly > first:
+            raise InvalidAtomError(
+                f"{owner}: parameter {names[first]!r} is positional-only; atoms receive "
+                f"their inputs by name"
+            )
+        defaults = function.__defaults__ or ()
+        optional = set(names[positional - len(defaults) : positional])
+        optional.update(function.__kwdefaults__ or ())
+        args = tuple(name for name in names[first:] if name not in skipped)
+        return cls(
+            args,
+            frozenset(optional.intersection(args)),
+            bool(code.co_flags & _CO_VARKEYWORDS),
+        )
+
+    @classmethod
+    def _inspected(
+        cls, method: Callable[..., Any], skipped: frozenset[str], owner: str
+    ) -> Signature:
+        import inspect
+
         args: list[str] = []
         optional: set[str] = set()
         accepts_any = False

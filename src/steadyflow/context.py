@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 from steadyflow.errors import EngineStateError
 
 __all__ = ["AtomContext", "current_context"]
 
 
-@dataclass(frozen=True, slots=True)
 class AtomContext:
     """The identity of one attempt to run one atom.
 
@@ -30,10 +28,22 @@ class AtomContext:
         report_progress: sends a progress fraction to the engine's listeners.
     """
 
-    flow_id: str
-    atom_name: str
-    attempt: int
-    report_progress: Callable[[float], None]
+    __slots__ = ("atom_name", "attempt", "flow_id", "report_progress")
+
+    def __init__(
+        self,
+        flow_id: str,
+        atom_name: str,
+        attempt: int,
+        report_progress: Callable[[float], None],
+    ) -> None:
+        self.flow_id = flow_id
+        self.atom_name = atom_name
+        self.attempt = attempt
+        self.report_progress = report_progress
+
+    def __repr__(self) -> str:
+        return f"<AtomContext {self.idempotency_key}>"
 
     @property
     def idempotency_key(self) -> str:

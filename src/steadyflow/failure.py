@@ -11,7 +11,6 @@ exception's type *and its bases*: ``check(OSError)`` still matches a
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -84,7 +83,7 @@ class Failure:
             exception=exc,
             exc_type_names=_type_names(type(exc)),
             message=str(exc),
-            traceback_str="".join(traceback.format_exception(exc, chain=False)),
+            traceback_str=_format_traceback(exc),
             cause=cause,
         )
 
@@ -191,3 +190,9 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.exc_type_name.rpartition('.')[2]}: {self.message}"
+
+
+def _format_traceback(exc: BaseException) -> str:
+    import traceback  # here, not at import: only failures pay for it
+
+    return "".join(traceback.format_exception(exc, chain=False))

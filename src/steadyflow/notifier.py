@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -11,7 +10,6 @@ from steadyflow.events import Event
 
 __all__ = ["Callback", "Notifier"]
 
-_log = logging.getLogger("steadyflow.notifier")
 
 Callback = Callable[[Event, Mapping[str, Any]], None]
 
@@ -62,4 +60,8 @@ class Notifier:
             try:
                 callback(event, details)
             except Exception:
-                _log.exception("listener %r failed on %s; the run goes on", callback, event)
+                import logging  # here, not at import: most runs never need it
+
+                logging.getLogger("steadyflow.notifier").exception(
+                    "listener %r failed on %s; the run goes on", callback, event
+                )

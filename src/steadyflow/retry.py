@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -55,12 +54,27 @@ REVERT = Decision.REVERT
 REVERT_ALL = Decision.REVERT_ALL
 
 
-@dataclass(frozen=True, slots=True)
 class Attempt:
-    """One run of a controller's flow: the value it was given and what failed."""
+    """One run of a controller's flow: the value it was given and what failed.
 
-    value: Any
-    failures: Mapping[str, Failure] = field(default_factory=dict)
+    ``failures`` maps atom names to their failures during this attempt.
+    """
+
+    __slots__ = ("failures", "value")
+
+    def __init__(self, value: Any, failures: Mapping[str, Failure] | None = None) -> None:
+        self.value = value
+        self.failures: Mapping[str, Failure] = {} if failures is None else failures
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attempt):
+            return NotImplemented
+        return self.value == other.value and dict(self.failures) == dict(other.failures)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable failures: not hashable
+
+    def __repr__(self) -> str:
+        return f"Attempt(value={self.value!r}, failures={dict(self.failures)!r})"
 
 
 class History(Sequence[Attempt]):

@@ -11,11 +11,10 @@ each one only the arguments it declares (or all of them to ``**kwargs``).
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, overload
 
-from steadyflow.atom import Atom, Provides, Rebind, Signature
+from steadyflow.atom import Atom, Provides, Rebind, Signature, is_coroutine_function
 from steadyflow.context import _current
 from steadyflow.errors import InvalidAtomError
 
@@ -91,12 +90,12 @@ class Task(Atom):
     @functools.cached_property
     def is_async(self) -> bool:
         """Whether ``execute`` is a coroutine function (run on an event loop)."""
-        return inspect.iscoroutinefunction(self.execute)
+        return is_coroutine_function(self.execute)
 
     @functools.cached_property
     def revert_is_async(self) -> bool:
         """Whether ``revert`` is a coroutine function."""
-        return inspect.iscoroutinefunction(self.revert)
+        return is_coroutine_function(self.revert)
 
     def revert_arguments(
         self, inputs: Mapping[str, Any], result: Any, flow_failures: Mapping[str, Any]
@@ -168,11 +167,11 @@ class FunctionTask(Task):
 
     @functools.cached_property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
+        return is_coroutine_function(self.fn)
 
     @functools.cached_property
     def revert_is_async(self) -> bool:
-        return self.revert_fn is not None and inspect.iscoroutinefunction(self.revert_fn)
+        return self.revert_fn is not None and is_coroutine_function(self.revert_fn)
 
     def revert_arguments(
         self, inputs: Mapping[str, Any], result: Any, flow_failures: Mapping[str, Any]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import ChainMap, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from steadyflow.atom import Atom
@@ -50,25 +49,38 @@ def compile_flow(flow: Flow) -> Plan:
     return plan
 
 
-@dataclass
 class _Sub:
     """A compiled item: where it starts and ends, and what it offers later items."""
 
-    start: int
-    end: int
-    sources: list[int]
-    sinks: list[int]
-    exports: dict[str, Ref] = field(default_factory=dict)
+    __slots__ = ("end", "exports", "sinks", "sources", "start")
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        sources: list[int],
+        sinks: list[int],
+        exports: dict[str, Ref] | None = None,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.sources = sources
+        self.sinks = sinks
+        self.exports: dict[str, Ref] = {} if exports is None else exports
 
 
-@dataclass
 class _PendingNode:
-    atom: Atom
-    scope: int
-    retry: int
-    bindings: tuple[Binding, ...]
-    preds: list[int] = field(default_factory=list)
-    deciders: list[DeciderRef] = field(default_factory=list)
+    """A node while the compiler still adds its edges and deciders."""
+
+    __slots__ = ("atom", "bindings", "deciders", "preds", "retry", "scope")
+
+    def __init__(self, atom: Atom, scope: int, retry: int, bindings: tuple[Binding, ...]) -> None:
+        self.atom = atom
+        self.scope = scope
+        self.retry = retry
+        self.bindings = bindings
+        self.preds: list[int] = []
+        self.deciders: list[DeciderRef] = []
 
 
 def _exports_of(atom: Atom, index: int) -> dict[str, Ref]:

@@ -9,11 +9,9 @@ in the completion, so the engine loop never sees a task's raise.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.context import AtomContext, _current
@@ -35,35 +33,60 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
 class Job:
-    """One call of an atom's ``execute`` or ``revert`` (or one element of a map)."""
+    """One call of an atom's ``execute`` or ``revert`` (or one element of a map).
 
-    node: int
-    revert: bool
-    fn: Callable[..., Any]
-    kwargs: dict[str, Any]
-    context: AtomContext
-    timeout: float | None = None
-    is_async: bool = False
-    """Whether ``fn`` is a coroutine function: it runs on an event loop, not a thread."""
-    element: int = -1
-    """The element of a map node this job computes, or -1."""
+    ``is_async`` says whether ``fn`` is a coroutine function (it runs on an
+    event loop, not a thread); ``element`` is the element of a map node this
+    job computes, or -1.
+    """
+
+    __slots__ = ("context", "element", "fn", "is_async", "kwargs", "node", "revert", "timeout")
+
+    def __init__(
+        self,
+        node: int,
+        revert: bool,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        context: AtomContext,
+        timeout: float | None = None,
+        is_async: bool = False,
+        element: int = -1,
+    ) -> None:
+        self.node = node
+        self.revert = revert
+        self.fn = fn
+        self.kwargs = kwargs
+        self.context = context
+        self.timeout = timeout
+        self.is_async = is_async
+        self.element = element
 
 
-@dataclass(slots=True)
 class Completion:
     """The outcome of a job: ``value`` is the return value, or the Failure when not ok."""
 
-    node: int
-    revert: bool
-    ok: bool
-    value: Any
-    element: int = -1
+    __slots__ = ("element", "node", "ok", "revert", "value")
+
+    def __init__(self, node: int, revert: bool, ok: bool, value: Any, element: int = -1) -> None:
+        self.node = node
+        self.revert = revert
+        self.ok = ok
+        self.value = value
+        self.element = element
+
+    def __repr__(self) -> str:
+        return f"<Completion node={self.node} revert={self.revert} ok={self.ok}>"
 
 
 AwaitFn = Callable[[Awaitable[Any], Job], Any]
 """Runs an awaitable a synchronous job returned to its end, from a thread; returns its value."""
+
+
+def _awaitable(value: Any) -> bool:
+    """What ``inspect.isawaitable`` says, without importing inspect on the hot path."""
+    return hasattr(type(value), "__await__")
 
 
 def timeout_failure(job: Job) -> Failure:
@@ -88,7 +111,7 @@ def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
     token = _current.set(job.context)
     try:
         value = job.fn(**job.kwargs)
-        if inspect.isawaitable(value):
+        if _awaitable(value):
             if await_fn is None:
                 raise TypeError(f"{job.context.atom_name} returned an awaitable; no loop runs it")
             value = await_fn(value, job)
@@ -123,7 +146,7 @@ async def invoke_async(job: Job) -> Completion:
     token = _current.set(job.context)
     try:
         value = job.fn(**job.kwargs)
-        if inspect.isawaitable(value):
+        if _awaitable(value):
             value = await await_bounded(value, job)
     except Exception as exc:
         return failed(job, Failure.from_exception(exc))

@@ -8,8 +8,7 @@ node indices. Both facts keep the engine's bookkeeping to plain lists.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from steadyflow.atom import Atom
 from steadyflow.flow.base import Flow
@@ -18,15 +17,13 @@ from steadyflow.flow.graph import Depth
 __all__ = ["Ambiguous", "Binding", "DeciderRef", "Node", "Plan", "Scope"]
 
 
-@dataclass(frozen=True, slots=True)
-class Ambiguous:
+class Ambiguous(NamedTuple):
     """Stands for a symbol several providers offer, none of them nearest."""
 
     providers: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """Where one parameter of an atom gets its value.
 
     ``provider`` is the node index of the nearest visible provider, None when
@@ -41,61 +38,124 @@ class Binding:
     optional: bool
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+# The classes below are plain slotted classes rather than dataclasses: importing
+# dataclasses (and the inspect module it pulls in) would double `import steadyflow`.
+
+
 class DeciderRef:
     """A decider of a graph link, with the node ranges it reads and switches off."""
 
-    index: int
-    fn: Callable[[Mapping[str, Any]], bool]
-    source: range
-    target: range
-    depth: Depth
-    graph: range
+    __slots__ = ("depth", "fn", "graph", "index", "source", "target")
+
+    def __init__(
+        self,
+        index: int,
+        fn: Callable[[Mapping[str, Any]], bool],
+        source: range,
+        target: range,
+        depth: Depth,
+        graph: range,
+    ) -> None:
+        self.index = index
+        self.fn = fn
+        self.source = source
+        self.target = target
+        self.depth = depth
+        self.graph = graph
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Node:
-    """One atom in the plan."""
+    """One atom in the plan.
 
-    index: int
-    name: str
-    atom: Atom
-    is_retry: bool
-    preds: tuple[int, ...]
-    succs: tuple[int, ...]
-    scope: int
-    """The innermost scope (flow) holding this atom."""
-    retry: int
-    """The node index of the controller handling this atom's failures, or -1."""
-    bindings: tuple[Binding, ...]
-    injected: Mapping[str, Any]
-    deciders: tuple[DeciderRef, ...]
-    """Deciders to evaluate when this node becomes ready."""
+    ``scope`` is the innermost scope (flow) holding the atom; ``retry`` the
+    node index of the controller handling its failures, or -1; ``deciders``
+    the link deciders to evaluate when the node becomes ready.
+    """
+
+    __slots__ = (
+        "atom",
+        "bindings",
+        "deciders",
+        "index",
+        "injected",
+        "is_retry",
+        "name",
+        "preds",
+        "retry",
+        "scope",
+        "succs",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        atom: Atom,
+        is_retry: bool,
+        preds: tuple[int, ...],
+        succs: tuple[int, ...],
+        scope: int,
+        retry: int,
+        bindings: tuple[Binding, ...],
+        injected: Mapping[str, Any],
+        deciders: tuple[DeciderRef, ...],
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.atom = atom
+        self.is_retry = is_retry
+        self.preds = preds
+        self.succs = succs
+        self.scope = scope
+        self.retry = retry
+        self.bindings = bindings
+        self.injected = injected
+        self.deciders = deciders
+
+    def __repr__(self) -> str:
+        return f"<Node {self.index} {self.name!r}>"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Scope:
-    """One flow of the tree, covering the nodes in ``members``."""
+    """One flow of the tree, covering the nodes in ``members``.
 
-    index: int
-    name: str
-    flow: Flow
-    parent: int
-    retry: int
-    """The node index of this flow's own controller, or -1."""
-    members: range
+    ``retry`` is the node index of the flow's own controller, or -1.
+    """
+
+    __slots__ = ("flow", "index", "members", "name", "parent", "retry")
+
+    def __init__(
+        self, index: int, name: str, flow: Flow, parent: int, retry: int, members: range
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.flow = flow
+        self.parent = parent
+        self.retry = retry
+        self.members = members
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Plan:
-    """An immutable, validated DAG of atoms, ready for any number of runs."""
+    """An immutable, validated DAG of atoms, ready for any number of runs.
 
-    flow_name: str
-    nodes: tuple[Node, ...]
-    scopes: tuple[Scope, ...]
-    by_name: Mapping[str, int]
-    providers: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    """Symbol -> every node providing it, in topological order."""
+    ``providers`` maps each symbol to every node providing it, in topological order.
+    """
+
+    __slots__ = ("by_name", "flow_name", "nodes", "providers", "scopes")
+
+    def __init__(
+        self,
+        flow_name: str,
+        nodes: tuple[Node, ...],
+        scopes: tuple[Scope, ...],
+        by_name: Mapping[str, int],
+        providers: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        self.flow_name = flow_name
+        self.nodes = nodes
+        self.scopes = scopes
+        self.by_name = by_name
+        self.providers: Mapping[str, tuple[int, ...]] = providers or {}
 
     def __len__(self) -> int:
         return len(self.nodes)

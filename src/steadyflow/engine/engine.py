@@ -25,9 +25,8 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
@@ -48,8 +47,7 @@ __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 ENGINE_KINDS = ("serial", "parallel", "asyncio")
 
 
-@dataclass(frozen=True, slots=True)
-class Statistics:
+class Statistics(NamedTuple):
     """What :meth:`Engine.statistics` reports about an engine's runs so far."""
 
     flow_state: FlowState

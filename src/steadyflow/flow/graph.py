@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self
 
@@ -29,14 +28,25 @@ class Depth(StrEnum):
     """The target and everything that depends on it, anywhere."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Link:
     """An explicit edge of a graph flow, optionally guarded by a decider."""
 
-    source: Atom | Flow
-    target: Atom | Flow
-    decider: Decider | None = None
-    depth: Depth = Depth.ALL
+    __slots__ = ("decider", "depth", "source", "target")
+
+    def __init__(
+        self,
+        source: Atom | Flow,
+        target: Atom | Flow,
+        decider: Decider | None = None,
+        depth: Depth = Depth.ALL,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.decider = decider
+        self.depth = depth
+
+    def __repr__(self) -> str:
+        return f"<Link {self.source.name!r} -> {self.target.name!r}>"
 
 
 def _label(item: Atom | Flow) -> str:
