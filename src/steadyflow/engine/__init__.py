@@ -1,6 +1,6 @@
 """Engines: compile a flow, run it, revert it on failure."""
 
-from steadyflow.engine._machine import Clock
+from steadyflow.engine._clock import Clock
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
 from steadyflow.engine.engine import ENGINE_KINDS, Engine, Statistics

@@ -19,19 +19,19 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.atom import ProvidesSpec
 from steadyflow.context import AtomContext
+from steadyflow.engine._arguments import Dynamic
+from steadyflow.engine._clock import Clock
 from steadyflow.engine._executor import Completion, Executor, Job
 from steadyflow.engine._mapping import MapRunner
-from steadyflow.engine._plan import Ambiguous, DeciderRef, Plan
+from steadyflow.engine._plan import DeciderRef, Plan
 from steadyflow.errors import (
-    AmbiguousProviderError,
     EngineStateError,
     FailureGroup,
-    MissingRequirementError,
     ResultSerializationError,
     RevertFailedError,
 )
@@ -46,78 +46,11 @@ if TYPE_CHECKING:
     from steadyflow.engine._storage import Storage
     from steadyflow.notifier import Notifier
 
-__all__ = ["Clock", "Machine", "prepare_arguments"]
+__all__ = ["Machine"]
 
 _A = AtomState
 _FINISHED = frozenset({_A.SUCCESS, _A.IGNORE})
 _NEEDS_REVERT = frozenset({_A.SUCCESS, _A.FAILURE, _A.REVERTING, _A.RUNNING})
-
-Dynamic = tuple[tuple[str, int, Any, bool], ...]
-"""Per node: (parameter, provider node, key, optional) for inputs other atoms provide."""
-
-
-class Clock:
-    """Time as the engine sees it; tests pass a fake one to skip backoff waits."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    async def sleep_async(self, seconds: float) -> None:
-        """Wait without blocking the event loop (a fake clock's ``sleep`` is called as is)."""
-        if type(self).sleep is not Clock.sleep:
-            self.sleep(seconds)
-            return
-        import asyncio
-
-        await asyncio.sleep(seconds)
-
-
-def prepare_arguments(
-    plan: Plan, store: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], list[Dynamic]]:
-    """Resolve every atom's inputs against ``store``; fail on what cannot be found.
-
-    Returns per node the fixed arguments (inject and store values) and the
-    arguments read from other atoms' results at run time. Inject wins over
-    the store, and the store over providers.
-
-    Raises:
-        MissingRequirementError: a required input has no provider and no store value.
-        AmbiguousProviderError: several providers are visible and none is nearest.
-    """
-    fixed: list[dict[str, Any]] = []
-    dynamic: list[Dynamic] = []
-    for node in plan.nodes:
-        values = dict(node.injected)
-        reads: list[tuple[str, int, Any, bool]] = []
-        missing: list[str] = []
-        for binding in node.bindings:
-            if binding.symbol in store:
-                values[binding.arg] = store[binding.symbol]
-            elif isinstance(binding.provider, Ambiguous):
-                raise AmbiguousProviderError(
-                    f"atom {node.name!r} requires {binding.symbol!r}, which "
-                    f"{list(binding.provider.providers)} all provide and none of them is "
-                    f"ordered after the others; link them, rename one output, or rebind"
-                )
-            elif binding.provider is not None:
-                reads.append((binding.arg, binding.provider, binding.key, binding.optional))
-            elif not binding.optional:
-                missing.append(binding.symbol)
-        if missing:
-            available = sorted(set(store) | set(plan.providers))
-            raise MissingRequirementError(
-                f"atom {node.name!r} requires {missing}, which no atom before it provides "
-                f"and the store lacks; available names: {available}",
-                node.name,
-                missing,
-            )
-        fixed.append(values)
-        dynamic.append(tuple(reads))
-    return fixed, dynamic
 
 
 class Machine:

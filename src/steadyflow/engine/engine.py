@@ -28,9 +28,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
+from steadyflow.engine._arguments import Dynamic, prepare_arguments
+from steadyflow.engine._clock import Clock
 from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
-from steadyflow.engine._machine import Clock, Dynamic, Machine, prepare_arguments
+from steadyflow.engine._machine import Machine
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import EngineStateError, InvalidAtomError
