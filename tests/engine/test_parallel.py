@@ -155,3 +155,10 @@ def test_a_process_ending_exception_in_a_task_reaches_the_caller_untouched(kind:
     with pytest.raises(_ProcessEnding):
         run()
     assert engine.storage.get_state(interrupted.name) is sf.AtomState.RUNNING
+    assert engine.state is sf.EngineState.UNDEFINED
+    # And a later run resumes it, running the interrupted atom again
+    calls: list[str] = []
+    interrupted.fn = lambda: calls.append("again")
+    run()
+    assert engine.state is sf.EngineState.SUCCESS
+    assert calls == ["again"]

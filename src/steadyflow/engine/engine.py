@@ -483,6 +483,10 @@ class Engine:
         self._machine = None
         self._run_seconds += time.perf_counter() - began
         self._retries += machine.retries
+        if machine.outcome is None:
+            # Interrupted (KeyboardInterrupt in a task, an abandoned run_iter()):
+            # the stored state is what a crash would leave, and the next run resumes it.
+            self._state = EngineState.UNDEFINED
         self._after_run()
 
     def _finish(self, machine: Machine) -> None:
