@@ -198,7 +198,33 @@ class Executor(ABC):
         """Release threads or loops the executor owns."""
 
 
-class InlineExecutor(Executor):
+class ThreadedExecutor(Executor):
+    """An executor whose jobs run on threads: async ones go to a private event loop.
+
+    The loop runs in a helper thread started on first use, so async tasks work
+    in a synchronous run, even one started inside a running loop.
+    """
+
+    _loop: LoopThread | None = None
+
+    def _loop_thread(self) -> LoopThread:
+        if self._loop is None:
+            from steadyflow.engine._asyncio import LoopThread
+
+            self._loop = LoopThread()
+        return self._loop
+
+    def _await(self, value: Awaitable[Any], job: Job) -> Any:
+        """Run an awaitable a synchronous job returned, on the private loop."""
+        return self._loop_thread().run(value, job)
+
+    def _close_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+class InlineExecutor(ThreadedExecutor):
     """Calls each job at once in the engine's own thread: the serial engine.
 
     Asynchronous jobs run on a private event loop in a helper thread (started
@@ -211,21 +237,10 @@ class InlineExecutor(Executor):
 
     def __init__(self) -> None:
         self._done: list[Completion] = []
-        self._loop: LoopThread | None = None
 
     @property
     def in_flight(self) -> int:
         return len(self._done)
-
-    def _loop_thread(self) -> LoopThread:
-        if self._loop is None:
-            from steadyflow.engine._asyncio import LoopThread
-
-            self._loop = LoopThread()
-        return self._loop
-
-    def _await(self, value: Awaitable[Any], job: Job) -> Any:
-        return self._loop_thread().run(value, job)
 
     def submit(self, job: Job) -> None:
         if job.is_async:
@@ -256,6 +271,4 @@ class InlineExecutor(Executor):
         return None
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        self._close_loop()

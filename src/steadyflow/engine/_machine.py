@@ -275,14 +275,15 @@ class Machine:
             self.is_async[index],
         )
 
-    def _arguments(self, index: int) -> dict[str, Any]:
+    def _arguments(self, index: int, *, reverting: bool = False) -> dict[str, Any]:
+        """The atom's inputs; a revert gets those whose providers still hold results."""
         kwargs = dict(self.fixed[index])
         states = self.storage.states
         results = self.storage.results
         for arg, provider, key, optional in self.dynamic[index]:
             if states[provider] is _A.SUCCESS:
                 kwargs[arg] = ProvidesSpec.extract(results[provider], key)
-            elif not optional:
+            elif not optional and not reverting:
                 raise EngineStateError(
                     f"atom {self.nodes[index].name!r} started before its provider "
                     f"{self.nodes[provider].name!r} succeeded"
@@ -640,7 +641,7 @@ class Machine:
     def _revert_job(self, index: int, old: AtomState) -> Job:
         storage = self.storage
         node = self.nodes[index]
-        kwargs = self._arguments_for_revert(index)
+        kwargs = self._arguments(index, reverting=True)
         atom = node.atom
         if node.is_retry:
             retry: Retry = atom  # type: ignore[assignment]
@@ -657,15 +658,6 @@ class Machine:
             self._context(index),
             is_async=self.revert_is_async[index],
         )
-
-    def _arguments_for_revert(self, index: int) -> dict[str, Any]:
-        kwargs = dict(self.fixed[index])
-        states = self.storage.states
-        results = self.storage.results
-        for arg, provider, key, _ in self.dynamic[index]:
-            if states[provider] is _A.SUCCESS:
-                kwargs[arg] = ProvidesSpec.extract(results[provider], key)
-        return kwargs
 
     def _reverted(self, completion: Completion) -> None:
         index = completion.node

@@ -280,7 +280,7 @@ class MapRunner:
         machine = self.machine
         atom: Map = machine.nodes[index].atom  # type: ignore[assignment]
         storage = machine.storage
-        kwargs = machine._arguments_for_revert(index)
+        kwargs = machine._arguments(index, reverting=True)
         items = kwargs.pop(ITEMS_ARG, None) or []
         item = items[element] if element < len(items) else None
         inputs = atom.element_kwargs(item, kwargs)

@@ -16,16 +16,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Awaitable
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future
-from typing import Any
 
-from steadyflow.engine._asyncio import LoopThread
 from steadyflow.engine._executor import (
     Completion,
-    Executor,
     Job,
+    ThreadedExecutor,
     failed,
     invoke,
     invoke_async,
@@ -35,7 +32,7 @@ from steadyflow.engine._executor import (
 __all__ = ["ThreadExecutor"]
 
 
-class ThreadExecutor(Executor):
+class ThreadExecutor(ThreadedExecutor):
     """Runs jobs on threads; the engine keeps at most ``capacity`` of them in flight.
 
     Without ``executor``, jobs go to worker threads of this executor's own,
@@ -67,7 +64,6 @@ class ThreadExecutor(Executor):
         self._live: dict[int, Job] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._seq = 0
-        self._loop: LoopThread | None = None
         self._abandoned = False
         self._zombies: set[int] = set()
         """Abandoned jobs whose threads still run: they do not count against capacity."""
@@ -75,14 +71,6 @@ class ThreadExecutor(Executor):
     @property
     def in_flight(self) -> int:
         return len(self._live)
-
-    def _loop_thread(self) -> LoopThread:
-        if self._loop is None:
-            self._loop = LoopThread()
-        return self._loop
-
-    def _await(self, value: Awaitable[Any], job: Job) -> Any:
-        return self._loop_thread().run(value, job)
 
     def submit(self, job: Job) -> None:
         self._seq += 1
@@ -192,9 +180,7 @@ class ThreadExecutor(Executor):
         return jobs
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        self._close_loop()
         for _ in self._threads:
             self._jobs.put(None)
         if not self._abandoned:
