@@ -1,0 +1,65 @@
+"""The public surface: exactly what ``sf.__all__`` promises, and nothing private leaks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import steadyflow as sf
+
+EXPECTED = {
+    # declaring
+    "Task", "FunctionTask", "task", "Retry", "retry", "Flow", "Linear", "Unordered",
+    "Graph", "Depth", "Map", "Reduce",
+    # running
+    "run", "run_async", "load", "Engine", "Storage", "AtomContext", "current_context",
+    # outcomes and states
+    "Failure", "AtomState", "FlowState", "EngineState",
+    # persisting
+    "load_from_backend", "persistence",
+    # observing
+    "events", "listeners",
+    # errors
+    "errors", "SteadyflowError", "__version__",
+}  # fmt: skip
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    assert set(sf.__all__) == EXPECTED
+    assert len(sf.__all__) == len(set(sf.__all__)), "a name is listed twice"
+
+
+def test_every_public_name_is_importable_and_none_is_private() -> None:
+    for name in sf.__all__:
+        assert getattr(sf, name) is not None, name
+        assert not name.startswith("_") or name == "__version__"
+
+
+def test_star_import_gives_the_public_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from steadyflow import *", namespace)
+    assert set(namespace) >= EXPECTED
+
+
+def test_listeners_and_errors_export_their_names() -> None:
+    assert set(sf.listeners.__all__) == {
+        "Listener",
+        "CapturingListener",
+        "LoggingListener",
+        "PrintingListener",
+        "TimingListener",
+    }
+    for name in sf.errors.__all__:
+        error = getattr(sf.errors, name)
+        assert issubclass(error, sf.SteadyflowError), name
+
+
+def test_importing_steadyflow_loads_no_driver_nor_heavy_module() -> None:
+    code = (
+        "import sys, steadyflow\n"
+        "heavy = {'sqlalchemy', 'alembic', 'asyncio', 'logging', 'inspect', 'dataclasses',"
+        " 'steadyflow.persistence', 'concurrent.futures'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
