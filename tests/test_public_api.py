@@ -58,7 +58,7 @@ def test_importing_steadyflow_loads_no_driver_nor_heavy_module() -> None:
     code = (
         "import sys, steadyflow\n"
         "heavy = {'sqlalchemy', 'alembic', 'asyncio', 'logging', 'inspect', 'dataclasses',"
-        " 'steadyflow.persistence', 'concurrent.futures'}\n"
+        " 'steadyflow.persistence', 'concurrent.futures', 'random'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

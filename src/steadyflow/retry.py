@@ -16,14 +16,16 @@ attempt for later and keeps running whatever else it can.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steadyflow.atom import Atom, Provides, Rebind
 from steadyflow.errors import InvalidAtomError
 from steadyflow.failure import Failure
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = [
     "REVERT",
@@ -200,7 +202,11 @@ class Retry(Atom):
             return 0.0
         seconds = self.delay * self.backoff ** (failed_attempts - 1)
         if self.jitter:
-            spread = (rng or random).uniform(-self.jitter, self.jitter)
+            if rng is None:
+                import random
+
+                rng = random.Random()
+            spread = rng.uniform(-self.jitter, self.jitter)
             seconds *= 1.0 + spread
         if self.max_delay is not None:
             seconds = min(seconds, self.max_delay)

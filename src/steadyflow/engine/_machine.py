@@ -15,7 +15,6 @@ independent branches.
 from __future__ import annotations
 
 import heapq
-import random
 import threading
 import time
 from collections import deque
@@ -43,6 +42,8 @@ from steadyflow.states import AtomState, EngineState, FlowState, Intention
 from steadyflow.task import Task
 
 if TYPE_CHECKING:
+    import random
+
     from steadyflow.engine._storage import Storage
     from steadyflow.notifier import Notifier
 
@@ -65,7 +66,7 @@ class Machine:
         arguments: tuple[list[dict[str, Any]], list[Dynamic]],
         *,
         clock: Clock,
-        rng: random.Random | None = None,
+        rng: random.Random,
     ) -> None:
         self.plan = plan
         self.nodes = plan.nodes
@@ -74,7 +75,7 @@ class Machine:
         self.notifier = notifier
         self.fixed, self.dynamic = arguments
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = rng
         count = len(plan.nodes)
         self.remaining = [0] * count
         self.ready: deque[int] = deque()

@@ -21,7 +21,6 @@ resumable by another process (see docs/persistence.md).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -41,6 +40,8 @@ from steadyflow.notifier import Notifier
 from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
 
 if TYPE_CHECKING:
+    import random
+
     # Imported when a backend is given: an in-memory run never loads the persistence layer.
     from steadyflow.engine._persist import FlowRecord
 
@@ -158,7 +159,8 @@ class Engine:
         self._run_seconds = 0.0
         self._retries = 0
         self._clock = clock or Clock()
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._rng: random.Random | None = None
         self._plan: Plan | None = None
         self._storage: Storage | None = None
         self._arguments: tuple[list[dict[str, Any]], list[Dynamic]] | None = None
@@ -425,7 +427,7 @@ class Engine:
             self.notifier,
             self._arguments,
             clock=self._clock,
-            rng=self._rng,
+            rng=self._random(),
         )
         machine.scoped_revert = self._revert == "scope"
         if timeout is not None:
@@ -478,6 +480,14 @@ class Engine:
             self._suspend.wait(timeout)
         elif timeout:
             self._clock.sleep(timeout)
+
+    def _random(self) -> random.Random:
+        # Created on first run: the random module is not worth loading at import time.
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random(self._seed)
+        return self._rng
 
     def _end(self, machine: Machine, began: float) -> None:
         self._machine = None
