@@ -85,6 +85,10 @@ class Machine:
         """Backoff waits: (due, sequence, node, map element or -1)."""
         self.timer_seq = 0
         self.decisions: dict[int, bool] = {}
+        self.controlled = {s.retry: s.members for s in plan.scopes if s.retry >= 0}
+        """Retry controller node -> the nodes of the flow it controls."""
+        self.decider_at = {d.index: d.target.start for n in plan.nodes for d in n.deciders}
+        """Decider -> the first node it switches off (to forget decisions inside a retry)."""
         self.suspend_requested = False
         self.events: list[tuple[Event, dict[str, Any]]] = []
         # Revert bookkeeping; ``revert_todo`` is None while running forward.
@@ -512,10 +516,10 @@ class Machine:
             self.storage.touch(controller)
 
     def _scope_of_controller(self, controller: int) -> range:
-        for scope in self.plan.scopes:
-            if scope.retry == controller:
-                return scope.members
-        raise EngineStateError(f"no flow owns controller {self.nodes[controller].name!r}")
+        members = self.controlled.get(controller)
+        if members is None:
+            raise EngineStateError(f"no flow owns controller {self.nodes[controller].name!r}")
+        return members
 
     def _inside_any(self, controller: int, others: set[int]) -> bool:
         return any(
@@ -539,7 +543,7 @@ class Machine:
                     self.maps.reset(index)
                 if index in storage.histories:
                     storage.histories[index].clear()
-            for decider_index in [d for d in self.decisions if self._decider_in(d, members)]:
+            for decider_index in [d for d in self.decisions if self.decider_at[d] in members]:
                 del self.decisions[decider_index]
             storage.set_state(controller, _A.RETRYING)
             storage.intentions[controller] = Intention.RETRY
@@ -555,13 +559,6 @@ class Machine:
             )
         self.run_failures = []
         self.revert_todo = None
-
-    def _decider_in(self, decider_index: int, members: range) -> bool:
-        for node in self.nodes:
-            for decider in node.deciders:
-                if decider.index == decider_index:
-                    return decider.target.start in members
-        return False
 
     def _recount(self, members: range) -> None:
         states = self.storage.states
