@@ -9,7 +9,8 @@ completion costs O(successors), and a chain of n atoms costs O(n).
 Reverting uses the same idea backwards: a node is reverted once every
 successor that needs reverting has been reverted. A revert that fails blocks
 its predecessors (they may depend on it being undone first) but not
-independent branches.
+independent branches. What a failure leads to (retry a scope, revert it,
+revert everything) is decided in :mod:`steadyflow.engine._retrying`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from steadyflow.engine._clock import Clock
 from steadyflow.engine._executor import Completion, Executor, Job
 from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import DeciderRef, Plan
+from steadyflow.engine._retrying import RetryHandler
 from steadyflow.errors import (
     EngineStateError,
     FailureGroup,
@@ -37,7 +39,7 @@ from steadyflow.errors import (
 from steadyflow.events import Event
 from steadyflow.failure import Failure
 from steadyflow.mapreduce import is_map
-from steadyflow.retry import Attempt, Decision, History, Retry
+from steadyflow.retry import Attempt, History, Retry
 from steadyflow.states import AtomState, EngineState, FlowState, Intention
 from steadyflow.task import Task
 
@@ -85,8 +87,6 @@ class Machine:
         """Backoff waits: (due, sequence, node, map element or -1)."""
         self.timer_seq = 0
         self.decisions: dict[int, bool] = {}
-        self.controlled = {s.retry: s.members for s in plan.scopes if s.retry >= 0}
-        """Retry controller node -> the nodes of the flow it controls."""
         self.decider_at = {d.index: d.target.start for n in plan.nodes for d in n.deciders}
         """Decider -> the first node it switches off (to forget decisions inside a retry)."""
         self.suspend_requested = False
@@ -111,6 +111,7 @@ class Machine:
         self.progress_inbox: deque[tuple[int, float]] = deque()
         self.is_map = [is_map(n.atom) for n in plan.nodes]
         self.maps = MapRunner(self)
+        self.retrying = RetryHandler(self)
         self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
         self.revert_is_async = [bool(getattr(n.atom, "revert_is_async", False)) for n in plan.nodes]
 
@@ -199,27 +200,7 @@ class Machine:
             elif state is _A.FAILURE:
                 self.failed.append(index)
         self._release(pending)
-        self._resume_scope_reverts()
-
-    def _resume_scope_reverts(self) -> None:
-        """Finish the reverts of retried scopes that a crash interrupted."""
-        storage = self.storage
-        controllers = [
-            node.index
-            for node in self.nodes
-            if node.is_retry
-            and storage.states[node.index] is _A.SUCCESS
-            and storage.intentions[node.index] is Intention.RETRY
-        ]
-        if not controllers:
-            return
-        members: set[int] = set()
-        for controller in controllers:
-            members.update(self._scope_of_controller(controller))
-            members.discard(controller)
-        self.failed = [i for i in self.failed if i not in members]
-        self.run_failures = [f for f in (storage.failures[i] for i in members) if f is not None]
-        self._begin_revert(members, lambda: self._restart(controllers))
+        self.retrying.resume_interrupted_retries()
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -233,7 +214,7 @@ class Machine:
             self._schedule_reverts()
             return
         if self.failed and self.executor.in_flight == 0:
-            self._decide()
+            self.retrying.decide()
             if self._reverting():
                 self._schedule_reverts()
             return
@@ -337,7 +318,7 @@ class Machine:
         old = storage.set_state(index, _A.FAILURE)
         if self.notifier.active:
             self._atom_event(index, _A.FAILURE, old, failure=failure, elapsed=self._elapsed(index))
-        self._record_failure(self.nodes[index].retry, index)
+        self.retrying.record_failure(self.nodes[index].retry, index)
         self.failed.append(index)
 
     def _release(self, indices: Iterable[int]) -> None:
@@ -440,136 +421,7 @@ class Machine:
         if self.revert_todo is not None and self._revert_done():
             self._finish_revert()
 
-    # -- failures and retries ---------------------------------------------------------------------
-
-    def _decide(self) -> None:
-        failed, self.failed = self.failed, []
-        failures = [f for f in (self.storage.failures[i] for i in failed) if f is not None]
-        controllers: set[int] = set()
-        gave_up: set[int] = set()
-        revert_all = False
-        for index in failed:
-            decision, controller = self._consult(index)
-            if decision is Decision.RETRY:
-                controllers.add(controller)
-            elif decision is Decision.REVERT and self.scoped_revert:
-                gave_up.add(controller)
-            else:
-                revert_all = True
-        if revert_all:
-            self.run_failures = failures
-            self._set_flow(FlowState.REVERTING)
-            self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
-            return
-        if gave_up:
-            self._revert_scopes(gave_up | controllers, failures)
-            return
-        outermost = [c for c in controllers if not self._inside_any(c, controllers)]
-        for controller in outermost:
-            # Recorded so that a crash during this scope's revert resumes it (see _setup).
-            self.storage.intentions[controller] = Intention.RETRY
-            self.storage.touch(controller)
-        members: set[int] = set()
-        for controller in outermost:
-            members.update(self._scope_of_controller(controller))
-            members.discard(controller)
-        self.run_failures = failures
-        self._begin_revert(members, lambda: self._restart(outermost))
-
-    def _consult(self, index: int) -> tuple[Decision, int]:
-        controller = self.nodes[index].retry
-        while controller >= 0:
-            node = self.nodes[controller]
-            atom: Retry = node.atom  # type: ignore[assignment]
-            history = History(self.storage.histories[controller])
-            try:
-                decision = Decision(atom.on_failure(history=history, **self._arguments(controller)))
-            except Exception as exc:
-                self.storage.failures[controller] = Failure.from_exception(exc)
-                return Decision.REVERT_ALL, -1
-            if decision is not Decision.REVERT:
-                return decision, controller
-            if node.retry < 0:
-                return Decision.REVERT, controller  # the outermost controller gave up
-            controller = node.retry
-            self._record_failure(controller, index)
-        return Decision.REVERT_ALL, -1
-
-    def _revert_scopes(self, controllers: set[int], failures: list[Failure]) -> None:
-        """Scoped revert: undo only the flows whose controllers gave up, then end REVERTED."""
-        members: set[int] = set()
-        for controller in controllers:
-            if not self._inside_any(controller, controllers):
-                members.update(self._scope_of_controller(controller))
-        self.run_failures = failures
-        self._set_flow(FlowState.REVERTING)
-        self._begin_revert(members, self._finish_revert_all)
-
-    def _record_failure(self, controller: int, index: int) -> None:
-        """Add a node's failure to the latest attempt of ``controller`` (if any)."""
-        if controller < 0 or not self.storage.histories[controller]:
-            return
-        failure = self.storage.failures[index]
-        if failure is not None:
-            attempt = self.storage.histories[controller][-1]
-            attempt.failures[self.nodes[index].name] = failure  # type: ignore[index]
-            self.storage.touch(controller)
-
-    def _scope_of_controller(self, controller: int) -> range:
-        members = self.controlled.get(controller)
-        if members is None:
-            raise EngineStateError(f"no flow owns controller {self.nodes[controller].name!r}")
-        return members
-
-    def _inside_any(self, controller: int, others: set[int]) -> bool:
-        return any(
-            other != controller and controller in self._scope_of_controller(other)
-            for other in others
-        )
-
-    def _restart(self, controllers: list[int]) -> None:
-        if self.revert_failed:
-            self._escalate_revert_failure()
-            return
-        storage = self.storage
-        for controller in controllers:
-            members = self._scope_of_controller(controller)
-            for index in members:
-                if index == controller:
-                    continue
-                if storage.states[index] is not _A.PENDING:
-                    storage.reset_node(index)
-                if self.is_map[index]:
-                    self.maps.reset(index)
-                if index in storage.histories:
-                    storage.histories[index].clear()
-            for decider_index in [d for d in self.decisions if self.decider_at[d] in members]:
-                del self.decisions[decider_index]
-            storage.set_state(controller, _A.RETRYING)
-            storage.intentions[controller] = Intention.RETRY
-            if self.notifier.active:
-                self._atom_event(controller, _A.RETRYING, _A.SUCCESS)
-            self._recount(members)
-            atom: Retry = self.nodes[controller].atom  # type: ignore[assignment]
-            delay = atom.delay_for(len(storage.histories[controller]), self.rng)
-            self.retries += 1
-            self.timer_seq += 1
-            heapq.heappush(
-                self.timers, (self.clock.monotonic() + delay, self.timer_seq, controller, -1)
-            )
-        self.run_failures = []
-        self.revert_todo = None
-
-    def _recount(self, members: range) -> None:
-        states = self.storage.states
-        touched = set(members)
-        for index in members:
-            touched.update(self.nodes[index].succs)
-        for index in touched:
-            if states[index] in (_A.PENDING,):
-                self.remaining[index] = sum(
-                    1 for p in self.nodes[index].preds if states[p] not in _FINISHED
-                )
+    # -- retries ---------------------------------------------------------------------------------
 
     def _fire_timers(self) -> None:
         if not self.timers:
