@@ -151,6 +151,8 @@ class Retry(Atom):
         on: Iterable[type[BaseException]] | None = None,
         version: str = "1.0",
     ) -> None:
+        if type(self).on_failure is Retry.on_failure:
+            raise InvalidAtomError(f"{type(self).__name__} must define on_failure()")
         self.named = name is not None
         """False when the name is a default; a flow then renames it ``<flow>.retry``."""
         self._bind(
@@ -182,7 +184,7 @@ class Retry(Atom):
 
     def on_failure(self, history: History, **kwargs: Any) -> Decision:
         """Decide what to do about the failures of the latest attempt."""
-        raise NotImplementedError(f"{type(self).__name__} must define on_failure()")
+        raise NotImplementedError  # pragma: no cover - __init__ refuses controllers without it
 
     def revert(self, history: History, **kwargs: Any) -> None:
         """Undo :meth:`execute`; called when the run is reverted past this controller."""

@@ -213,3 +213,11 @@ def test_atoms_that_became_ready_outside_a_retried_scope_still_run() -> None:
     # Then the scope was retried and the branch finished too
     assert len(attempts) == 2
     assert engine.storage.get_state("after") is sf.AtomState.SUCCESS
+
+
+def test_a_controller_without_on_failure_is_refused_when_declared() -> None:
+    class Forgetful(sf.Retry):
+        pass
+
+    with pytest.raises(sf.errors.InvalidAtomError, match=r"Forgetful must define on_failure\(\)"):
+        Forgetful()
