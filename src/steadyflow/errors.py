@@ -25,7 +25,8 @@ The hierarchy::
     │   ├── MissingDriverError         (also ImportError)
     │   ├── NotFoundError              (also LookupError)
     │   ├── ConflictError
-    │   │   └── FlowLockedError
+    │   │   ├── FlowLockedError
+    │   │   └── LeaseLostError
     │   ├── CorruptRecordError
     │   ├── SchemaVersionError
     │   └── IncompatibleFlowError
@@ -57,6 +58,7 @@ __all__ = [
     "FlowLockedError",
     "IllegalTransitionError",
     "IncompatibleFlowError",
+    "LeaseLostError",
     "InvalidAtomError",
     "InvalidResultError",
     "InvalidURLError",
@@ -295,10 +297,53 @@ class ConflictError(PersistenceError):
 
 
 class FlowLockedError(ConflictError):
-    """Raised when a second engine tries to run a flow detail already being run.
+    """Raised when a second runner tries to take a flow whose lease someone else holds.
+
+    Every backend raises exactly this type for "another runner holds this
+    flow", whatever the race that led there.
+
+    Attributes:
+        flow_id: the flow detail the lease is for (None when unknown).
+        holder: the owner id of the lease's current holder (None when unknown).
+        expires_at: when the holder's lease runs out unless renewed, in seconds
+            since the epoch on the store's clock (None when unknown).
 
     .. versionadded:: 0.1.0
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow_id: str | None = None,
+        holder: str | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.flow_id = flow_id
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLostError(ConflictError):
+    """Raised when a runner's lease on a flow ended while it was running the flow.
+
+    Either the store refused a write made under a stale epoch (someone else
+    took the flow over), or the lease could not be renewed before it
+    expired. The runner that gets it has stopped: it starts no more atoms
+    and records nothing more; whoever holds the lease now owns the flow.
+
+    Attributes:
+        flow_id: the flow detail the lease was for.
+        epoch: the epoch the runner held (None when unknown).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, *, flow_id: str | None = None, epoch: int | None = None):
+        super().__init__(message)
+        self.flow_id = flow_id
+        self.epoch = epoch
 
 
 class CorruptRecordError(PersistenceError):

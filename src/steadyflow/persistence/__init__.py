@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.persistence._urls import load_sql_backend, open_backend
-from steadyflow.persistence.base import Backend, BackendStatistics, FlowLock
+from steadyflow.persistence.base import Backend, BackendStatistics, Lease
 from steadyflow.persistence.file import DirectoryBackend
 from steadyflow.persistence.memory import MemoryBackend
 from steadyflow.persistence.models import (
@@ -32,7 +32,7 @@ __all__ = [
     "Backend",
     "BackendStatistics",
     "DirectoryBackend",
-    "FlowLock",
+    "Lease",
     "MemoryBackend",
     "SQLBackend",
     "open_backend",

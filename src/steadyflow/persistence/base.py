@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import threading
 import time
-import weakref
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -24,55 +23,36 @@ if TYPE_CHECKING:
 
     from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
 
-__all__ = ["Backend", "BackendStatistics", "FlowLock"]
+__all__ = ["Backend", "BackendStatistics", "Lease"]
 
 
-class FlowLock(abc.ABC):
-    """An exclusive right to run one flow detail; release it when done.
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to run one flow, and to write its state, until it expires.
 
-    Use it as a context manager, or call :meth:`release` (idempotent). The
-    backend releases it too when the holding process dies, so a crashed
-    runner never blocks a restart.
+    A lease is kept in the backend itself, so it outlives nothing but its
+    expiry: a holder that is killed, paused or cut off is taken over once
+    :attr:`expires_at` passes without a renewal. Every acquisition makes a
+    new, larger :attr:`epoch`; writes made with a lease carry its epoch, and
+    the store refuses them (:class:`~steadyflow.errors.LeaseLostError`) once
+    someone has acquired a newer one. That is what makes a zombie holder
+    harmless: nothing it writes after losing the lease becomes visible.
+
+    Attributes:
+        flow_uuid: the flow detail the lease is for (it need not be stored yet).
+        owner: who holds it: a random id per process (see
+            :func:`steadyflow.persistence.leases.process_owner`), never a host name.
+        epoch: the fencing token: grows on every acquisition of this flow.
+        ttl: seconds a renewal extends the lease by.
+        expires_at: seconds since the epoch, on the store's clock (the
+            database server's where there is one), when the lease runs out.
     """
 
-    __slots__ = ("__weakref__", "_held", "_mutex", "flow_uuid")
-
-    def __init__(self, flow_uuid: str) -> None:
-        self.flow_uuid = flow_uuid
-        self._held = True
-        self._mutex = threading.Lock()
-
-    @property
-    def held(self) -> bool:
-        """Whether this object still holds the lock."""
-        return self._held
-
-    def release(self) -> None:
-        """Give the lock up; does nothing when already released."""
-        with self._mutex:
-            if not self._held:
-                return
-            self._held = False
-            self._release()
-
-    @abc.abstractmethod
-    def _release(self) -> None:
-        """Drop the underlying lock; called once."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def __repr__(self) -> str:
-        state = "held" if self._held else "released"
-        return f"<{type(self).__name__} {self.flow_uuid} {state}>"
+    flow_uuid: str
+    owner: str
+    epoch: int
+    ttl: float
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +90,8 @@ class Backend(abc.ABC):
         serializer: turns values into text; strict JSON by default.
     """
 
-    supports_locking: ClassVar[bool] = True
-    """Whether :meth:`lock_flow` is available (every built-in backend: yes)."""
-    locks_across_processes: ClassVar[bool] = True
-    """Whether :meth:`lock_flow` excludes other processes, not just this one."""
+    leases_across_processes: ClassVar[bool] = True
+    """Whether a lease excludes other processes, not just other holders in this one."""
     is_durable: ClassVar[bool] = True
     """Whether saved records survive the process ending."""
 
@@ -122,9 +100,6 @@ class Backend(abc.ABC):
         self._closed = False
         self._stats_mutex = threading.Lock()
         self._counters: dict[str, float] = dict.fromkeys(BackendStatistics.__slots__, 0.0)
-        self._locks_mutex = threading.Lock()
-        # Weak: a released lock the caller dropped needs no tracking.
-        self._locks: weakref.WeakSet[FlowLock] = weakref.WeakSet()
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> Self:
@@ -188,7 +163,12 @@ class Backend(abc.ABC):
     # -- flow details ----------------------------------------------------------------
 
     def save_flow_detail(
-        self, book_uuid: str, flow: FlowDetail, *, expected_version: int | None = None
+        self,
+        book_uuid: str,
+        flow: FlowDetail,
+        *,
+        expected_version: int | None = None,
+        epoch: int | None = None,
     ) -> FlowDetail:
         """Create or update ``flow`` (its row and its atoms) in logbook ``book_uuid``.
 
@@ -198,6 +178,9 @@ class Backend(abc.ABC):
             expected_version: when given, the save succeeds only if the stored
                 version equals it (0 meaning "not stored yet"): an optimistic
                 check against concurrent writers.
+            epoch: when given, a fenced write: it succeeds only while ``epoch``
+                is the epoch of the flow's current lease (and that lease has
+                not been released), checked in the same transaction.
 
         Returns:
             ``flow`` with its ``version`` set to the new stored version.
@@ -206,10 +189,11 @@ class Backend(abc.ABC):
             NotFoundError: no logbook ``book_uuid``.
             ConflictError: the stored version differs from ``expected_version``,
                 or the flow belongs to another logbook.
+            LeaseLostError: ``epoch`` is not the current lease's (nothing saved).
             ResultSerializationError: a value cannot be serialized.
         """
         self._check_open()
-        version = self._save_flow(book_uuid, flow, expected_version)
+        version = self._save_flow(book_uuid, flow, expected_version, epoch)
         self._count(flow_saves=1)
         return replace(flow, version=version)
 
@@ -262,7 +246,9 @@ class Backend(abc.ABC):
 
     # -- atom details ------------------------------------------------------------------
 
-    def save_atom_details(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+    def save_atom_details(
+        self, flow_uuid: str, atoms: Sequence[AtomDetail], *, epoch: int | None = None
+    ) -> None:
         """Create or update ``atoms`` of flow ``flow_uuid`` in one atomic write.
 
         This is the engine's hot path (one call per scheduling round): either
@@ -270,15 +256,20 @@ class Backend(abc.ABC):
         The flow row and its version are not touched. Atoms are keyed by name;
         two atoms of one name in a batch: the last wins.
 
+        With ``epoch``, the write is fenced as in :meth:`save_flow_detail`:
+        checked against the flow's lease in the same transaction, with no
+        extra round trip per atom.
+
         Raises:
             NotFoundError: no flow detail ``flow_uuid``.
+            LeaseLostError: ``epoch`` is not the current lease's (nothing saved).
             ResultSerializationError: a value cannot be serialized (nothing saved).
         """
         self._check_open()
         if not atoms:
             return
         started = time.perf_counter()
-        self._save_atoms(flow_uuid, atoms)
+        self._save_atoms(flow_uuid, atoms, epoch)
         elapsed = time.perf_counter() - started
         self._count(atom_batches=1, atoms_saved=len(atoms), atom_batch_seconds=elapsed)
 
@@ -292,21 +283,60 @@ class Backend(abc.ABC):
 
     # -- running -----------------------------------------------------------------------
 
-    def lock_flow(self, flow_uuid: str) -> FlowLock:
-        """Take the exclusive right to run ``flow_uuid``, without waiting.
+    def acquire_lease(
+        self, flow_uuid: str, owner: str, ttl: float, *, epoch: int | None = None
+    ) -> Lease:
+        """Take the lease on ``flow_uuid`` for ``ttl`` seconds, without waiting.
 
-        The lock does not require the flow to be stored yet. It is released by
-        :meth:`FlowLock.release`, by :meth:`close`, and by the OS or server when
-        the holding process dies (see :attr:`locks_across_processes` for its reach).
+        It succeeds when nobody holds the flow: no lease yet, a released one,
+        or one whose expiry has passed on the store's clock. A live lease is
+        never taken, not even by its own owner. Each success stores an epoch
+        larger than any before it for this flow.
+
+        Args:
+            flow_uuid: the flow detail (it need not be stored yet).
+            owner: the taker's id (a random id per process, see
+                :func:`steadyflow.persistence.leases.process_owner`).
+            ttl: seconds until the lease expires unless renewed (> 0).
+            epoch: an externally issued fencing token (a job claim's epoch):
+                the lease is taken with exactly this epoch, even from a live
+                holder, provided it is larger than the stored epoch.
 
         Raises:
-            FlowLockedError: someone (this process or another) holds it.
+            FlowLockedError: someone holds a live lease (it carries the holder and
+                its expiry), or ``epoch`` is not larger than the stored one.
+            ValueError: ``ttl`` is not a positive number, or ``owner`` is empty.
         """
         self._check_open()
-        lock = self._lock_flow(flow_uuid)
-        with self._locks_mutex:
-            self._locks.add(lock)
-        return lock
+        if not isinstance(owner, str) or not owner:
+            raise ValueError(f"a lease owner must be a non-empty string, not {owner!r}")
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+            raise ValueError(f"a lease ttl must be a positive number of seconds, not {ttl!r}")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+            raise ValueError(f"a lease epoch must be an int, not {epoch!r}")
+        return self._acquire_lease(flow_uuid, owner, float(ttl), epoch)
+
+    def renew_lease(self, lease: Lease) -> Lease:
+        """Extend ``lease`` by its ttl from now (the store's clock).
+
+        A lease that expired but that nobody took over since is renewed too:
+        its epoch still fences every other writer out.
+
+        Raises:
+            LeaseLostError: the lease was released, or someone acquired a newer one.
+        """
+        self._check_open()
+        return self._renew_lease(lease)
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give ``lease`` up; does nothing when it is no longer the current lease."""
+        self._check_open()
+        self._release_lease(lease)
+
+    def get_lease(self, flow_uuid: str) -> Lease | None:
+        """The live lease on ``flow_uuid``, or None when nobody holds it now."""
+        self._check_open()
+        return self._get_lease(flow_uuid)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -337,15 +367,15 @@ class Backend(abc.ABC):
         return self._closed
 
     def close(self) -> None:
-        """Release held locks and connections; further use raises. Idempotent."""
+        """Release connections; further use raises. Idempotent.
+
+        Leases are not released: a lease outlives its holder's connections
+        until it expires, which is what makes it safe against a holder that
+        only lost its connection.
+        """
         if self._closed:
             return
         self._closed = True
-        with self._locks_mutex:
-            locks = list(self._locks)
-            self._locks.clear()
-        for lock in locks:
-            lock.release()
         self._close()
 
     def __enter__(self) -> Self:
@@ -390,8 +420,14 @@ class Backend(abc.ABC):
         """Delete a book and everything in it; NotFoundError when absent."""
 
     @abc.abstractmethod
-    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
-        """Upsert the flow row and its atoms atomically; return the new version."""
+    def _save_flow(
+        self,
+        book_uuid: str,
+        flow: FlowDetail,
+        expected_version: int | None,
+        epoch: int | None,
+    ) -> int:
+        """Upsert the flow row and its atoms atomically (fenced by ``epoch``); the new version."""
 
     @abc.abstractmethod
     def _load_flows(
@@ -408,12 +444,24 @@ class Backend(abc.ABC):
         """The uuid of the flow's book, or None when the flow does not exist."""
 
     @abc.abstractmethod
-    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
-        """Upsert a non-empty batch of atoms in one transaction."""
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail], epoch: int | None) -> None:
+        """Upsert a non-empty batch of atoms in one transaction (fenced by ``epoch``)."""
 
     @abc.abstractmethod
-    def _lock_flow(self, flow_uuid: str) -> FlowLock:
-        """Acquire the flow's runner lock or raise FlowLockedError."""
+    def _acquire_lease(self, flow_uuid: str, owner: str, ttl: float, epoch: int | None) -> Lease:
+        """Take the lease atomically (see :meth:`acquire_lease`) or raise FlowLockedError."""
+
+    @abc.abstractmethod
+    def _renew_lease(self, lease: Lease) -> Lease:
+        """Extend the lease if its epoch is current and not released, else LeaseLostError."""
+
+    @abc.abstractmethod
+    def _release_lease(self, lease: Lease) -> None:
+        """Mark the lease released if its epoch is current (keep the epoch: it only grows)."""
+
+    @abc.abstractmethod
+    def _get_lease(self, flow_uuid: str) -> Lease | None:
+        """The current lease unless released or expired."""
 
     @abc.abstractmethod
     def _close(self) -> None:
