@@ -285,10 +285,9 @@ class FlowRecord:
     def open(self, plan: Plan, store: Mapping[str, Any]) -> Storage:
         """A Storage for ``plan``: the stored state when the flow detail exists.
 
-        Without the lease (:meth:`acquire`) this only reads, for a look at the
-        state before running; a flow detail not stored yet then gives a fresh
-        Storage and nothing is written. With the lease, a missing flow detail
-        is created (a fenced write).
+        A missing flow detail is created, under the lease (a fenced write).
+        State read without holding the lease is only a look: a run reads it
+        again once it holds the lease.
 
         Raises:
             IncompatibleFlowError: the stored flow does not fit ``plan`` (a
@@ -306,13 +305,33 @@ class FlowRecord:
             stored = None
         if stored is None:
             self.resumed = False
-            if self._keeper is None:
-                self._checked_store(store)
-                return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
-            stored = self._create(plan, store)
+            stored = self._create_leased(plan, store)
             if stored is None:
                 return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
         return self._restore(plan, stored, store)
+
+    def _create_leased(self, plan: Plan, store: Mapping[str, Any]) -> FlowDetail | None:
+        """Create the flow detail under the lease (taken for the write when not held).
+
+        A flow detail created ahead of its run (``prepare()``, to hand it to
+        another process) is a fenced write like any other. When someone else
+        holds the lease meanwhile, they are creating or running it: their
+        flow detail, if stored yet, is the one to read.
+        """
+        if self._keeper is not None:
+            return self._create(plan, store)
+        try:
+            self.acquire()
+        except FlowLockedError:
+            self._checked_store(store)
+            try:
+                return self.backend.get_flow_detail(self.flow_id)
+            except NotFoundError:
+                return None
+        try:
+            return self._create(plan, store)
+        finally:
+            self.release()
 
     def _create(self, plan: Plan, store: Mapping[str, Any]) -> FlowDetail | None:
         """Store a new flow detail; None when created, else the one someone else made."""
