@@ -64,14 +64,9 @@ class ProvidesSpec(NamedTuple):
     def check(self, result: Any, owner: str) -> None:
         """Raise InvalidResultError unless ``result`` fits this spec."""
         shape = self.shape
-        if shape is _ResultShape.WHOLE:
-            return
-        if shape is _ResultShape.NOTHING:
-            if result is not None:
-                raise InvalidResultError(
-                    f"task {owner!r} returned {_short(result)} but declares no provides; "
-                    f"name the result with provides=... or return None"
-                )
+        if shape is _ResultShape.WHOLE or shape is _ResultShape.NOTHING:
+            # Without provides the result is still kept (for the atom's own
+            # revert and its history); it is only not published to others.
             return
         if shape is _ResultShape.POSITIONAL:
             if isinstance(result, str | bytes) or not isinstance(result, Sequence):

@@ -157,9 +157,10 @@ class ExecutionError(SteadyflowError):
 class InvalidResultError(ExecutionError):
     """Raised when a task's result does not fit what it declared it provides.
 
-    A tuple ``provides`` with a result of another length, a dict ``provides``
-    whose result lacks a key, or a value returned by a task that provides
-    nothing. The task counts as failed, and the normal revert follows.
+    A tuple ``provides`` with a result of another length or that is no
+    sequence, or a dict ``provides`` whose result lacks a key. (A task
+    without ``provides`` may return anything: the result is kept, only not
+    published.) The task counts as failed, and the normal revert follows.
 
     .. versionadded:: 0.1.0
     """
