@@ -71,7 +71,15 @@ class Map(Task):
         if isinstance(task_or_fn, Task):
             element = task_or_fn
         elif callable(task_or_fn):
-            element = FunctionTask(task_or_fn, rebind=rebind, inject=inject, timeout=timeout)
+            # A lambda has no name of its own: it borrows the map's, when given.
+            unnamed = getattr(task_or_fn, "__name__", "<lambda>") == "<lambda>"
+            element = FunctionTask(
+                task_or_fn,
+                f"{name}-element" if unnamed and name is not None else None,
+                rebind=rebind,
+                inject=inject,
+                timeout=timeout,
+            )
         else:
             raise InvalidAtomError(f"Map needs a task or a function, not {task_or_fn!r}")
         if not element.arg_symbols:

@@ -21,15 +21,26 @@ from steadyflow.errors import InvalidAtomError
 __all__ = ["FunctionTask", "Task", "task"]
 
 
-def _qualified(obj: Any) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
+def _default_function_name(fn: Callable[..., Any]) -> str:
+    """A function task's default name: the function's own, which people can type.
+
+    Raises:
+        InvalidAtomError: ``fn`` is a lambda (or another callable without a
+            usable ``__name__``), which must be named with ``name=``.
+    """
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidAtomError(
+            f"{fn!r} has no usable name (a lambda or a partial); pass name=... to task()"
+        )
+    return name
 
 
 class Task(Atom):
     """An action with an optional undo; subclass it and define ``execute``.
 
     Args:
-        name: unique within a flow; defaults to the class's qualified name.
+        name: unique within a flow; defaults to the class's name (``CreateVM``).
         provides: the name(s) the result is published under; defaults to the
             class attribute ``default_provides``.
         requires: extra input names, for an ``execute`` taking ``**kwargs``.
@@ -62,7 +73,7 @@ class Task(Atom):
             raise InvalidAtomError(f"{type(self).__name__} must define execute()")
         self._bind(
             self.execute,
-            name=name if name is not None else _qualified(type(self)),
+            name=name if name is not None else type(self).__name__,
             provides=provides if provides is not None else self.default_provides,
             requires=requires,
             rebind=rebind,
@@ -142,7 +153,7 @@ class FunctionTask(Task):
         self.revert_fn = revert
         functools.update_wrapper(self, fn)
         super().__init__(
-            name if name is not None else _qualified(fn),
+            name if name is not None else _default_function_name(fn),
             provides=provides,
             requires=requires,
             rebind=rebind,
@@ -237,7 +248,7 @@ def task(
 
     Args:
         fn: the function doing the work; its parameters are the task's inputs.
-        name: defaults to the function's qualified name.
+        name: defaults to the function's name (``create_vm``); a lambda needs one.
         provides: see :class:`Task`.
         revert: a function undoing ``fn``; gets ``fn``'s inputs plus
             keyword-only ``result`` and ``flow_failures`` (each only if it

@@ -153,7 +153,7 @@ def test_a_task_instance_can_be_mapped() -> None:
 
 def test_map_needs_a_parameter_for_the_element() -> None:
     with pytest.raises(InvalidAtomError, match="element"):
-        sf.Map(lambda: 1, over="xs", provides="ys")
+        sf.Map(lambda: 1, over="xs", provides="ys", name="m")
 
 
 def test_new_names_are_exported() -> None:
