@@ -240,6 +240,13 @@ class Atom:
         self.name = name
         self.version = str(version)
         self.provides_spec = ProvidesSpec.parse(provides, name)
+        if isinstance(requires, str):
+            requires = (requires,)  # one name, as for provides (not one per character)
+        if inject is not None and not isinstance(inject, Mapping):
+            raise InvalidAtomError(
+                f"{name}: inject must be a mapping of parameter names to values, "
+                f"not {type(inject).__name__} {_short(inject)}"
+            )
         signature = Signature.of(method, name, skip)
         arg_symbols = {arg: arg for arg in signature.args}
         optional = set(signature.optional)

@@ -12,6 +12,7 @@ The hierarchy::
     │       └── AmbiguousProviderError
     ├── ExecutionError                 (running a flow)
     │   ├── InvalidResultError
+    │   ├── InvalidInputError          (also TypeError)
     │   ├── ResultSerializationError
     │   ├── TaskTimeoutError           (also TimeoutError)
     │   ├── RunTimeoutError            (also TimeoutError)
@@ -58,6 +59,7 @@ __all__ = [
     "IllegalTransitionError",
     "IncompatibleFlowError",
     "InvalidAtomError",
+    "InvalidInputError",
     "InvalidResultError",
     "InvalidURLError",
     "MissingDriverError",
@@ -149,6 +151,18 @@ class AmbiguousProviderError(DependencyError):
 
 class ExecutionError(SteadyflowError):
     """Raised when running a flow goes wrong in a way that is not a task's own error.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InvalidInputError(ExecutionError, TypeError):
+    """Raised when an input an atom receives at run time cannot be used.
+
+    The case it exists for: the list a :class:`~steadyflow.Map` maps over is a
+    string, bytes or not iterable at all (a string would otherwise be mapped
+    character by character). The message names the atom; the atom counts as
+    failed, and the normal revert follows.
 
     .. versionadded:: 0.1.0
     """

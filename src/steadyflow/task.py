@@ -83,7 +83,8 @@ class Task(Atom):
         if timeout is not None and not timeout > 0:
             raise InvalidAtomError(f"{self.name}: timeout must be a positive number of seconds")
         self.timeout = timeout
-        self._revert_signature = Signature.of(self.revert, self.name)
+        self._revert_signature = Signature.of(self._undo_method(), self.name)
+        self._check_revert_inputs()
         # Inspect once while declaring, not on the engine's hot path.
         _ = self.is_async, self.revert_is_async
 
@@ -97,6 +98,37 @@ class Task(Atom):
         The default does nothing: a task without side effects needs no undo.
         """
         return None
+
+    def _undo_method(self) -> Callable[..., Any]:
+        """What the engine calls to revert this task (and reads the signature of)."""
+        return self.revert
+
+    def _check_revert_inputs(self) -> None:
+        """Refuse a revert that needs an input execute does not (surely) receive.
+
+        Found only at run time, such a revert fails while undoing, and what
+        execute created is left behind; so it is a declaration error.
+        """
+        signature = self._revert_signature
+        offered = set(self.arg_symbols).union(("result", "flow_failures"))
+        needed = [arg for arg in signature.args if arg not in signature.optional]
+        unknown = [arg for arg in needed if arg not in offered]
+        if unknown:
+            raise InvalidAtomError(
+                f"{self.name}: revert requires {unknown}, which execute does not receive; "
+                f"revert gets execute's inputs {sorted(self.arg_symbols)} plus result and "
+                f"flow_failures (give those parameters defaults, or add them to execute)"
+            )
+        maybe_absent = [
+            arg
+            for arg in needed
+            if arg in self.optional_args and arg not in self.inject and arg in self.arg_symbols
+        ]
+        if maybe_absent:
+            raise InvalidAtomError(
+                f"{self.name}: revert requires {maybe_absent}, which execute takes with a "
+                f"default and may not receive; give them a default in revert too"
+            )
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -161,8 +193,6 @@ class FunctionTask(Task):
             timeout=timeout,
             version=version,
         )
-        if revert is not None:
-            self._revert_signature = Signature.of(revert, self.name)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -171,6 +201,9 @@ class FunctionTask(Task):
         if self.revert_fn is None:
             return None
         return self.revert_fn(*args, **kwargs)
+
+    def _undo_method(self) -> Callable[..., Any]:
+        return self.revert_fn if self.revert_fn is not None else self.revert
 
     def _bind(self, method: Callable[..., Any], **kwargs: Any) -> None:
         # Inputs come from the wrapped function, not the generic execute().

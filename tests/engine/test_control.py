@@ -134,7 +134,7 @@ def test_a_run_timeout_reverts_and_raises(kind: str, recorder: Recorder) -> None
 
         flow = sf.Unordered("u", Step("quick", recorder), Stuck("stuck", recorder))
         engine = sf.load(flow, engine=kind)
-        with pytest.raises(RunTimeoutError):
+        with pytest.raises(RunTimeoutError, match=r"timeout of 0\.1 s"):
             engine.run(timeout=0.1)
         assert engine.storage.flow_state is sf.FlowState.REVERTED
         assert sorted(recorder.names("revert")) == ["quick", "stuck"]
@@ -150,7 +150,8 @@ def test_a_run_timeout_with_a_fake_clock_covers_backoff_waits(clock: FakeClock) 
         retry=sf.retry.Times(5, delay=10),
     )
     engine = sf.load(flow, clock=clock)
-    with pytest.raises(RunTimeoutError):
+    # Then the error states the limit
+    with pytest.raises(RunTimeoutError, match=r"'l' did not finish within its timeout of 15 s"):
         engine.run(timeout=15)
     assert clock.now == pytest.approx(15)
 

@@ -103,6 +103,8 @@ class Machine:
         """When the outermost controller gives up, revert only its flow (TaskFlow's way)."""
         self.deadline: float | None = None
         """When the whole run times out, on the clock (``engine.run(timeout=...)``)."""
+        self.time_limit: float | None = None
+        """The ``timeout=`` the deadline came from, in seconds (for the error message)."""
         self.timed_out = False
         self.started = [0.0] * count
         """Per node, when its current job started (perf_counter; kept while observed)."""
@@ -399,7 +401,8 @@ class Machine:
         from steadyflow.errors import RunTimeoutError
 
         self.timed_out = True
-        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish in time")
+        limit = f"within its timeout of {self.time_limit:g} s" if self.time_limit else "in time"
+        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish {limit}")
         failure = Failure.from_exception(error)
         for job in self.executor.abandon():
             if not job.revert and self.storage.states[job.node] is _A.RUNNING:

@@ -414,10 +414,8 @@ class Engine:
             raise
         storage = self.storage
         if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
-            raise EngineStateError(
-                f"flow {self.flow.name!r} already ended {storage.flow_state.value}; "
-                f"call engine.reset() to run it again from the start"
-            )
+            executor.close()
+            raise EngineStateError(self._ended_message(storage.flow_state))
         assert self._arguments is not None
         self._suspend.clear()
         machine = Machine(
@@ -435,6 +433,7 @@ class Engine:
                 executor.close()
                 raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
             machine.deadline = self._clock.monotonic() + timeout
+            machine.time_limit = timeout
         if self._record is not None:
             try:
                 self._record.lock()
@@ -445,6 +444,18 @@ class Engine:
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
         return machine
+
+    def _ended_message(self, state: FlowState) -> str:
+        ended = f"flow {self.flow.name!r} already ended {state.value}"
+        if self._record is None:
+            return f"{ended}; call engine.reset() to run it again from the start"
+        # sf.run() gives the caller no engine to reset: say how to start over either way.
+        return (
+            f"{ended} (stored as flow detail {self.flow_id}); to start over, run it under "
+            f"a new flow_id (sf.run(flow, backend=..., flow_id=None) makes one), or rerun "
+            f"this one from the start with engine = sf.load(flow, backend=..., "
+            f"flow_id={self.flow_id!r}); engine.reset(); engine.run()"
+        )
 
     def _own_backend(self) -> None:
         """Make :meth:`close` close the backend too (one opened on the engine's behalf)."""
