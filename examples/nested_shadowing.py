@@ -13,7 +13,7 @@ from __future__ import annotations
 import steadyflow as sf
 
 
-def pick(region: str) -> sf.FunctionTask:
+def pick(region: str) -> sf.FunctionTask[[], str]:
     return sf.task(lambda: region, name=f"pick-{region}", provides="region")
 
 

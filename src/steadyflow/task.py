@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 from steadyflow.atom import Atom, Provides, Rebind, Signature, is_coroutine_function
 from steadyflow.context import _current
 from steadyflow.errors import InvalidAtomError
 
 __all__ = ["FunctionTask", "Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _default_function_name(fn: Callable[..., Any]) -> str:
@@ -159,16 +162,20 @@ class Task(Atom):
             context.report_progress(min(1.0, max(0.0, float(fraction))))
 
 
-class FunctionTask(Task):
+class FunctionTask(Task, Generic[P, R]):
     """A task made from a plain function by :func:`task`.
 
     The instance stays callable: calling it calls the function, so a decorated
-    function is still usable (and testable) as a function.
+    function is still usable (and testable) as a function. It is generic in
+    the function's parameters and return type, so type checkers check such
+    calls as they would the function's (``FunctionTask[[str], int]``).
     """
+
+    fn: Callable[P, R]
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         name: str | None = None,
         *,
         revert: Callable[..., Any] | None = None,
@@ -224,17 +231,13 @@ class FunctionTask(Task):
             return {}
         return super().revert_arguments(inputs, result, flow_failures)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
 
 @overload
-def task(fn: Callable[..., Any], /) -> FunctionTask: ...
-
-
-@overload
 def task(
-    fn: Callable[..., Any],
+    fn: Callable[P, R],
     /,
     *,
     name: str | None = ...,
@@ -245,7 +248,7 @@ def task(
     inject: Mapping[str, Any] | None = ...,
     timeout: float | None = ...,
     version: str = ...,
-) -> FunctionTask: ...
+) -> FunctionTask[P, R]: ...
 
 
 @overload
@@ -261,11 +264,11 @@ def task(
     inject: Mapping[str, Any] | None = ...,
     timeout: float | None = ...,
     version: str = ...,
-) -> Callable[[Callable[..., Any]], FunctionTask]: ...
+) -> Callable[[Callable[P, R]], FunctionTask[P, R]]: ...
 
 
 def task(
-    fn: Callable[..., Any] | None = None,
+    fn: Callable[P, R] | None = None,
     /,
     *,
     name: str | None = None,
@@ -276,7 +279,7 @@ def task(
     inject: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     version: str = "1.0",
-) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
+) -> FunctionTask[P, R] | Callable[[Callable[P, R]], FunctionTask[P, R]]:
     """Turn a function into a task: ``@task``, ``@task(provides=...)`` or ``task(fn, ...)``.
 
     Args:
@@ -293,7 +296,7 @@ def task(
         version: see :class:`Task`.
     """
 
-    def build(function: Callable[..., Any]) -> FunctionTask:
+    def build(function: Callable[P, R]) -> FunctionTask[P, R]:
         return FunctionTask(
             function,
             name,

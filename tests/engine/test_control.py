@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import RunTimeoutError, TaskTimeoutError
 
 from .conftest import FakeClock, Recorder, Step
@@ -30,7 +31,7 @@ def _graph(recorder: Recorder, engine_box: list[sf.Engine]) -> sf.Graph:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel"])
-def test_suspend_in_the_middle_of_a_graph_then_resume(kind: str, recorder: Recorder) -> None:
+def test_suspend_in_the_middle_of_a_graph_then_resume(kind: EngineKind, recorder: Recorder) -> None:
     # Given a graph whose first atom asks the engine to suspend
     box: list[sf.Engine] = []
     engine = sf.load(_graph(recorder, box), engine=kind, max_workers=1)
@@ -87,7 +88,7 @@ def test_suspend_from_another_thread_lets_running_atoms_finish(recorder: Recorde
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_a_thread_task_timing_out_fails_promptly(kind: str, recorder: Recorder) -> None:
+def test_a_thread_task_timing_out_fails_promptly(kind: EngineKind, recorder: Recorder) -> None:
     # Given a synchronous task stuck until the test releases it
     release = threading.Event()
     try:
@@ -123,7 +124,7 @@ def test_a_timed_out_task_is_retried_like_any_failure(recorder: Recorder) -> Non
 
 
 @pytest.mark.parametrize("kind", ["parallel", "asyncio"])
-def test_a_run_timeout_reverts_and_raises(kind: str, recorder: Recorder) -> None:
+def test_a_run_timeout_reverts_and_raises(kind: EngineKind, recorder: Recorder) -> None:
     release = threading.Event()
     try:
 

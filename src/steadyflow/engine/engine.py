@@ -41,9 +41,12 @@ from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_
 
 if TYPE_CHECKING:
     import random
+    from concurrent.futures import Executor as FuturesExecutor
 
     # Imported when a backend is given: an in-memory run never loads the persistence layer.
     from steadyflow.engine._persist import FlowRecord
+    from steadyflow.engine.options import Durability, EngineKind, RevertMode, VersionPolicy
+    from steadyflow.persistence.base import Backend
 
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
@@ -120,20 +123,20 @@ class Engine:
         flow: Flow,
         *,
         store: Mapping[str, Any] | None = None,
-        engine: str = "serial",
+        engine: EngineKind = "serial",
         max_workers: int | None = None,
-        executor: Any = None,
+        executor: FuturesExecutor | None = None,
         max_concurrency: int | None = None,
-        revert: str = "flow",
+        revert: RevertMode = "flow",
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
-        backend: Any = None,
-        durability: str = "sync",
+        backend: str | Backend | None = None,
+        durability: Durability = "sync",
         factory: str | Callable[..., Flow] | None = None,
         factory_args: Sequence[Any] = (),
         factory_kwargs: Mapping[str, Any] | None = None,
-        on_version_change: str = "error",
+        on_version_change: VersionPolicy = "error",
         book: str | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
