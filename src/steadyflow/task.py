@@ -46,17 +46,21 @@ class Task(Atom):
         name: unique within a flow; defaults to the class's name (``CreateVM``).
         provides: the name(s) the result is published under; defaults to the
             class attribute ``default_provides``.
-        requires: extra input names, for an ``execute`` taking ``**kwargs``.
+        requires: extra input names, for an ``execute`` taking ``**kwargs``;
+            a single string is one name.
         rebind: new symbol names for ``execute``'s parameters, as a list (by
             position) or a dict (parameter -> symbol).
-        inject: values pinned for this task alone; they win over ``store``.
+        inject: values pinned for this task alone; they win over providers
+            and ``store`` (which is the fallback when nothing earlier provides
+            a name).
         timeout: seconds ``execute`` may take before it fails with
             :class:`~steadyflow.errors.TaskTimeoutError`.
         version: recorded with the task's state; a resume refuses a task whose
             version changed since its state was saved.
 
     Raises:
-        InvalidAtomError: the arguments do not fit ``execute``'s signature.
+        InvalidAtomError: the arguments do not fit ``execute``'s signature, or
+            ``revert`` requires an input ``execute`` does not receive.
     """
 
     default_provides: ClassVar[Provides] = None
