@@ -9,12 +9,12 @@ mistake fails at run time too.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any, assert_type
+from typing import Any, assert_type, get_args
 
 import pytest
 
 import steadyflow as sf
-from steadyflow.engine import EngineKind
+from steadyflow.engine import ENGINE_KINDS, EngineKind
 
 
 @sf.task
@@ -62,6 +62,7 @@ def test_function_tasks_are_tasks_that_flows_accept() -> None:
 
 
 def test_the_engine_is_one_of_the_known_names() -> None:
+    assert get_args(EngineKind) == ENGINE_KINDS  # the Literal and the runtime check agree
     flow = sf.Linear("f", create_vm)
     kind: EngineKind = "parallel"
     sf.load(flow, engine=kind)
