@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import BackendUnavailableError, FlowLockedError, LeaseLostError
 from steadyflow.persistence import Backend, MemoryBackend
 from steadyflow.persistence.base import Lease
@@ -87,7 +88,7 @@ def test_a_reset_is_written_by_the_next_run(reopen: Opener) -> None:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel"])
-def test_a_preempted_run_stops_and_records_nothing_more(backend: Backend, kind: str) -> None:
+def test_a_preempted_run_stops_and_records_nothing_more(backend: Backend, kind: EngineKind) -> None:
     # Given a run whose second task is slow, and a takeover with a larger epoch meanwhile
     journal = Journal()
     started = threading.Event()

@@ -138,15 +138,25 @@ class FactorySpec:
     ) -> FactorySpec:
         """Describe ``factory`` (a ``"module:function"`` string or an importable function).
 
+        Checked now, when the flow is saved, rather than discovered when a
+        recovery in another process cannot rebuild the flow.
+
         Raises:
             TypeError: ``factory`` is neither, or the function cannot be imported
-                by its name (a lambda, a local function).
-            ValueError: the string is not of the form ``module:function``.
+                by its name (a lambda, a local function, one in ``__main__``).
+            ValueError: the string is not of the form ``module:function``, names
+                ``__main__``, or cannot be imported.
         """
         if callable(factory) and not isinstance(factory, str):
             module = getattr(factory, "__module__", None)
             qualname = getattr(factory, "__qualname__", "")
             target = f"{module}:{qualname}"
+            if module == "__main__":
+                raise TypeError(
+                    f"factory {factory!r} lives in __main__, which another process "
+                    f"(a recovery, a conductor) imports as a different module; move it "
+                    f"to an importable module or pass 'package.module:function'"
+                )
             if not module or "<" in qualname or _import(target, check_only=True) is not factory:
                 raise TypeError(
                     f"factory {factory!r} cannot be imported by name ({target}); "
@@ -158,6 +168,17 @@ class FactorySpec:
         module, sep, name = factory.partition(":")
         if not sep or not module or not name:
             raise ValueError(f"factory {factory!r} must look like 'package.module:function'")
+        if module == "__main__":
+            raise ValueError(
+                f"factory {factory!r} names __main__, which another process imports as a "
+                f"different module; name the module the function is defined in"
+            )
+        if not callable(_import(factory, check_only=True)):
+            raise ValueError(
+                f"factory {factory!r} cannot be imported here (no module {module!r} on "
+                f"sys.path, or no callable {name!r} in it); a recovery could not rebuild "
+                f"the flow"
+            )
         return cls(factory, tuple(args), dict(kwargs or {}))
 
     def to_dict(self) -> dict[str, Any]:
