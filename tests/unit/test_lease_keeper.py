@@ -114,3 +114,18 @@ def test_owner_ids_are_random_per_process() -> None:
     assert owner == process_owner()
     assert owner.endswith(f".{os.getpid()}")
     assert len(owner.split(".")[0]) == 16
+
+
+def test_check_raises_once_the_lease_may_have_expired_even_before_the_thread_notices() -> None:
+    # Given a keeper that never renewed, for a lease acquired a ttl ago
+    backend = MemoryBackend()
+    lease = backend.acquire_lease("flow-1", process_owner(), 60.0)
+    lost: list[LeaseLostError] = []
+    keeper = LeaseKeeper(
+        backend, lease, acquired_at=time.monotonic() - lease.ttl, on_lost=lost.append
+    )
+    # When the holder checks, Then it is told the lease is gone, every time
+    for _ in range(2):
+        with pytest.raises(LeaseLostError, match="expired"):
+            keeper.check()
+    assert len(lost) == 1
