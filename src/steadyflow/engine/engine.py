@@ -266,6 +266,11 @@ class Engine:
                 yield state
                 if state is EngineState.WAITING:
                     self._wait(machine, executor)
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C stops the run at once: running threads are abandoned, as on a
+            # timeout (they are daemons), instead of being waited for.
+            executor.abandon()
+            raise
         finally:
             executor.close()
             self._end(machine, began)
