@@ -138,9 +138,7 @@ def fan_out(effects: Effects, url: str) -> sf.Flow:
             _wait_stored(url, ("a", "b", "c"))
             effects.record("stored")
 
-    return sf.Unordered(
-        "fan-out", Quick("a", 0.1), Quick("b", 0.2), Quick("c", 0.3), Slow("d")
-    )
+    return sf.Unordered("fan-out", Quick("a", 0.1), Quick("b", 0.2), Quick("c", 0.3), Slow("d"))
 
 
 def map_fan_out(effects: Effects, url: str) -> sf.Flow:

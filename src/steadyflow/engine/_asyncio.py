@@ -113,7 +113,8 @@ class AsyncioExecutor(Executor):
 
     @property
     def in_flight(self) -> int:
-        return len(self._live)
+        # Completions not taken yet count: the driver must take them, not wait.
+        return len(self._live) + len(self._done) + (self._fatal is not None)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
