@@ -29,7 +29,7 @@ from steadyflow.engine._clock import Clock
 from steadyflow.engine._executor import Completion, Executor, Job
 from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import DeciderRef, Plan
-from steadyflow.engine._recovery import REVERT_ALL, Recovery, Restored
+from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
 from steadyflow.errors import (
     EngineStateError,
@@ -187,7 +187,7 @@ class Machine:
         if storage.flow_state is FlowState.REVERTING:
             self._set_flow(FlowState.RESUMING)
             self._set_flow(FlowState.REVERTING)
-            self._resume_revert(restored)
+            self.recovery.resume_revert(restored)
             return
         if storage.flow_state is FlowState.PENDING:
             self._set_flow(FlowState.RUNNING)
@@ -201,41 +201,16 @@ class Machine:
             self.remaining[index] = sum(1 for p in node.preds if states[p] not in _FINISHED)
             state = states[index]
             if state is _A.RETRYING:
-                self._resume_backoff(index, restored.timers.get((index, -1)))
+                self.recovery.resume_backoff(index, restored.timers.get((index, -1)))
             elif state in (_A.PENDING, _A.RUNNING) and self.remaining[index] == 0:
                 pending.append(index)
             elif state is _A.FAILURE:
                 self.failed.append(index)
         self._release(pending)
         if restored.mode is not None:
-            self._resume_revert(restored)
+            self.recovery.resume_revert(restored)
         else:
             self.retrying.resume_interrupted_retries()
-
-    def _resume_revert(self, restored: Restored) -> None:
-        """Take up the revert a crash interrupted, as the recovery record describes it."""
-        failed = {i: self._revert_failure(i) for i in restored.revert_failed}
-        if restored.mode is None:
-            # A flow stored before the record existed: revert it all.
-            self.run_failures = [f for f in self.storage.failures if f is not None]
-            self._begin_revert(range(len(self.nodes)), self._finish_revert_all, REVERT_ALL)
-            return
-        self.run_failures = restored.run_failures
-        self.retrying.resume(restored.mode, restored.controllers, failed)
-
-    def _revert_failure(self, index: int) -> Failure:
-        failure = self.storage.revert_failures[index]
-        if failure is None:
-            return Failure.from_exception(EngineStateError("revert failed before a crash"))
-        return failure
-
-    def _resume_backoff(self, index: int, timer: tuple[float, int] | None) -> None:
-        """A controller waiting out its backoff: wait what is left of it."""
-        if timer is None:
-            self.ready.append(index)
-            return
-        self.timer_seq += 1
-        heapq.heappush(self.timers, (timer[0], self.timer_seq, index, -1, 0))
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -643,6 +618,7 @@ class Machine:
     def _conclude(self) -> None:
         states = self.storage.states
         if all(state in _FINISHED for state in states):
+            self.recovery.changed()  # drops a record left from retries (a no-op otherwise)
             self._set_flow(FlowState.SUCCESS)
             self.outcome = EngineState.SUCCESS
             return

@@ -103,10 +103,14 @@ class MapRunner:
         if meta is not None:
             for key in _ELEMENT_KEYS:
                 meta.pop(key, None)
-        for stale in [k for k in self.histories if k[0] == index]:
-            del self.histories[stale]
+        self._forget_histories(index)
         self.reruns.pop(index, None)
         self.machine.storage.touch(index)
+
+    def _forget_histories(self, index: int) -> None:
+        """Drop a map's element retry histories: it finished, or it starts over."""
+        for stale in [k for k in self.histories if k[0] == index]:
+            del self.histories[stale]
 
     # -- forward -------------------------------------------------------------------------
 
@@ -273,6 +277,7 @@ class MapRunner:
         self.running.pop(index, None)
         self.items.pop(index, None)
         self.inputs.pop(index, None)
+        self._forget_histories(index)
         if not failures:
             machine._succeeded(index, list(machine.storage.results[index]))
             return

@@ -17,16 +17,17 @@ The record is stored in the flow detail's meta under :data:`RECOVERY_KEY`, in
 the same transaction as the atoms of the round that changed it (the flow row
 and its atoms are one ``save_flow_detail``). It is written only when one of
 the above changes, so a run that never fails or retries never writes it, and
-it is removed when the revert and the timers are over. Map elements' own
+it is removed once nothing is left to recover (no revert, timer or element
+history; the flow finished). Map elements' own
 state (states, attempts, failures) is kept in the map atom's meta, under the
 keys of :mod:`steadyflow.engine._mapping`.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import CorruptRecordError
@@ -60,17 +61,19 @@ RESTART = "restart"
 _MODES = frozenset({REVERT_ALL, REVERT_SCOPE, RESTART})
 
 
-@dataclass
 class Restored:
     """What a stored record says, in node indices, for the loop to act on."""
 
-    mode: str | None = None
-    """The revert in progress, or None."""
-    controllers: list[int] = field(default_factory=list)
-    run_failures: list[Failure] = field(default_factory=list)
-    revert_failed: list[int] = field(default_factory=list)
-    timers: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
-    """(node, element or -1) -> (due on the engine's clock, element attempt)."""
+    __slots__ = ("controllers", "mode", "revert_failed", "run_failures", "timers")
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        """The revert in progress, or None."""
+        self.controllers: list[int] = []
+        self.run_failures: list[Failure] = []
+        self.revert_failed: list[int] = []
+        self.timers: dict[tuple[int, int], tuple[float, int]] = {}
+        """(node, element or -1) -> (due on the engine's clock, element attempt)."""
 
 
 class Recovery:
@@ -180,6 +183,37 @@ class Recovery:
                 f"the recovery record of flow {m.storage.flow_id} cannot be read: {exc!r}"
             ) from exc
         return restored
+
+    def resume_revert(self, restored: Restored) -> None:
+        """Take up the revert a crash interrupted, as the record describes it."""
+        m = self.machine
+        if restored.mode is None:
+            # A flow stored before the record existed: revert it all.
+            m.run_failures = [f for f in m.storage.failures if f is not None]
+            m._begin_revert(range(len(m.nodes)), m._finish_revert_all, REVERT_ALL)
+            return
+        failed = {i: self._revert_failure(i) for i in restored.revert_failed}
+        m.run_failures = restored.run_failures
+        m.retrying.resume(restored.mode, restored.controllers, failed)
+
+    def _revert_failure(self, index: int) -> Failure:
+        failure = self.machine.storage.revert_failures[index]
+        if failure is None:
+            # The record and the atoms are one transaction, so this is a damaged store.
+            name = self.machine.nodes[index].name
+            raise CorruptRecordError(
+                f"atom {name!r} is recorded as failing to revert, but without its failure"
+            )
+        return failure
+
+    def resume_backoff(self, index: int, timer: tuple[float, int] | None) -> None:
+        """A controller that was waiting out its backoff: wait what is left of it."""
+        m = self.machine
+        if timer is None:
+            m.ready.append(index)
+            return
+        m.timer_seq += 1
+        heapq.heappush(m.timers, (timer[0], m.timer_seq, index, -1, 0))
 
     def _decode(self, data: Any, restored: Restored) -> None:
         if not isinstance(data, Mapping):

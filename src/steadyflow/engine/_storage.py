@@ -76,6 +76,8 @@ class Storage:
         self.meta: list[dict[str, Any] | None] = [None] * count
         self.flow_state = FlowState.PENDING
         self.flow_meta: dict[str, Any] = {}
+        """The engine's own keys of the flow detail's meta (the recovery record), written
+        with the next flow write; a None value removes its key from the stored meta."""
         self._transitions = [
             RETRY_TRANSITIONS if node.is_retry else ATOM_TRANSITIONS for node in plan.nodes
         ]
