@@ -141,6 +141,28 @@ def fan_out(effects: Effects, url: str) -> sf.Flow:
     return sf.Unordered("fan-out", Quick("a", 0.1), Quick("b", 0.2), Quick("c", 0.3), Slow("d"))
 
 
+def revert_fan_out(effects: Effects, url: str) -> sf.Flow:
+    """Quick reverts beside a slow one, which dies once the store shows the others undone."""
+
+    class Undo(sf.Task):
+        def __init__(self, name: str, seconds: float) -> None:
+            super().__init__(name)
+            self.seconds = seconds
+
+        def execute(self) -> None:
+            effects.record("exec")
+
+        def revert(self) -> None:
+            effects.record("revert")
+            if self.seconds < 0:
+                _wait_stored(url, ("a", "b", "c"), state=AtomState.REVERTED)
+                effects.record("stored")
+            time.sleep(max(self.seconds, 0.0))
+
+    branches = sf.Unordered("u", Undo("a", 0.1), Undo("b", 0.2), Undo("c", 0.3), Undo("d", -1))
+    return sf.Linear("revert-fan-out", branches, Step("boom", effects, fail=True))
+
+
 def map_fan_out(effects: Effects, url: str) -> sf.Flow:
     """Map elements of 0.1, 0.2 and 0.3 s beside a slow one that dies once they are stored."""
 
@@ -156,16 +178,21 @@ def map_fan_out(effects: Effects, url: str) -> sf.Flow:
     return sf.Linear("map-fan-out", sf.Map(element, over="seconds", name="m", provides="out"))
 
 
-def _wait_stored(url: str, names: tuple[str, ...], elements: tuple[str, int] = ("", 0)) -> None:
-    """Wait (10 s at most) until the store shows ``names`` SUCCESS, as a restart would see it.
+def _wait_stored(
+    url: str,
+    names: tuple[str, ...],
+    elements: tuple[str, int] = ("", 0),
+    state: AtomState = AtomState.SUCCESS,
+) -> None:
+    """Wait (10 s at most) until the store shows ``names`` in ``state``, as a restart would.
 
-    ``elements=(map, n)`` waits for the map's first n elements instead.
+    ``elements=(map, n)`` waits for the map's first n elements to succeed instead.
     """
     flow_id = sf.current_context().flow_id
     with open_backend(url) as reader:
         for _ in range(1000):
             atoms = reader.get_flow_detail(flow_id).atoms
-            if all(n in atoms and atoms[n].state is AtomState.SUCCESS for n in names):
+            if all(n in atoms and atoms[n].state is state for n in names):
                 name, count = elements
                 stored = atoms[name].meta.get("elements", []) if name in atoms else []
                 if not count or stored[:count] == [AtomState.SUCCESS.value] * count:
@@ -181,6 +208,7 @@ SCENARIOS: dict[str, Callable[[Effects, str], sf.Flow]] = {
     "escalated": escalated,
     "fan_out": fan_out,
     "map_fan_out": map_fan_out,
+    "revert_fan_out": revert_fan_out,
 }
 
 

@@ -113,6 +113,19 @@ def test_a_fan_out_stores_finished_tasks_while_a_slow_one_runs(
     assert sorted(scenario.names("exec")) == ["a", "b", "c", "d", "d"]
 
 
+def test_a_revert_fan_out_stores_finished_reverts_while_a_slow_one_runs(
+    scenario: Scenario,
+) -> None:
+    # Given a, b, c (quick reverts) beside d, whose revert dies once the store shows
+    # them reverted (or after 10 s if it never does)
+    scenario.name, scenario.engine = "revert_fan_out", "parallel"
+    # When it is killed while d reverts, and run again
+    assert scenario.run("stored:d") == KILLED
+    assert scenario.run() == REVERTED
+    # Then only d was reverted again
+    assert sorted(scenario.names("revert")) == ["a", "b", "boom", "c", "d", "d"]
+
+
 def test_map_elements_are_stored_while_a_slow_sibling_runs(scenario: Scenario) -> None:
     # Given map elements of 0.1-0.3 s beside one that dies once they are stored
     scenario.name, scenario.engine = "map_fan_out", "parallel"
@@ -126,12 +139,15 @@ def test_map_elements_are_stored_while_a_slow_sibling_runs(scenario: Scenario) -
     assert keys == {f"{FLOW_ID}:m[3]:1"}
 
 
-@pytest.mark.parametrize("kill_at", ["revert:m[0]", "revert:m[1]"])
+@pytest.mark.parametrize(
+    ("engine", "kill_at"),
+    [("serial", "revert:m[0]"), ("serial", "revert:m[1]"), ("parallel", "revert:m[1]")],
+)
 def test_map_elements_reverted_after_a_crash_during_their_revert(
-    scenario: Scenario, kill_at: str
+    scenario: Scenario, engine: str, kill_at: str
 ) -> None:
     # Given a map of three elements followed by a task that fails
-    scenario.name = "map_revert"
+    scenario.name, scenario.engine = "map_revert", engine
     # When the process dies while the elements are reverted, and runs again
     assert scenario.run(kill_at) == KILLED
     assert scenario.run() == REVERTED

@@ -224,8 +224,8 @@ class MapRunner:
             self._reverted(completion)
             return
         index, element = completion.node, completion.element
-        if index not in self.open:
-            return
+        if index not in self.open or self._meta(index)["elements"][element] != _A.RUNNING.value:
+            return  # stale: the map was reset, reverted or given up on since it started
         self.running[index] -= 1
         if completion.ok:
             self.machine.storage.results[index][element] = completion.value
