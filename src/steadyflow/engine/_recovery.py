@@ -80,8 +80,8 @@ class Recovery:
     """Keeps one run's recovery record in step with its loop, and reads it back.
 
     The loop reports each change (:meth:`begin`, :meth:`end`,
-    :meth:`changed`); the record is encoded then, from the loop's own fields,
-    into the storage's flow meta, which the next flush writes.
+    :meth:`changed`); the storage's next flush has the record encoded, from
+    the loop's own fields, into the flow meta it writes with that round.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -90,6 +90,9 @@ class Recovery:
         self.controllers: list[int] = []
         self.written = False
         """Whether the store may hold a record (so that ending it must remove it)."""
+        self.stale = False
+        """Whether the loop changed the record since it was last encoded."""
+        machine.storage.before_flow_write = self._encode_into_storage
 
     def begin(self, mode: str, controllers: list[int]) -> None:
         """A revert starts: of the whole flow, of scopes, or before a retry."""
@@ -104,13 +107,24 @@ class Recovery:
         self.changed()
 
     def changed(self) -> None:
-        """Encode the record again (or drop it when empty); the next flush writes it."""
+        """Note a change; the next flush encodes the record once and writes it.
+
+        Encoding waits for the flush, so a round with many changes (element
+        failures of a wide map) encodes the record once, not once per change.
+        """
+        if not self.stale:
+            self.stale = True
+            self.machine.storage.touch_flow()
+
+    def _encode_into_storage(self) -> None:
+        """Put the encoded record (or its removal) in the flow meta being written."""
+        if not self.stale:
+            return
+        self.stale = False
         data = self.encode()
         if data is None and not self.written:
             return
-        storage = self.machine.storage
-        storage.flow_meta[RECOVERY_KEY] = data
-        storage.touch_flow()
+        self.machine.storage.flow_meta[RECOVERY_KEY] = data
         self.written = data is not None or self.written
 
     # -- encoding --------------------------------------------------------------------------
