@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from steadyflow.errors import CorruptRecordError
 from steadyflow.failure import Failure
 from steadyflow.retry import Attempt
+from steadyflow.states import AtomState
 
 if TYPE_CHECKING:
     from steadyflow.engine._machine import Machine
@@ -202,9 +203,16 @@ class Recovery:
         """Take up the revert a crash interrupted, as the record describes it."""
         m = self.machine
         if restored.mode is None:
-            # A flow stored before the record existed: revert it all.
-            m.run_failures = [f for f in m.storage.failures if f is not None]
-            m._begin_revert(range(len(m.nodes)), m._finish_revert_all, REVERT_ALL)
+            # A flow stored before the record existed: revert it all; its atoms'
+            # states still tell which reverts failed.
+            storage = m.storage
+            m.run_failures = [f for f in storage.failures if f is not None]
+            failed = {
+                i: self._revert_failure(i)
+                for i, state in enumerate(storage.states)
+                if state is AtomState.REVERT_FAILURE
+            }
+            m._begin_revert(range(len(m.nodes)), m._finish_revert_all, REVERT_ALL, (), failed)
             return
         failed = {i: self._revert_failure(i) for i in restored.revert_failed}
         m.run_failures = restored.run_failures
