@@ -14,7 +14,8 @@ real process that dies with its connections.
 
 Exit codes: 0 SUCCESS, 3 REVERTED, 4 RevertFailedError (flow FAILURE),
 5 FlowLockedError, 6 LeaseLostError, 7 anything else (traceback in
-``<effects>.err``); ``-9``/``-19``... a signal.
+``<effects>.err``), 8 BackendUnavailableError (traceback too); a negative
+code is the signal that ended it.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ import traceback
 from typing import Any
 
 import steadyflow as sf
-from steadyflow.errors import FlowLockedError, RevertFailedError
+from steadyflow.errors import BackendUnavailableError, FlowLockedError, RevertFailedError
 from steadyflow.states import FlowState
 
 from ._shapes import SHAPES, EffectLog
 
 EXIT_SUCCESS, EXIT_REVERTED, EXIT_REVERT_FAILED = 0, 3, 4
-EXIT_LOCKED, EXIT_LEASE_LOST, EXIT_ERROR = 5, 6, 7
+EXIT_LOCKED, EXIT_LEASE_LOST, EXIT_ERROR, EXIT_UNAVAILABLE = 5, 6, 7, 8
 
 _print_lock = threading.Lock()
 
@@ -70,8 +71,12 @@ def run(command: dict[str, Any]) -> int:
             except Exception as exc:
                 if lease_lost is not None and isinstance(exc, lease_lost):
                     return EXIT_LEASE_LOST
+                # the flow's end is durable: this run's, or (killed before it
+                # could exit) the previous one's, which run() refuses to redo
                 if engine.storage.flow_state is FlowState.REVERTED:
                     return EXIT_REVERTED
+                if engine.storage.flow_state is FlowState.FAILURE:
+                    return EXIT_REVERT_FAILED
                 raise
     except FlowLockedError:
         return EXIT_LOCKED
@@ -80,7 +85,7 @@ def run(command: dict[str, Any]) -> int:
             return EXIT_LEASE_LOST
         with open(command["effects"] + ".err", "a") as errors:
             errors.write(f"pid {os.getpid()}:\n{traceback.format_exc()}\n")
-        return EXIT_ERROR
+        return EXIT_UNAVAILABLE if isinstance(exc, BackendUnavailableError) else EXIT_ERROR
     return EXIT_SUCCESS
 
 

@@ -28,9 +28,10 @@ from typing import Any
 
 from steadyflow.errors import NotFoundError
 from steadyflow.persistence import Backend, FlowDetail
+from steadyflow.states import FlowState
 
 from . import _invariants
-from ._child import EXIT_ERROR, EXIT_LEASE_LOST, EXIT_LOCKED
+from ._child import EXIT_ERROR, EXIT_LEASE_LOST, EXIT_LOCKED, EXIT_UNAVAILABLE
 from ._shapes import SHAPES
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
@@ -110,7 +111,11 @@ class Campaign:
     effects: Path
     seed: int
     lease_ttl: float | None = None
+    # cutting the store's sessions may stop a runner with BackendUnavailableError:
+    # an infrastructure error, counted in ``unavailable`` rather than a violation
+    tolerate_unavailable: bool = False
     flow_id: str = "fuzzed-flow"
+    unavailable: int = 0
     kills: int = 0
     revert_kills: int = 0  # of which landed while the flow was reverting
     exit_code: int | None = None
@@ -119,7 +124,7 @@ class Campaign:
     problems: list[_invariants.Violation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(f"{self.seed}/{self.flow_id}")
 
     # -- evidence ------------------------------------------------------------------------
 
@@ -152,10 +157,29 @@ class Campaign:
         )
         return found
 
+    def reruns(self) -> int:
+        """Exec lines repeating an attempt that had already run to its end.
+
+        At-least-once allows them after a kill; how many there are per kill
+        shows how much finished work a crash throws away.
+        """
+        done: set[str] = set()
+        count = 0
+        for line in self.lines():
+            event, _, key, *_, outcome = line.split()
+            if event == "exec":
+                count += key in done
+                if outcome == "ok":
+                    done.add(key)
+        return count
+
     def describe(self, found: list[_invariants.Violation]) -> str:
         head = (
             f"shape {self.shape} on {self.url.split(':')[0]}, seed {self.seed} ({SEED_ENV}), "
-            f"{self.kills} kills, {len(found)} violations: "
+            f"flow {self.flow_id}, "
+            f"{self.kills} kills, {self.reruns()} re-executions, "
+            + (f"{self.unavailable} runners stopped by a lost store, " if self.unavailable else "")
+            + f"{len(found)} violations: "
             + ", ".join(sorted({v.kind for v in found}))
         )
         more = f"\n  ... and {len(found) - 15} more" if len(found) > 15 else ""
@@ -179,7 +203,9 @@ class Campaign:
         self.snapshot()
         if code in ENDINGS:
             self.exit_code = code
-        elif code == EXIT_ERROR:
+        elif code == EXIT_UNAVAILABLE and self.tolerate_unavailable:
+            self.unavailable += 1
+        elif code in (EXIT_ERROR, EXIT_UNAVAILABLE):
             self._runner_error(pid)
         return code
 
@@ -191,29 +217,43 @@ class Campaign:
             _invariants.Violation("runner-error", f"runner {pid} failed", tuple(last))
         )
 
-    def wait_for_lines(self, pid: int, target: int) -> bool:
-        """Wait until the log has ``target`` lines; False if ``pid`` ended first."""
+    def count(self, event: str) -> int:
+        return sum(1 for line in self.lines() if line.startswith(event))
+
+    def wait_for_lines(self, pid: int, event: str, target: int) -> bool:
+        """Wait for ``target`` lines starting with ``event``; False if ``pid`` ended first."""
         while self.server.exit_code(pid) is None:
-            if len(self.lines()) >= target:
+            if self.count(event) >= target:
                 return True
             time.sleep(0.0005)
         return False
 
     def pick_moment(self, pid: int) -> bool:
-        """Wait for a random moment of ``pid``'s run; False if it ended before."""
+        """Wait for a random moment of ``pid``'s run; False if it ended before.
+
+        Now and then right after the start (during load or resume); else 1-3
+        effects on (0-4 ms later), and for shapes that revert, 40% of the
+        time 1-3 *reverts* on, so that kills land all along reverts too.
+        """
         if self.rng.random() < 0.15:
-            time.sleep(self.rng.uniform(0, 0.03))  # during load, resume, or the first step
+            time.sleep(self.rng.uniform(0, 0.03))
             return self.server.exit_code(pid) is None
-        if not self.wait_for_lines(pid, len(self.lines()) + self.rng.randint(1, 3)):
+        reverts = SHAPES[self.shape].ends is not FlowState.SUCCESS or self.count("revert") > 0
+        event = "revert" if reverts and self.rng.random() < 0.4 else ""
+        if not self.wait_for_lines(pid, event, self.count(event) + self.rng.randint(1, 3)):
             return False
         time.sleep(self.rng.uniform(0, 0.004))
         return True
 
     def run_until_done(self, kill: Callable[[Campaign, int], None], budget: int) -> None:
-        """Up to ``budget`` runs each hit by ``kill`` at a random moment, then plain runs."""
-        for _ in range(budget):
-            if self.exit_code is not None:
-                return
+        """Runs hit by ``kill`` at a random moment until ``budget`` kills landed, then plain runs.
+
+        A run that ends before its moment comes is not killed; the flow
+        ending stops the kills early (short shapes have fewer moments).
+        """
+        for _ in range(3 * budget):
+            if self.exit_code is not None or self.kills >= budget:
+                break
             pid = self.start()
             if self.pick_moment(pid):
                 kill(self, pid)
@@ -229,8 +269,43 @@ class Campaign:
         self.problems.append(_invariants.Violation("never-ended", "the flow never ended"))
 
     def wait_out_lock(self, code: int) -> None:
-        if code == EXIT_LOCKED:
+        if code in (EXIT_LOCKED, EXIT_UNAVAILABLE):
             time.sleep(self.lease_ttl or 0.05)
+
+
+def fuzz(
+    shape: str,
+    url: str,
+    backend: Backend,
+    server: RunnerServer,
+    workdir: Path,
+    kill: Callable[[Campaign, int], None],
+    budget: int,
+    **options: Any,
+) -> list[Campaign]:
+    """Campaigns over fresh flows of ``shape`` until ``budget`` kills landed (4 flows at most).
+
+    A short shape ends before many kills land; further flows (each with its
+    own id and effects log, and an RNG derived from the one seed) make up
+    the budget. ``options`` go to :class:`Campaign` (``lease_ttl``...).
+    """
+    seed = campaign_seed()
+    campaigns: list[Campaign] = []
+    while len(campaigns) < 4 and sum(c.kills for c in campaigns) < budget:
+        flow = len(campaigns)
+        campaign = Campaign(
+            shape,
+            url,
+            backend,
+            server,
+            workdir / f"effects-{flow}.log",
+            seed,
+            flow_id=f"fuzzed-{flow}",
+            **options,
+        )
+        campaign.run_until_done(kill, budget - sum(c.kills for c in campaigns))
+        campaigns.append(campaign)
+    return campaigns
 
 
 def sigkill(campaign: Campaign, pid: int) -> None:
@@ -245,24 +320,40 @@ def sigkill(campaign: Campaign, pid: int) -> None:
 def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
     """Pause the runner beyond its lease; another takes over; then let the first go on.
 
-    The paused runner must notice it lost the lease, write nothing, and stop
-    (exit LeaseLostError); unless the flow had already ended when it was paused.
+    The successor is SIGKILLed at a random moment half the time (it advanced
+    the flow), else runs to the end. The paused runner is continued after
+    the successor ended (then the store must not change at all while it
+    finishes), or now and then while the successor still runs. Either way it
+    must notice it lost the lease and stop with LeaseLostError (or
+    FlowLockedError, paused before it got the lease), unless the flow had
+    already ended when it was paused.
     """
-    assert campaign.lease_ttl is not None
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGSTOP)
     campaign.zombies[pid] = time.time()
     campaign.kills += 1
     paused = campaign.snapshot()
     successor = _take_over(campaign)
+    side_by_side = successor is not None and campaign.rng.random() < 0.3
     if successor is not None and campaign.rng.random() < 0.5 and campaign.pick_moment(successor):
         sigkill(campaign, successor)
-    if successor is not None:
+    if successor is not None and not side_by_side:
         campaign.settle(successor)
+    before = campaign.snapshot()
     os.kill(pid, signal.SIGCONT)
     code = campaign.server.wait(pid)
-    already_over = paused is not None and paused.state.value in ("SUCCESS", "REVERTED", "FAILURE")
-    if code != EXIT_LEASE_LOST and not already_over:
+    after = campaign.snapshot()
+    if successor is not None and side_by_side:
+        campaign.settle(successor)
+    elif not _same(before, after):
+        campaign.problems.append(
+            _invariants.Violation(
+                "zombie-wrote", f"the store changed while paused runner {pid} went on"
+            )
+        )
+    # paused before it got the lease, it finds the flow locked: as good
+    over = paused is not None and paused.state.value in ("SUCCESS", "REVERTED", "FAILURE")
+    if code not in (EXIT_LEASE_LOST, EXIT_LOCKED) and not over:
         campaign.problems.append(
             _invariants.Violation(
                 "zombie-went-on", f"paused runner {pid} exited {code}, not LeaseLostError"
@@ -270,34 +361,59 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
         )
 
 
+def _same(before: FlowDetail | None, after: FlowDetail | None) -> bool:
+    if before is None or after is None:
+        return before is after
+    return before.to_dict() == after.to_dict()
+
+
 def _take_over(campaign: Campaign) -> int | None:
-    """Start runners until one gets the lease (the paused one's must lapse first)."""
+    """Start runners until one holds the lease (the paused one's must lapse first).
+
+    A runner holds it once it writes an effect or ends other than locked. A
+    paused runner stopped inside a transaction may keep row locks that block
+    every successor: that is reported (``no-takeover``), not waited out.
+    """
     assert campaign.lease_ttl is not None
-    deadline = time.monotonic() + 20 * campaign.lease_ttl + 10
+    deadline = time.monotonic() + 10 * campaign.lease_ttl + 5
     while time.monotonic() < deadline:
+        count = len(campaign.lines())
         pid = campaign.start()
-        while campaign.server.exit_code(pid) is None and not campaign.lines():
-            time.sleep(0.001)
-        if campaign.server.exit_code(pid) != EXIT_LOCKED:
-            time.sleep(0.005)
-            if campaign.server.exit_code(pid) != EXIT_LOCKED:
+        while campaign.server.exit_code(pid) is None and time.monotonic() < deadline:
+            if len(campaign.lines()) > count:
                 return pid
-        campaign.server.wait(pid)
+            time.sleep(0.001)
+        code = campaign.server.exit_code(pid)
+        if code is None:
+            break
+        if code != EXIT_LOCKED:  # it got the lease and ended already
+            campaign.settle(pid)
+            return None
         time.sleep(campaign.lease_ttl / 4)
+    else:
+        pid = None
+    if pid is not None and campaign.server.exit_code(pid) is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        campaign.settle(pid)
     campaign.problems.append(_invariants.Violation("no-takeover", "nobody took the lease over"))
     return None
 
 
-def session_killer(terminate: Callable[[], int]) -> Callable[[Campaign, int], None]:
-    """A kill that terminates the runner's database sessions instead of the runner.
+def session_killer(terminate: Callable[[], int], times: int = 3) -> Callable[[Campaign, int], None]:
+    """A kill that terminates the runner's database sessions, not the runner.
 
     ``terminate`` ends every session of the test's store but the test's own
-    and says how many it ended. The runner may carry on (reconnecting) or fail;
-    either way the flow must end right, and the lease must not have been freed
-    for anyone else meanwhile (checked by the overlap invariant).
+    and says how many it ended; it is called up to ``times`` times during the
+    run, at random moments. The runner may carry on (reconnecting) or stop
+    with an error; either way the flow must end right, and nobody else may
+    have run it meanwhile (the overlap invariant).
     """
 
     def kill(campaign: Campaign, pid: int) -> None:
-        campaign.kills += terminate() > 0
+        for _ in range(times):
+            campaign.kills += terminate() > 0
+            if not campaign.pick_moment(pid):
+                return
 
     return kill

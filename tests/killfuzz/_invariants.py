@@ -459,4 +459,4 @@ def check_all(
     found += check_states(snapshots, expect.kept)
     if final is not None:
         found += check_kept_or_reverted(effects, final, expect)
-    return found
+    return list(dict.fromkeys(found))  # a state seen in several snapshots is one finding

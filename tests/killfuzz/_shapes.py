@@ -12,6 +12,7 @@ Results carry the runner's pid, so the store tells which runner recorded them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -169,7 +170,7 @@ def _scoped(log: EffectLog) -> sf.Flow:
         Work("i1", log),
         Work("i2", log),
         Work("i3", log, fail_until=ALWAYS),
-        retry=Times(2, name="inner.retry"),
+        retry=Times(3, name="inner.retry"),
     )
     return sf.Linear("outer", Work("o1", log), Work("o2", log), inner, Work("o3", log))
 
@@ -189,6 +190,16 @@ def _revert_fails(log: EffectLog) -> sf.Flow:
 def _batched_chain(log: EffectLog) -> sf.Flow:
     steps = [Work(f"s{i}", log) for i in range(8)]
     return sf.Linear("batched", *steps, Work("last", log, fail_until=ALWAYS))
+
+
+def _revert_fails_in_retry(log: EffectLog) -> sf.Flow:
+    inner = sf.Linear(
+        "inner",
+        Work("x", log, revert_fails=True),
+        Work("y", log, fail_until=1),
+        retry=Times(3, name="inner.retry"),
+    )
+    return sf.Linear("outer", Work("a", log), Work("b", log), inner, Work("z", log))
 
 
 def _element_task(log: EffectLog, fail_odd: bool) -> sf.FunctionTask:
@@ -225,10 +236,12 @@ def _map_revert(log: EffectLog) -> sf.Flow:
 
 def _decided(log: EffectLog) -> sf.Flow:
     gate, off, after_off = Work("gate", log), Work("off", log), Work("after_off", log)
-    on, after_on = Work("on", log), Work("after_on", log)
-    graph = sf.Graph("switch").add(gate, off, after_off, on, after_on)
+    on = [Work(f"on{i}", log) for i in range(6)]
+    graph = sf.Graph("switch").add(gate, off, after_off, *on)
     graph.link(gate, off, decider=lambda history: False, depth="ALL")
-    graph.link(off, after_off).link(gate, on).link(on, after_on)
+    graph.link(off, after_off).link(gate, on[0])
+    for before, after in itertools.pairwise(on):
+        graph.link(before, after)
     return graph
 
 
@@ -255,13 +268,18 @@ SHAPES: Mapping[str, Shape] = {
         never_reverted=frozenset({"a1", "a2"}),
         revert_failed=frozenset({"stuck"}),
     ),
+    # the failed revert stops the retry and the whole flow is reverted (docs/engine.md)
+    "revert_fails_in_retry": Shape(
+        _revert_fails_in_retry, FlowState.FAILURE, revert_failed=frozenset({"x"})
+    ),
     "map_retry": Shape(
         _map_retry, FlowState.SUCCESS, engine="parallel", store={"xs": list(range(8))}
     ),
     "map_revert": Shape(
-        _map_revert, FlowState.REVERTED, engine="parallel", store={"xs": list(range(6))}
+        _map_revert, FlowState.REVERTED, engine="parallel", store={"xs": list(range(10))}
     ),
     "batched": Shape(_batched_chain, FlowState.REVERTED, options={"durability": "batched"}),
+    "batched_retry": Shape(_nested_retry, FlowState.SUCCESS, options={"durability": "batched"}),
     "decider": Shape(_decided, FlowState.SUCCESS, never_run=frozenset({"off", "after_off"})),
     "asyncio": Shape(_asyncio, FlowState.REVERTED, engine="asyncio"),
 }

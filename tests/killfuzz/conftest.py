@@ -1,6 +1,7 @@
 """Stores for the kill campaigns, and the tally printed at the end of the session.
 
-Each campaign adds its kills and violations to the tally under
+Each campaign adds its kills, re-executions (attempts run again after a
+kill: allowed, but a measure of lost work) and violations to the tally under
 (backend, mode); ``pytest_terminal_summary`` prints the table, so a CI log
 shows how many kills a run made even when everything passed.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ._harness import RunnerServer
+from ._harness import Campaign, RunnerServer
 
 TARGETS = [
     "sqlite",
@@ -23,6 +24,7 @@ TARGETS = [
 
 KILLS: Counter[tuple[str, str]] = Counter()
 REVERT_KILLS: Counter[tuple[str, str]] = Counter()
+RERUNS: Counter[tuple[str, str]] = Counter()
 VIOLATIONS: Counter[tuple[str, str]] = Counter()
 
 
@@ -44,10 +46,11 @@ def runner_server() -> Iterator[RunnerServer]:
     server.close()
 
 
-def tally(backend: str, mode: str, kills: int, violations: int, revert_kills: int = 0) -> None:
-    """Count a campaign's kills (and those that hit a revert) and violations."""
-    KILLS[backend, mode] += kills
-    REVERT_KILLS[backend, mode] += revert_kills
+def tally(backend: str, mode: str, campaign: Campaign, violations: int) -> None:
+    """Count a campaign's kills (those during reverts too), re-executions and violations."""
+    KILLS[backend, mode] += campaign.kills
+    REVERT_KILLS[backend, mode] += campaign.revert_kills
+    RERUNS[backend, mode] += campaign.reruns()
     VIOLATIONS[backend, mode] += violations
 
 
@@ -59,10 +62,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{backend:<11} {mode:<9} kills {KILLS[backend, mode]:>4}"
             f" ({REVERT_KILLS[backend, mode]:>3} during reverts)"
+            f"   re-executions {RERUNS[backend, mode]:>4}"
             f"   violations {VIOLATIONS[backend, mode]:>3}"
         )
     terminalreporter.write_line(
         f"{'total':<21} kills {sum(KILLS.values()):>4}"
         f" ({sum(REVERT_KILLS.values()):>3} during reverts)"
+        f"   re-executions {sum(RERUNS.values()):>4}"
         f"   violations {sum(VIOLATIONS.values()):>3}"
     )
