@@ -251,7 +251,7 @@ class Campaign:
         A run that ends before its moment comes is not killed; the flow
         ending stops the kills early (short shapes have fewer moments).
         """
-        for _ in range(3 * budget):
+        for _ in range(6 * budget):  # runs that end (or find the flow locked) land no kill
             if self.exit_code is not None or self.kills >= budget:
                 break
             pid = self.start()
@@ -375,7 +375,7 @@ def _take_over(campaign: Campaign) -> int | None:
     every successor: that is reported (``no-takeover``), not waited out.
     """
     assert campaign.lease_ttl is not None
-    deadline = time.monotonic() + 10 * campaign.lease_ttl + 5
+    deadline = time.monotonic() + 6 * campaign.lease_ttl + 3
     while time.monotonic() < deadline:
         count = len(campaign.lines())
         pid = campaign.start()

@@ -313,7 +313,10 @@ def check_zombie_silent(
     late = [
         e
         for e in effects
-        if e.pid in zombies and e.end > zombies[e.pid] and recorded.get(e.atom) == e.pid
+        if e.event == "exec"
+        and e.pid in zombies
+        and e.end > zombies[e.pid]
+        and recorded.get(e.atom) == e.pid
     ]
     if not late:
         return []
