@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.retry import Times
 from steadyflow.states import FlowState
 
@@ -123,7 +124,7 @@ class Shape:
 
     build: Callable[[EffectLog], sf.Flow]
     ends: FlowState
-    engine: str = "serial"
+    engine: EngineKind = "serial"
     options: Mapping[str, Any] = field(default_factory=dict)
     store: Mapping[str, Any] = field(default_factory=dict)
     kept: frozenset[str] = frozenset()
@@ -202,7 +203,7 @@ def _revert_fails_in_retry(log: EffectLog) -> sf.Flow:
     return sf.Linear("outer", Work("a", log), Work("b", log), inner, Work("z", log))
 
 
-def _element_task(log: EffectLog, fail_odd: bool) -> sf.FunctionTask:
+def _element_task(log: EffectLog, fail_odd: bool) -> sf.FunctionTask[..., str]:
     def square(x: int) -> str:
         start = time.time()
         time.sleep(0.001 + 0.001 * (x % 3))
