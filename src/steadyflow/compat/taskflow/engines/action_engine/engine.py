@@ -1,0 +1,277 @@
+"""TaskFlow's ``SerialActionEngine`` and ``ParallelActionEngine`` over steadyflow's engine.
+
+The steadyflow engine is built at :meth:`ActionEngine.compile` and runs the
+flow as is: the layer's tasks, retry controllers and flows are steadyflow's.
+What the layer adds is TaskFlow's surface: state names as strings, its
+notifiers (fed by ``_events.py``), its exceptions, and TaskFlow's revert
+scope (a retry controller that gives up reverts only its own flow).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import steadyflow as sf
+from steadyflow.compat.taskflow import exceptions
+from steadyflow.compat.taskflow.engines.action_engine._events import EventTranslator
+from steadyflow.compat.taskflow.engines.action_engine.storage import Storage
+from steadyflow.compat.taskflow.task import Task
+from steadyflow.compat.taskflow.types.failure import Failure
+from steadyflow.compat.taskflow.types.notifier import Notifier
+
+__all__ = ["ActionEngine", "ParallelActionEngine", "SerialActionEngine"]
+
+_MODULE = "taskflow.engines.action_engine.engine"
+
+
+class ActionEngine:
+    """Runs one flow on steadyflow's engine with TaskFlow's API.
+
+    Args:
+        flow: the flow to run.
+        flow_detail: the stored flow detail this run records into (persisted runs).
+        backend: a persistence backend from ``taskflow.persistence.backends``.
+        options: engine options (``max_workers``, ``executor``).
+    """
+
+    kind = "serial"
+
+    def __init__(
+        self,
+        flow: sf.Flow,
+        flow_detail: Any = None,
+        backend: Any = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        store: Mapping[str, Any] | None = None,
+        book: Any = None,
+    ) -> None:
+        if not isinstance(flow, sf.Flow):
+            raise TypeError(f"an engine runs a flow, not {flow!r}")
+        self.flow = flow
+        self.flow_detail = flow_detail
+        self.backend = backend
+        self.book = book
+        self.options = dict(options or {})
+        self.flow_uuid = flow_detail.uuid if flow_detail is not None else str(uuid.uuid4())
+        self.store: dict[str, Any] = dict(store or {})
+        self.notifier = Notifier()
+        self.atom_notifier = Notifier()
+        self.storage = Storage(self)
+        self._native: sf.Engine | None = None
+        self._native_store: dict[str, Any] | None = None
+        self._prepared = False
+        self._translator: EventTranslator | None = None
+        self._atoms = {atom.name: atom for atom in flow.iter_atoms()}
+
+    # -- what storage and the translator ask ------------------------------------------------
+
+    def add_store(self, pairs: Mapping[str, Any]) -> None:
+        """Values every atom can read by name; before :meth:`prepare` only.
+
+        Raises:
+            DisallowedAccess: the engine already ran.
+        """
+        if self._prepared:
+            raise exceptions.DisallowedAccess("values can only be injected before prepare()")
+        self.store.update(pairs)
+
+    @property
+    def native_storage(self) -> sf.Storage | None:
+        """steadyflow's storage, once prepared."""
+        return self._native.storage if self._native is not None and self._prepared else None
+
+    def is_retry(self, name: str) -> bool:
+        """Whether atom ``name`` is a retry controller."""
+        return isinstance(self._atoms.get(name), sf.Retry)
+
+    def has_atom(self, name: str) -> bool:
+        """Whether the flow has an atom ``name``."""
+        return name in self._atoms
+
+    def atoms_in_fetch_order(self, planned: Mapping[str, Any]) -> list[Any]:
+        """The ``planned`` atoms, tasks then retry controllers: TaskFlow's order of values."""
+        atoms = [self._atoms[name] for name in planned if name in self._atoms]
+        return [a for a in atoms if not isinstance(a, sf.Retry)] + [
+            a for a in atoms if isinstance(a, sf.Retry)
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def compile(self) -> None:
+        """Compile the flow (once); raises TaskFlow's errors for a malformed flow."""
+        if self._native is not None and self._native_store == self.store:
+            return
+        native = sf.Engine(
+            self.flow,
+            store=self.store,
+            engine=self.kind,
+            revert="scope",
+            flow_id=self.flow_uuid,
+            max_workers=self.options.get("max_workers"),
+            executor=self.options.get("executor"),
+            **self._persistence_options(),
+        )
+        with _translated_errors():
+            native.compile()
+        self._native, self._native_store = native, dict(self.store)
+
+    def _persistence_options(self) -> dict[str, Any]:
+        if self.backend is None:
+            return {}
+        from steadyflow.compat.taskflow.persistence._bridge import engine_options
+
+        return engine_options(self)
+
+    def prepare(self) -> None:
+        """Create the run's storage."""
+        self.compile()
+        assert self._native is not None
+        with _translated_errors():
+            self._native.prepare()
+        self._prepared = True
+
+    def validate(self) -> None:
+        """Check that every input can be found.
+
+        Raises:
+            MissingDependencies: an input has no provider and no stored value.
+        """
+        self.prepare()
+        assert self._native is not None
+        with _translated_errors():
+            self._native.validate()
+
+    def run(self, timeout: float | None = None) -> None:
+        """Run the flow to its end.
+
+        Raises:
+            Exception: the failing task's exception, once its scope was reverted.
+            WrappedFailure: several tasks failed at once.
+        """
+        for _ in self.run_iter(timeout=timeout):
+            pass
+
+    def run_iter(self, timeout: float | None = None) -> Iterator[str]:
+        """Run the flow, yielding the engine's state names as TaskFlow does."""
+        self.validate()
+        native = self._native
+        assert native is not None
+        self._watch(native)
+        with _translated_errors():
+            yield from _without_idle_scheduling(native.run_iter(timeout=timeout))
+
+    def _watch(self, native: sf.Engine) -> None:
+        for atom in self._atoms.values():
+            if isinstance(atom, Task) and atom.notifier.watching and "execute" not in vars(atom):
+                atom.execute = atom.progress_reporting()  # type: ignore[method-assign]
+        if self._translator is None and (self.notifier.watching or self.atom_notifier.watching):
+            self._translator = EventTranslator(self)
+            native.notifier.register(sf.events.ANY, self._translator)
+        elif self._translator is None:
+            # Listeners may be registered later (between runs); watch from then on.
+            return
+
+    def suspend(self) -> None:
+        """Stop scheduling new atoms; the run ends SUSPENDED once those running finish."""
+        if self._native is not None:
+            self._native.suspend()
+
+    def reset(self) -> None:
+        """Put every atom back to PENDING so that :meth:`run` starts again."""
+        if self._native is not None:
+            self._native.reset()
+        if self._translator is not None:
+            self._translator.atom_states.clear()
+            self._translator.flow_state = "PENDING"
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        """Counts and timings of the runs so far."""
+        if self._native is None:
+            return {}
+        stats = self._native.statistics()
+        return {
+            "active_for": stats.elapsed,
+            "atoms": stats.atoms,
+            "retries": stats.retries,
+            "states": dict(stats.states),
+        }
+
+    @property
+    def compilation(self) -> Any:
+        """The compiled plan (steadyflow's)."""
+        self.compile()
+        assert self._native is not None
+        return self._native.compile()
+
+
+class SerialActionEngine(ActionEngine):
+    """Runs one atom at a time, in the calling thread."""
+
+    kind = "serial"
+
+
+class ParallelActionEngine(ActionEngine):
+    """Runs independent atoms at once on threads (``max_workers=`` or ``executor=``)."""
+
+    kind = "parallel"
+
+
+for _cls in (ActionEngine, SerialActionEngine, ParallelActionEngine):
+    _cls.__module__ = _MODULE
+
+
+_ENDS = frozenset({"SUCCESS", "REVERTED", "FAILURE", "SUSPENDED"})
+
+
+def _without_idle_scheduling(states: Iterator[sf.EngineState]) -> Iterator[str]:
+    """The states as names, minus a SCHEDULING that scheduled nothing before the end.
+
+    steadyflow enters SCHEDULING once more to find nothing left; TaskFlow goes
+    from ANALYZING straight to its final state.
+    """
+    held: str | None = None
+    try:
+        for state in states:
+            name = str(state)
+            if held is not None and not (name in _ENDS and held == "SCHEDULING"):
+                yield held
+            held = name
+    except BaseException:
+        if held is not None:
+            yield held  # the final state, before the run's exception reaches the caller
+        raise
+    if held is not None:
+        yield held
+
+
+class _translated_errors:
+    """Turns steadyflow's errors into the TaskFlow exceptions programs catch."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        translated = None if exc is None else _translate(exc)
+        if translated is not None:
+            raise translated from exc
+
+
+def _translate(exc: BaseException) -> BaseException | None:
+    errors = sf.errors
+    if isinstance(exc, errors.FailureGroup):
+        return exceptions.WrappedFailure(
+            [Failure.from_exception(inner) for inner in exc.exceptions]
+        )
+    if isinstance(exc, errors.MissingRequirementError):
+        return exceptions.MissingDependencies(str(exc))
+    if isinstance(exc, errors.AmbiguousProviderError):
+        return exceptions.AmbiguousDependency(str(exc))
+    if isinstance(exc, errors.CycleError):
+        return exceptions.DependencyFailure(str(exc))
+    if isinstance(exc, errors.DuplicateNameError):
+        return exceptions.Duplicate(str(exc))
+    return None
