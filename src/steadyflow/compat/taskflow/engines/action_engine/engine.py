@@ -262,6 +262,12 @@ class _translated_errors:
 
 def _translate(exc: BaseException) -> BaseException | None:
     errors = sf.errors
+    if isinstance(exc, errors.RevertFailedError):
+        # TaskFlow raises what the reverts raised; the original failure stays in storage.
+        failures = [Failure.adopt(f) for f in exc.revert_failures.values()]
+        if len(failures) == 1:
+            return failures[0].to_exception()
+        return exceptions.WrappedFailure(failures)
     if isinstance(exc, errors.FailureGroup):
         return exceptions.WrappedFailure(
             [Failure.from_exception(inner) for inner in exc.exceptions]
