@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,8 @@ def test_there_are_enough_programs_each_with_a_golden_output() -> None:
     assert not missing, f"programs without a golden .out (see golden.py): {missing}"
 
 
-@pytest.mark.parametrize("program", ALL, ids=[p.stem for p in ALL])
-def test_program_prints_what_it_printed_on_taskflow(program: Path) -> None:
-    # Given a TaskFlow program and what it printed on TaskFlow 6.5
-    golden = program.with_suffix(".out").read_text()
-    # When it runs unchanged through the layer
-    done = subprocess.run(
+def _run_through_layer(program: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "steadyflow.compat.taskflow", program.name],
         capture_output=True,
         text=True,
@@ -40,6 +37,23 @@ def test_program_prints_what_it_printed_on_taskflow(program: Path) -> None:
         check=False,
         cwd=PROGRAMS,
     )
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[Path, subprocess.CompletedProcess[str]]:
+    """Every program run through the layer, three processes at a time (they are independent)."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(ALL, pool.map(_run_through_layer, ALL), strict=True))
+
+
+@pytest.mark.parametrize("program", ALL, ids=[p.stem for p in ALL])
+def test_program_prints_what_it_printed_on_taskflow(
+    program: Path, runs: dict[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    # Given a TaskFlow program and what it printed on TaskFlow 6.5
+    golden = program.with_suffix(".out").read_text()
+    # When it runs unchanged through the layer
+    done = runs[program]
     # Then it succeeds and prints the same lines (uuids, addresses and timings aside)
     assert done.returncode == 0, done.stderr
     assert normalise(done.stdout) == golden

@@ -42,8 +42,11 @@ _HIDDEN_META = frozenset({"format", "store", "factory"})
 def open_native(settings: Mapping[str, Any]) -> NativeBackend:
     """steadyflow's backend for TaskFlow's ``{"connection": URL, "path": ...}``.
 
+    ``memory``, ``dir`` and ``file`` are mapped here; any other URL (``sqlite:``,
+    and the PostgreSQL and MySQL ones) goes to steadyflow's ``open_backend``.
+
     Raises:
-        NotFound: the scheme is not memory, dir, file or sqlite.
+        NotFound: steadyflow has no backend for the URL's scheme.
         ValueError: a dir/file backend without a path.
     """
     from steadyflow import persistence
@@ -58,11 +61,10 @@ def open_native(settings: Mapping[str, Any]) -> NativeBackend:
         if not path:
             raise ValueError("Empty path is disallowed")
         return persistence.DirectoryBackend(str(path))
-    if scheme == "sqlite":
+    try:
         return persistence.open_backend(url)
-    raise exceptions.NotFound(
-        f"Could not find backend {scheme!r}: the layer covers memory, dir, file and sqlite"
-    )
+    except sf.errors.InvalidURLError as exc:
+        raise exceptions.NotFound(f"Could not find backend {scheme!r}: {exc}") from exc
 
 
 class Backend:

@@ -167,12 +167,11 @@ class ActionEngine:
         for atom in self._atoms.values():
             if isinstance(atom, Task) and atom.notifier.watching and "execute" not in vars(atom):
                 atom.execute = atom.progress_reporting()  # type: ignore[method-assign]
+        # Nobody listening: steadyflow then builds no events at all. Listeners registered
+        # later (between runs) are picked up by the next run.
         if self._translator is None and (self.notifier.watching or self.atom_notifier.watching):
             self._translator = EventTranslator(self)
             native.notifier.register(sf.events.ANY, self._translator)
-        elif self._translator is None:
-            # Listeners may be registered later (between runs); watch from then on.
-            return
 
     def suspend(self) -> None:
         """Stop scheduling new atoms; the run ends SUSPENDED once those running finish."""

@@ -1,7 +1,8 @@
 """TaskFlow's ``backends.fetch``: a persistence backend by connection URL, over steadyflow's.
 
 ``memory://`` is steadyflow's memory backend, ``dir:``/``file:`` (with
-``path``) its directory backend, ``sqlite:`` its SQL backend on SQLite.
+``path``) its directory backend, ``sqlite:`` (and ``postgresql:``,
+``mysql:``) its SQL backend.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def fetch(conf: str | Mapping[str, Any], namespace: str = "", **kwargs: Any) -> 
     """The backend ``conf`` names: a URL, or ``{"connection": URL, "path": ...}``.
 
     Raises:
-        NotFound: the URL's scheme is not one the layer covers.
+        NotFound: steadyflow has no backend for the URL's scheme.
     """
     settings: dict[str, Any] = {"connection": conf} if isinstance(conf, str) else dict(conf)
     return Backend(open_native(settings), settings)
