@@ -104,11 +104,10 @@ class DumpingListener(Listener):
             details["old_state"],
         )
 
+    # Retry controllers' transitions are not dumped: TaskFlow's dumping listeners show
+    # flows and tasks only.
     def _task_receiver(self, state: str, details: Mapping[str, Any]) -> None:
         self._atom_dump("task", state, details)
-
-    def _retry_receiver(self, state: str, details: Mapping[str, Any]) -> None:
-        self._atom_dump("retry", state, details)
 
     def _atom_dump(self, kind: str, state: str, details: Mapping[str, Any]) -> None:
         from steadyflow.compat.taskflow.types.failure import Failure

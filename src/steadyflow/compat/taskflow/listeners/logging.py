@@ -70,17 +70,12 @@ class DynamicLoggingListener(Listener):
             details["old_state"],
         )
 
+    # As in TaskFlow, retry controllers' transitions are not logged.
     def _task_receiver(self, state: str, details: Mapping[str, Any]) -> None:
-        self._atom("Task", "task", state, details)
-
-    def _retry_receiver(self, state: str, details: Mapping[str, Any]) -> None:
-        self._atom("Retry", "retry", state, details)
-
-    def _atom(self, label: str, kind: str, state: str, details: Mapping[str, Any]) -> None:
         from steadyflow.compat.taskflow.types.failure import Failure
 
-        message = f"{label} '%s' (%s) transitioned into state '%s' from state '%s'"
-        args: list[Any] = [details[f"{kind}_name"], details[f"{kind}_uuid"], state]
+        message = "Task '%s' (%s) transitioned into state '%s' from state '%s'"
+        args: list[Any] = [details["task_name"], details["task_uuid"], state]
         args.append(details["old_state"])
         level = self._failure_level if state in _FAILED else self._level
         result = details.get("result")

@@ -16,6 +16,10 @@ from typing import Any
 import steadyflow as sf
 from steadyflow.compat.taskflow import exceptions
 from steadyflow.compat.taskflow.engines.action_engine._events import EventTranslator
+from steadyflow.compat.taskflow.engines.action_engine._phases import taskflow_phases
+from steadyflow.compat.taskflow.engines.action_engine._synchronous import (
+    unlimited as synchronous_options,
+)
 from steadyflow.compat.taskflow.engines.action_engine.storage import Storage
 from steadyflow.compat.taskflow.task import Task
 from steadyflow.compat.taskflow.types.failure import Failure
@@ -107,16 +111,23 @@ class ActionEngine:
         native = sf.Engine(
             self.flow,
             store=self.store,
-            engine=self.kind,
+            engine="parallel",
             revert="scope",
             flow_id=self.flow_uuid,
-            max_workers=self.options.get("max_workers"),
-            executor=self.options.get("executor"),
+            **self._executor_options(),
             **self._persistence_options(),
         )
         with _translated_errors():
             native.compile()
         self._native, self._native_store = native, dict(self.store)
+
+    def _executor_options(self) -> dict[str, Any]:
+        # Both engines are steadyflow's thread-pool engine: the serial one with an
+        # executor that runs each atom in the caller's thread (see _synchronous.py).
+        return {
+            "max_workers": self.options.get("max_workers"),
+            "executor": _executor(self.options.get("executor")),
+        }
 
     def _persistence_options(self) -> dict[str, Any]:
         if self.backend is None:
@@ -161,7 +172,7 @@ class ActionEngine:
         assert native is not None
         self._watch(native)
         with _translated_errors():
-            yield from _without_idle_scheduling(native.run_iter(timeout=timeout))
+            yield from taskflow_phases(native, timeout)
 
     def _watch(self, native: sf.Engine) -> None:
         for atom in self._atoms.values():
@@ -212,6 +223,9 @@ class SerialActionEngine(ActionEngine):
 
     kind = "serial"
 
+    def _executor_options(self) -> dict[str, Any]:
+        return synchronous_options()
+
 
 class ParallelActionEngine(ActionEngine):
     """Runs independent atoms at once on threads (``max_workers=`` or ``executor=``)."""
@@ -223,28 +237,23 @@ for _cls in (ActionEngine, SerialActionEngine, ParallelActionEngine):
     _cls.__module__ = _MODULE
 
 
-_ENDS = frozenset({"SUCCESS", "REVERTED", "FAILURE", "SUSPENDED"})
+_THREADED = frozenset({"thread", "threads", "threaded", "greenthread", "greenthreaded"})
 
 
-def _without_idle_scheduling(states: Iterator[sf.EngineState]) -> Iterator[str]:
-    """The states as names, minus a SCHEDULING that scheduled nothing before the end.
+def _executor(executor: Any) -> Any:
+    """A caller's ``executor=``: a futures executor, or a name TaskFlow accepts.
 
-    steadyflow enters SCHEDULING once more to find nothing left; TaskFlow goes
-    from ANALYZING straight to its final state.
+    Raises:
+        NotImplementedError: ``"processes"``: the layer runs tasks on threads only.
     """
-    held: str | None = None
-    try:
-        for state in states:
-            name = str(state)
-            if held is not None and not (name in _ENDS and held == "SCHEDULING"):
-                yield held
-            held = name
-    except BaseException:
-        if held is not None:
-            yield held  # the final state, before the run's exception reaches the caller
-        raise
-    if held is not None:
-        yield held
+    if executor is None or not isinstance(executor, str):
+        return executor
+    if executor.lower() in _THREADED:
+        return None
+    raise exceptions.NotImplementedError(
+        f"executor {executor!r}: the TaskFlow layer runs tasks on threads only "
+        f"(use 'threaded' or a concurrent.futures executor)"
+    )
 
 
 class _translated_errors:
