@@ -20,19 +20,43 @@ _ENDS = frozenset({"SUCCESS", "REVERTED", "FAILURE", "SUSPENDED"})
 def taskflow_phases(native: sf.Engine, timeout: float | None) -> Iterator[str]:
     """Run ``native``, yielding its phases as TaskFlow's engine yields them."""
     held: str | None = None
+    finished = _Finished(native.storage)
     for state in native.run_iter(timeout=timeout):
         name = str(state)
         if held is not None and name not in _ENDS:
             yield held
         held = None
-        if name == "SCHEDULING" and _nothing_left(native.storage):
+        if name == "SCHEDULING" and finished.all_done():
             held = name
             continue
         yield name
 
 
-def _nothing_left(storage: sf.Storage) -> bool:
-    """Whether the run can only end: still RUNNING, and every atom done or skipped."""
-    if str(storage.flow_state) != "RUNNING":
+class _Finished:
+    """Answers "is every atom done or skipped?" in amortised O(1) per round.
+
+    A cursor walks the atoms in plan order past those already done; a round
+    only looks at the atoms it has not passed yet. Once the cursor reaches the
+    end, one full pass confirms it (a retry may have reset atoms behind it).
+    """
+
+    _DONE = frozenset({"SUCCESS", "IGNORE"})
+
+    def __init__(self, storage: sf.Storage) -> None:
+        self._storage = storage
+        self._names = list(storage.atom_states())
+        self._cursor = 0
+
+    def all_done(self) -> bool:
+        storage = self._storage
+        if str(storage.flow_state) != "RUNNING":
+            return False
+        names, done = self._names, self._DONE
+        while self._cursor < len(names) and str(storage.get_state(names[self._cursor])) in done:
+            self._cursor += 1
+        if self._cursor < len(names):
+            return False
+        if all(str(state) in done for state in storage.atom_states().values()):
+            return True
+        self._cursor = 0
         return False
-    return all(str(state) in ("SUCCESS", "IGNORE") for state in storage.atom_states().values())
