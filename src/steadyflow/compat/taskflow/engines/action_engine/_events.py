@@ -64,6 +64,15 @@ class EventTranslator:
         elif event is sf.events.ATOM_STATE:
             self._atom(details)
 
+    def tell_reset(self, atoms: Mapping[str, str], flow_state: str) -> None:
+        """Announce a reset: each atom that was not PENDING, then the flow, back to PENDING."""
+        for name, state in atoms.items():
+            if state != "PENDING":
+                self._tell(name, "PENDING", state, {})
+        self.atom_states.clear()
+        self.flow_state = flow_state
+        self._flow({"state": "PENDING"})
+
     def _flow(self, details: Mapping[str, Any]) -> None:
         state = str(details["state"])
         if state in _SILENT_FLOW_STATES or state == self.flow_state:

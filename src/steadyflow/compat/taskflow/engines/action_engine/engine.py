@@ -67,20 +67,29 @@ class ActionEngine:
         self._native: sf.Engine | None = None
         self._native_store: dict[str, Any] | None = None
         self._prepared = False
+        self._started = False
         self._translator: EventTranslator | None = None
         self._atoms = {atom.name: atom for atom in flow.iter_atoms()}
 
     # -- what storage and the translator ask ------------------------------------------------
 
     def add_store(self, pairs: Mapping[str, Any]) -> None:
-        """Values every atom can read by name; before :meth:`prepare` only.
+        """Values every atom can read by name (``storage.fetch`` shows them at once).
+
+        Before the first run they feed it; after it, a run after ``reset()``.
 
         Raises:
-            DisallowedAccess: the engine already ran.
+            DisallowedAccess: a persisted engine was prepared (its store is
+                stored with the flow detail then).
         """
-        if self._prepared:
-            raise exceptions.DisallowedAccess("values can only be injected before prepare()")
+        if self._prepared and self.backend is not None:
+            raise exceptions.DisallowedAccess(
+                "a persisted engine takes injected values only before prepare()"
+            )
         self.store.update(pairs)
+        if self._started:
+            return
+        self._prepared = False  # the next prepare() starts from the new values
 
     @property
     def native_storage(self) -> sf.Storage | None:
@@ -170,6 +179,7 @@ class ActionEngine:
         self.validate()
         native = self._native
         assert native is not None
+        self._started = True
         self._watch(native)
         with _translated_errors():
             yield from taskflow_phases(native, timeout)
@@ -180,9 +190,15 @@ class ActionEngine:
                 atom.execute = atom.progress_reporting()  # type: ignore[method-assign]
         # Nobody listening: steadyflow then builds no events at all. Listeners registered
         # later (between runs) are picked up by the next run.
+        translator = self._listening()
+        if translator is not None and not native.notifier.is_registered(sf.events.ANY, translator):
+            native.notifier.register(sf.events.ANY, translator)
+
+    def _listening(self) -> EventTranslator | None:
+        """The translator feeding TaskFlow's notifiers, made once somebody listens."""
         if self._translator is None and (self.notifier.watching or self.atom_notifier.watching):
             self._translator = EventTranslator(self)
-            native.notifier.register(sf.events.ANY, self._translator)
+        return self._translator
 
     def suspend(self) -> None:
         """Stop scheduling new atoms; the run ends SUSPENDED once those running finish."""
@@ -190,12 +206,19 @@ class ActionEngine:
             self._native.suspend()
 
     def reset(self) -> None:
-        """Put every atom back to PENDING so that :meth:`run` starts again."""
-        if self._native is not None:
-            self._native.reset()
-        if self._translator is not None:
-            self._translator.atom_states.clear()
-            self._translator.flow_state = "PENDING"
+        """Put every atom back to PENDING so that :meth:`run` starts again.
+
+        Listeners hear each atom, then the flow, go back to PENDING, as in TaskFlow.
+        """
+        storage = self.native_storage
+        if self._native is None or storage is None:
+            return
+        atoms = {name: str(state) for name, state in storage.atom_states().items()}
+        flow_state = str(storage.flow_state)
+        self._native.reset()
+        translator = self._listening()
+        if translator is not None:
+            translator.tell_reset(atoms, flow_state)
 
     @property
     def statistics(self) -> dict[str, Any]:
