@@ -8,7 +8,7 @@ printed on stdout when run on **real TaskFlow 6.5**. To regenerate them::
     /tmp/tf-venv/bin/python tests/compat/golden.py /tmp/tf-venv/bin/python
 
 Outputs are normalised before comparison (and before being written): uuids,
-object addresses and timings vary from run to run.
+object addresses, timestamps and timings vary from run to run.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ PROGRAMS = Path(__file__).parent / "programs"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 _SECONDS = re.compile(r"\d+\.\d+ seconds")
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?")
 
 
 def normalise(text: str) -> str:
     """``text`` with the parts that differ between two identical runs replaced."""
     text = _UUID.sub("<uuid>", text)
     text = _ADDRESS.sub(" at 0x<address>", text)
+    text = _ISO_TIME.sub("<time>", text)
     return _SECONDS.sub("<n> seconds", text)
 
 

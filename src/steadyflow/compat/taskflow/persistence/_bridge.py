@@ -37,6 +37,7 @@ __all__ = [
 
 INJECTOR_NAME = "_TaskFlow_INJECTOR"
 _HIDDEN_META = frozenset({"format", "store", "factory"})
+_ENGINE_ATOM_META = frozenset({"attempt"})
 
 
 def open_native(settings: Mapping[str, Any]) -> NativeBackend:
@@ -74,6 +75,8 @@ class Backend:
         self.native = native
         self.conf = dict(conf)
         self.pending: dict[str, dict[str, models.FlowDetail]] = {}
+        self.atom_order: dict[str, dict[str, int]] = {}
+        """flow uuid -> atom name -> position in the flow, for flows run in this process."""
 
     def get_connection(self) -> Connection:
         """A connection to this backend."""
@@ -104,6 +107,7 @@ class Connection:
     def save_logbook(self, book: models.LogBook) -> models.LogBook:
         """Save ``book``; its new flow details are written when an engine runs them."""
         ensure_book(self.backend, book)
+        _stamp(self.backend, book)
         for fd in book:
             try:
                 self._native.get_flow_detail(fd.uuid)
@@ -138,7 +142,7 @@ class Connection:
             NotFound: no such flow detail.
         """
         try:
-            return flow_detail_of(self._native.get_flow_detail(fd_uuid))
+            return flow_detail_of(self._native.get_flow_detail(fd_uuid), self.backend)
         except sf.errors.NotFoundError as exc:
             raise exceptions.NotFound(f"No flow details found with uuid '{fd_uuid}'") from exc
 
@@ -165,7 +169,7 @@ class Connection:
         book.meta = dict(native.meta)
         book.created_at, book.updated_at = native.created_at, native.updated_at
         for stored in native.flows.values():
-            book.add(flow_detail_of(stored))
+            book.add(flow_detail_of(stored, self.backend))
         for fd_uuid, pending in self.backend.pending.get(native.uuid, {}).items():
             if book.find(fd_uuid) is None:
                 book.add(pending)
@@ -182,8 +186,12 @@ def ensure_book(backend: Backend, book: models.LogBook) -> None:
         backend.native.save_logbook(LogBook(uuid=book.uuid, name=book.name, meta=dict(book.meta)))
 
 
-def flow_detail_of(native: NativeFlow) -> models.FlowDetail:
-    """steadyflow's flow detail as TaskFlow's, the store as ``_TaskFlow_INJECTOR``."""
+def flow_detail_of(native: NativeFlow, backend: Backend) -> models.FlowDetail:
+    """steadyflow's flow detail as TaskFlow's, the store as ``_TaskFlow_INJECTOR``.
+
+    Atom details come in the flow's declaration order when an engine of this
+    process ran the flow (as TaskFlow lists them), else in the order stored.
+    """
     fd = models.FlowDetail(native.name, native.uuid)
     fd.state = str(native.state)
     fd.meta = {k: v for k, v in native.meta.items() if k not in _HIDDEN_META}
@@ -202,7 +210,8 @@ def flow_detail_of(native: NativeFlow) -> models.FlowDetail:
         injector.state = "SUCCESS"
         injector.results = dict(store)
         fd.add(injector)
-    for atom in native.atoms.values():
+    order = backend.atom_order.get(native.uuid, {})
+    for atom in sorted(native.atoms.values(), key=lambda a: order.get(a.name, len(order))):
         fd.add(_atom_detail_of(atom))
     return fd
 
@@ -226,9 +235,40 @@ def _atom_detail_of(native: NativeAtom) -> models.AtomDetail:
     ad.revert_failure = (
         None if native.revert_failure is None else Failure.adopt(native.revert_failure)
     )
-    ad.meta = dict(native.meta)
+    # steadyflow's own bookkeeping (the attempt counter) is not TaskFlow's metadata.
+    ad.meta = {k: v for k, v in native.meta.items() if k not in _ENGINE_ATOM_META}
+    if not is_retry and "progress" not in ad.meta and ad.state != "PENDING":
+        # TaskFlow's engine reports 0.0 when a task starts and 1.0 when it ends.
+        ad.meta["progress"] = 0.0 if ad.state == "RUNNING" else 1.0
     ad.version = native.version
     return ad
+
+
+def refresh(engine: ActionEngine) -> None:
+    """Bring the program's own flow detail (and logbook) up to date after a run.
+
+    TaskFlow programs often print the objects they passed to ``engines.load``
+    after running; steadyflow wrote new records, so copy them in.
+    """
+    backend: Backend = engine.backend
+    fd = engine.flow_detail
+    try:
+        stored = flow_detail_of(backend.native.get_flow_detail(fd.uuid), backend)
+    except sf.errors.NotFoundError:
+        return
+    fd.state, fd.meta = stored.state, {**fd.meta, **stored.meta}
+    fd._atoms = dict(stored._atoms)
+    book = engine.book
+    if book is not None:
+        _stamp(backend, book)
+
+
+def _stamp(backend: Backend, book: models.LogBook) -> None:
+    try:
+        stored = backend.native.get_logbook(book.uuid)
+    except sf.errors.NotFoundError:
+        return
+    book.created_at, book.updated_at = stored.created_at, stored.updated_at
 
 
 def new_flow_detail(backend: Backend, flow: sf.Flow, book: Any) -> tuple[Any, Any]:
@@ -245,6 +285,9 @@ def engine_options(engine: ActionEngine) -> dict[str, Any]:
     """The ``backend``, ``book`` and ``factory`` options of steadyflow's engine."""
     backend: Backend = engine.backend
     options: dict[str, Any] = {"backend": backend.native}
+    backend.atom_order[engine.flow_uuid] = {
+        atom.name: position for position, atom in enumerate(engine.flow.iter_atoms())
+    }
     if engine.book is not None:
         ensure_book(backend, engine.book)
         options["book"] = engine.book.uuid

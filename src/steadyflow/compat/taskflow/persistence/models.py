@@ -7,8 +7,9 @@ layer converts them to and from steadyflow's frozen records in ``_bridge.py``.
 
 from __future__ import annotations
 
+import datetime
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = ["AtomDetail", "FlowDetail", "LogBook", "RetryDetail", "TaskDetail"]
@@ -16,6 +17,23 @@ __all__ = ["AtomDetail", "FlowDetail", "LogBook", "RetryDetail", "TaskDetail"]
 
 def _new_uuid() -> str:
     return str(uuidlib.uuid4())
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, int | float):
+        moment = datetime.datetime.fromtimestamp(value, tz=datetime.UTC).replace(tzinfo=None)
+        return moment.isoformat()
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _meta_lines(meta: Mapping[str, Any], pad: str) -> list[str]:
+    if not meta:
+        return []
+    lines = [f"{pad}- metadata:"]
+    for key, value in meta.items():
+        shown = f"{value * 100:.2f}%" if key == "progress" else repr(value)
+        lines.append(f"{pad}  + {key} = {shown}")
+    return lines
 
 
 class LogBook:
@@ -42,6 +60,18 @@ class LogBook:
 
     def __len__(self) -> int:
         return len(self._flows)
+
+    def pformat(self, indent: int = 0, linesep: str = "\n") -> str:
+        """The logbook and everything in it, one field a line, indented by nesting."""
+        pad = " " * (indent + 1)
+        lines = [f"{' ' * indent}LogBook: '{self.name}'", f"{pad}- uuid = {self.uuid}"]
+        lines.extend(_meta_lines(self.meta, pad))
+        if self.created_at is not None:
+            lines.append(f"{pad}- created_at = {_when(self.created_at)}")
+        if self.updated_at is not None:
+            lines.append(f"{pad}- updated_at = {_when(self.updated_at)}")
+        lines.extend(fd.pformat(indent + 1, linesep) for fd in self)
+        return linesep.join(lines)
 
     def __repr__(self) -> str:
         return f"LogBook: {self.name!r} ({self.uuid})"
@@ -71,6 +101,15 @@ class FlowDetail:
     def __len__(self) -> int:
         return len(self._atoms)
 
+    def pformat(self, indent: int = 0, linesep: str = "\n") -> str:
+        """The flow detail and its atom details, one field a line."""
+        pad = " " * (indent + 1)
+        lines = [f"{' ' * indent}FlowDetail: '{self.name}'", f"{pad}- uuid = {self.uuid}"]
+        lines.append(f"{pad}- state = {self.state}")
+        lines.extend(_meta_lines(self.meta, pad))
+        lines.extend(ad.pformat(indent + 1, linesep) for ad in self)
+        return linesep.join(lines)
+
     def __repr__(self) -> str:
         return f"FlowDetail: {self.name!r} ({self.uuid})"
 
@@ -89,6 +128,18 @@ class AtomDetail:
         self.revert_failure: Any = None
         self.meta: dict[str, Any] = {}
         self.version: Any = None
+
+    def pformat(self, indent: int = 0, linesep: str = "\n") -> str:
+        """The atom detail, one field a line."""
+        pad = " " * (indent + 1)
+        lines = [f"{' ' * indent}{type(self).__name__}: '{self.name}'"]
+        lines.append(f"{pad}- uuid = {self.uuid}")
+        lines.append(f"{pad}- state = {self.state}")
+        lines.append(f"{pad}- version = {self.version}")
+        lines.append(f"{pad}- results = {self.results}")
+        lines.append(f"{pad}- failure = {self.failure is not None}")
+        lines.extend(_meta_lines(self.meta, pad))
+        return linesep.join(lines)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}: {self.name!r} ({self.uuid})"

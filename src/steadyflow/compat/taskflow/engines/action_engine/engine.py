@@ -181,8 +181,14 @@ class ActionEngine:
         assert native is not None
         self._started = True
         self._watch(native)
-        with _translated_errors():
-            yield from taskflow_phases(native, timeout)
+        try:
+            with _translated_errors():
+                yield from taskflow_phases(native, timeout)
+        finally:
+            if self.backend is not None and self.flow_detail is not None:
+                from steadyflow.compat.taskflow.persistence._bridge import refresh
+
+                refresh(self)
 
     def _watch(self, native: sf.Engine) -> None:
         for atom in self._atoms.values():
