@@ -75,6 +75,8 @@ class Backend:
         self.native = native
         self.conf = dict(conf)
         self.pending: dict[str, dict[str, models.FlowDetail]] = {}
+        self.known_books: set[str] = set()
+        """Logbooks known to exist in the backend (created or seen by this object)."""
         self.atom_order: dict[str, dict[str, int]] = {}
         """flow uuid -> atom name -> position in the flow, for flows run in this process."""
 
@@ -107,7 +109,6 @@ class Connection:
     def save_logbook(self, book: models.LogBook) -> models.LogBook:
         """Save ``book``; its new flow details are written when an engine runs them."""
         ensure_book(self.backend, book)
-        _stamp(self.backend, book)
         for fd in book:
             try:
                 self._native.get_flow_detail(fd.uuid)
@@ -153,6 +154,7 @@ class Connection:
     def destroy_logbook(self, book_uuid: str) -> None:
         """Delete logbook ``book_uuid`` and everything in it."""
         self.backend.pending.pop(book_uuid, None)
+        self.backend.known_books.discard(book_uuid)
         try:
             self._native.delete_logbook(book_uuid)
         except sf.errors.NotFoundError as exc:
@@ -163,6 +165,7 @@ class Connection:
         for book in self._native.list_logbooks():
             self._native.delete_logbook(book.uuid)
         self.backend.pending.clear()
+        self.backend.known_books.clear()
 
     def _book(self, native: sf.persistence.LogBook) -> models.LogBook:
         book = models.LogBook(native.name, uuid=native.uuid)
@@ -177,13 +180,18 @@ class Connection:
 
 
 def ensure_book(backend: Backend, book: models.LogBook) -> None:
-    """Create logbook ``book`` in ``backend`` unless it exists."""
+    """Create logbook ``book`` in ``backend`` unless it exists; note its timestamps on it."""
+    if book.uuid in backend.known_books:
+        return
     try:
-        backend.native.get_logbook(book.uuid)
+        stored = backend.native.get_logbook(book.uuid)
     except sf.errors.NotFoundError:
         from steadyflow.persistence import LogBook
 
-        backend.native.save_logbook(LogBook(uuid=book.uuid, name=book.name, meta=dict(book.meta)))
+        stored = LogBook(uuid=book.uuid, name=book.name, meta=dict(book.meta))
+        backend.native.save_logbook(stored)
+    book.created_at, book.updated_at = stored.created_at, stored.updated_at
+    backend.known_books.add(book.uuid)
 
 
 def flow_detail_of(native: NativeFlow, backend: Backend) -> models.FlowDetail:
@@ -258,17 +266,6 @@ def refresh(engine: ActionEngine) -> None:
         return
     fd.state, fd.meta = stored.state, {**fd.meta, **stored.meta}
     fd._atoms = dict(stored._atoms)
-    book = engine.book
-    if book is not None:
-        _stamp(backend, book)
-
-
-def _stamp(backend: Backend, book: models.LogBook) -> None:
-    try:
-        stored = backend.native.get_logbook(book.uuid)
-    except sf.errors.NotFoundError:
-        return
-    book.created_at, book.updated_at = stored.created_at, stored.updated_at
 
 
 def new_flow_detail(backend: Backend, flow: sf.Flow, book: Any) -> tuple[Any, Any]:
