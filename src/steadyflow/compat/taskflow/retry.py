@@ -157,7 +157,7 @@ class Retry(sf.Retry):
         raise NotImplementedError  # pragma: no cover - __init__ refuses subclasses without it
 
     def __str__(self) -> str:
-        return f"{self.name}=={_atoms.version_text(self.version)}"
+        return f'"{self.name}=={_atoms.version_text(self.version)}"'
 
 
 class _GivingUp(Retry):

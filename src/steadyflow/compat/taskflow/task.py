@@ -98,7 +98,7 @@ class Task(sf.Task):
         return reporting
 
     def __str__(self) -> str:
-        return f"{self.name}=={_atoms.version_text(self.version)}"
+        return f'"{self.name}=={_atoms.version_text(self.version)}"'
 
 
 BaseTask = Task

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import uuid as uuidlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import steadyflow as sf
 from steadyflow.compat.taskflow import exceptions
@@ -77,8 +77,8 @@ class Backend:
         self.pending: dict[str, dict[str, models.FlowDetail]] = {}
         self.known_books: set[str] = set()
         """Logbooks known to exist in the backend (created or seen by this object)."""
-        self.atom_order: dict[str, dict[str, int]] = {}
-        """flow uuid -> atom name -> position in the flow, for flows run in this process."""
+        self.atom_order: dict[str, list[PlannedAtom]] = {}
+        """flow uuid -> its atoms in declaration order, for flows run in this process."""
 
     def get_connection(self) -> Connection:
         """A connection to this backend."""
@@ -197,8 +197,9 @@ def ensure_book(backend: Backend, book: models.LogBook) -> None:
 def flow_detail_of(native: NativeFlow, backend: Backend) -> models.FlowDetail:
     """steadyflow's flow detail as TaskFlow's, the store as ``_TaskFlow_INJECTOR``.
 
-    Atom details come in the flow's declaration order when an engine of this
-    process ran the flow (as TaskFlow lists them), else in the order stored.
+    When an engine of this process ran the flow, atom details come in the
+    flow's declaration order and atoms that did not start show as PENDING, as
+    TaskFlow lists them; otherwise only the atoms stored, in stored order.
     """
     fd = models.FlowDetail(native.name, native.uuid)
     fd.state = str(native.state)
@@ -218,10 +219,30 @@ def flow_detail_of(native: NativeFlow, backend: Backend) -> models.FlowDetail:
         injector.state = "SUCCESS"
         injector.results = dict(store)
         fd.add(injector)
-    order = backend.atom_order.get(native.uuid, {})
-    for atom in sorted(native.atoms.values(), key=lambda a: order.get(a.name, len(order))):
+    stored = {atom.name: atom for atom in native.atoms.values()}
+    for planned in backend.atom_order.get(native.uuid, ()):
+        atom = stored.pop(planned.name, None)
+        fd.add(_atom_detail_of(atom) if atom is not None else _pending_detail(fd, planned))
+    for atom in stored.values():
         fd.add(_atom_detail_of(atom))
     return fd
+
+
+class PlannedAtom(NamedTuple):
+    """An atom of a flow an engine of this process runs: what its detail shows before it starts."""
+
+    name: str
+    is_retry: bool
+    version: str
+
+
+def _pending_detail(fd: models.FlowDetail, planned: PlannedAtom) -> models.AtomDetail:
+    """The detail TaskFlow shows for an atom that has not started (steadyflow stores none)."""
+    made = models.RetryDetail if planned.is_retry else models.TaskDetail
+    ad = made(planned.name, str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"{fd.uuid}/{planned.name}")))
+    ad.state = "PENDING"
+    ad.version = planned.version
+    return ad
 
 
 def _atom_detail_of(native: NativeAtom) -> models.AtomDetail:
@@ -282,9 +303,10 @@ def engine_options(engine: ActionEngine) -> dict[str, Any]:
     """The ``backend``, ``book`` and ``factory`` options of steadyflow's engine."""
     backend: Backend = engine.backend
     options: dict[str, Any] = {"backend": backend.native}
-    backend.atom_order[engine.flow_uuid] = {
-        atom.name: position for position, atom in enumerate(engine.flow.iter_atoms())
-    }
+    backend.atom_order[engine.flow_uuid] = [
+        PlannedAtom(atom.name, isinstance(atom, sf.Retry), atom.version)
+        for atom in engine.flow.iter_atoms()
+    ]
     if engine.book is not None:
         ensure_book(backend, engine.book)
         options["book"] = engine.book.uuid
