@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import steadyflow as sf
-from steadyflow.compat.taskflow import _atoms
+from steadyflow.compat.taskflow import _internals, _naming
 from steadyflow.compat.taskflow.types.failure import Failure
 
 __all__ = [
@@ -135,14 +135,14 @@ class Retry(sf.Retry):
         self.on_failure = _with_history(self.on_failure)  # type: ignore[method-assign]
         self.revert = _with_history(self.revert)  # type: ignore[method-assign]
         super().__init__(
-            name if name is not None else _atoms.default_name(type(self)),
-            requires=_atoms.requires_for(requires),
-            rebind=_atoms.rebind_for(rebind),
-            version=_atoms.version_text(self.version),
+            name if name is not None else _naming.default_name(type(self)),
+            requires=_naming.requires_for(requires),
+            rebind=_naming.rebind_for(rebind),
+            version=_naming.version_text(self.version),
         )
         if provides is None:
             provides = self.default_provides
-        self.provides_spec = _atoms.provides_spec(provides, self.name)
+        self.provides_spec = _internals.provides_spec(provides, self.name)
 
     def execute(self, history: Any, *args: Any, **kwargs: Any) -> Any:
         """Before every attempt; the result is provided to the flow's atoms."""
@@ -157,7 +157,7 @@ class Retry(sf.Retry):
         raise NotImplementedError  # pragma: no cover - __init__ refuses subclasses without it
 
     def __str__(self) -> str:
-        return f'"{self.name}=={_atoms.version_text(self.version)}"'
+        return f'"{self.name}=={_naming.version_text(self.version)}"'
 
 
 class _GivingUp(Retry):

@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import steadyflow as sf
-from steadyflow.atom import Signature
-from steadyflow.compat.taskflow import _atoms
+from steadyflow.compat.taskflow import _internals, _naming
 from steadyflow.compat.taskflow.types.failure import Failure
 from steadyflow.compat.taskflow.types.notifier import Notifier
 
@@ -59,14 +58,14 @@ class Task(sf.Task):
         # hide it while the base class binds, then show the class attribute again.
         self.default_provides = None  # type: ignore[misc]
         super().__init__(
-            name if name is not None else _atoms.default_name(type(self)),
-            requires=_atoms.requires_for(requires),
-            rebind=_atoms.rebind_for(rebind),
+            name if name is not None else _naming.default_name(type(self)),
+            requires=_naming.requires_for(requires),
+            rebind=_naming.rebind_for(rebind),
             inject=inject,
-            version=_atoms.version_text(self.version),
+            version=_naming.version_text(self.version),
         )
         del self.default_provides
-        self.provides_spec = _atoms.provides_spec(provides, self.name)
+        self.provides_spec = _internals.provides_spec(provides, self.name)
 
     def update_progress(self, progress: float) -> None:
         """Tell this task's notifier (and the engine's listeners) how far it got."""
@@ -98,7 +97,7 @@ class Task(sf.Task):
         return reporting
 
     def __str__(self) -> str:
-        return f'"{self.name}=={_atoms.version_text(self.version)}"'
+        return f'"{self.name}=={_naming.version_text(self.version)}"'
 
 
 BaseTask = Task
@@ -123,23 +122,21 @@ class FunctorTask(Task):
             raise ValueError(f"Function to use for executing must be callable, not {execute!r}")
         if revert is not None and not callable(revert):
             raise ValueError(f"Function to use for reverting must be callable, not {revert!r}")
-        self._execute_fn = execute
-        self._revert_fn = revert
+        # The functions themselves are the task's work: steadyflow reads the inputs
+        # from execute's signature and calls it directly, with no method in between.
+        self.execute = execute  # type: ignore[method-assign]
+        if revert is not None:
+            self.revert = revert  # type: ignore[method-assign]
         if version is not None:
             self.version = version
         if name is None:
             name = f"{execute.__module__}.{getattr(execute, '__qualname__', repr(execute))}"
         super().__init__(name, provides=provides, requires=requires, rebind=rebind, inject=inject)
-        if revert is not None:
-            self._revert_signature = Signature.of(revert, self.name)
-
-    def _bind(self, method: Callable[..., Any], **kwargs: Any) -> None:
-        super()._bind(self._execute_fn, **kwargs)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return self._execute_fn(*args, **kwargs)
+        """Replaced by the ``execute`` function given (this one is never called)."""
+        raise NotImplementedError  # pragma: no cover - __init__ shadows it
 
     def revert(self, *args: Any, **kwargs: Any) -> Any:
-        if self._revert_fn is None:
-            return None
-        return self._revert_fn(*args, **kwargs)
+        """Does nothing unless a ``revert`` function was given (which replaces it)."""
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Self
 
 import steadyflow as sf
-from steadyflow.compat.taskflow import exceptions
+from steadyflow.compat.taskflow import _internals, exceptions
 
 __all__ = ["Flow", "TargetedFlow"]
 
@@ -55,5 +55,4 @@ class TargetedFlow(Flow):
 
     def reset_target(self) -> None:
         """Run every item again."""
-        self._target = None
-        self._changed()
+        _internals.clear_target(self)

@@ -285,8 +285,7 @@ def refresh(engine: ActionEngine) -> None:
         stored = flow_detail_of(backend.native.get_flow_detail(fd.uuid), backend)
     except sf.errors.NotFoundError:
         return
-    fd.state, fd.meta = stored.state, {**fd.meta, **stored.meta}
-    fd._atoms = dict(stored._atoms)
+    fd.update(stored)
 
 
 def new_flow_detail(backend: Backend, flow: sf.Flow, book: Any) -> tuple[Any, Any]:

@@ -91,6 +91,13 @@ class FlowDetail:
         """Add (or replace) an atom detail."""
         self._atoms[ad.uuid] = ad
 
+    def update(self, fd: FlowDetail) -> FlowDetail:
+        """Take ``fd``'s state, meta and atom details (a fresher copy of this flow)."""
+        self.state = fd.state
+        self.meta = {**self.meta, **fd.meta}
+        self._atoms = {ad.uuid: ad for ad in fd}
+        return self
+
     def find(self, ad_uuid: str) -> AtomDetail | None:
         """The atom detail ``ad_uuid``, or None."""
         return self._atoms.get(ad_uuid)

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import steadyflow as sf
-from steadyflow.atom import ProvidesSpec
-from steadyflow.compat.taskflow import exceptions
+from steadyflow.compat.taskflow import _internals, exceptions
 from steadyflow.compat.taskflow.retry import History
 from steadyflow.compat.taskflow.types.failure import Failure
 
@@ -114,7 +113,7 @@ class Storage:
                 continue
             result = native.get_result(atom.name)
             for name, key in zip(spec.names, spec.keys, strict=True):
-                provided.setdefault(name, []).append(ProvidesSpec.extract(result, key))
+                provided.setdefault(name, []).append(_internals.provided_value(result, key))
         return provided
 
     # -- states --------------------------------------------------------------------
