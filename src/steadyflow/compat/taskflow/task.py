@@ -83,9 +83,11 @@ class Task(sf.Task):
         failures = {name: Failure.adopt(failure) for name, failure in flow_failures.items()}
         return super().revert_arguments(inputs, result, failures)
 
-    def progress_reporting(self) -> Callable[..., Any]:
-        """``execute`` reporting 0.0 before and 1.0 after, as TaskFlow's engine does."""
+    def report_progress_around_execute(self) -> None:
+        """Report 0.0 before and 1.0 after ``execute``, as TaskFlow's engine does (once)."""
         execute = self.execute
+        if getattr(execute, "reports_progress", False):
+            return
 
         @functools.wraps(execute)
         def reporting(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +96,8 @@ class Task(sf.Task):
             self.update_progress(1.0)
             return result
 
-        return reporting
+        reporting.reports_progress = True  # type: ignore[attr-defined]
+        self.execute = reporting  # type: ignore[method-assign]
 
     def __str__(self) -> str:
         return f'"{self.name}=={_naming.version_text(self.version)}"'

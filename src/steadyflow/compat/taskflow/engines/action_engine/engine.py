@@ -192,8 +192,8 @@ class ActionEngine:
 
     def _watch(self, native: sf.Engine) -> None:
         for atom in self._atoms.values():
-            if isinstance(atom, Task) and atom.notifier.watching and "execute" not in vars(atom):
-                atom.execute = atom.progress_reporting()  # type: ignore[method-assign]
+            if isinstance(atom, Task) and atom.notifier.watching:
+                atom.report_progress_around_execute()
         # Nobody listening: steadyflow then builds no events at all. Listeners registered
         # later (between runs) are picked up by the next run.
         translator = self._listening()
