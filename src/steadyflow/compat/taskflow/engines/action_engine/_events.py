@@ -9,7 +9,6 @@ silently); it reports a failed flow going straight from RUNNING to REVERTED
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,6 @@ class EventTranslator:
 
     def __init__(self, engine: ActionEngine) -> None:
         self.engine = engine
-        self.uuids: dict[str, str] = {}
         self.atom_states: dict[str, str] = {}
         self.flow_state = "PENDING"
         self.retries: dict[str, tuple[str, ...]] = {}
@@ -53,10 +51,7 @@ class EventTranslator:
 
     def uuid_of(self, name: str) -> str:
         """The stable uuid TaskFlow shows for atom ``name``."""
-        found = self.uuids.get(name)
-        if found is None:
-            found = self.uuids[name] = str(uuid.uuid4())
-        return found
+        return self.engine.atom_uuid(name)
 
     def __call__(self, event: sf.events.Event, details: Mapping[str, Any]) -> None:
         if event is sf.events.FLOW_STATE:

@@ -70,6 +70,7 @@ class ActionEngine:
         self._started = False
         self._translator: EventTranslator | None = None
         self._atoms = {atom.name: atom for atom in flow.iter_atoms()}
+        self._atom_uuids: dict[str, str] = {}
 
     # -- what storage and the translator ask ------------------------------------------------
 
@@ -95,6 +96,13 @@ class ActionEngine:
     def native_storage(self) -> sf.Storage | None:
         """steadyflow's storage, once prepared."""
         return self._native.storage if self._native is not None and self._prepared else None
+
+    def atom_uuid(self, name: str) -> str:
+        """The uuid TaskFlow shows for atom ``name`` (in notifications and storage), made once."""
+        found = self._atom_uuids.get(name)
+        if found is None:
+            found = self._atom_uuids[name] = str(uuid.uuid4())
+        return found
 
     def is_retry(self, name: str) -> bool:
         """Whether atom ``name`` is a retry controller."""

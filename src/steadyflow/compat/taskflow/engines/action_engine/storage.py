@@ -6,7 +6,7 @@ adds to the values the run starts with; afterwards reads go to steadyflow.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import steadyflow as sf
@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from steadyflow.compat.taskflow.engines.action_engine.engine import ActionEngine
 
 __all__ = ["Storage"]
+
+_RESULT_READABLE = frozenset({"SUCCESS", "FAILURE", "REVERTING"})
+_INTENTIONS = {
+    "REVERTING": "REVERT",
+    "REVERTED": "REVERT",
+    "REVERT_FAILURE": "REVERT",
+    "IGNORE": "IGNORE",
+    "RETRYING": "RETRY",
+}
 
 
 class Storage:
@@ -55,23 +64,30 @@ class Storage:
         return self._engine.native_storage
 
     def get(self, atom_name: str) -> Any:
-        """What atom ``atom_name`` returned (a retry controller: its history).
+        """What atom ``atom_name`` returned (its Failure if it failed; a retry: its history).
+
+        As in TaskFlow, a result is readable while the atom is SUCCESS,
+        FAILURE or REVERTING, and no longer once it was reverted.
 
         Raises:
-            NotFound: no such atom, or it has no result yet.
+            NotFound: no such atom, or no result readable in its state.
         """
         native = self._native()
-        if native is None:
-            raise exceptions.NotFound(f"Result for atom '{atom_name}' is not currently known")
-        try:
-            if self._engine.is_retry(atom_name):
-                return list(History.of(native.get_history(atom_name)))
-            failure = native.get_failure(atom_name)
-            if failure is not None:
-                return Failure.adopt(failure)
-            return native.get_result(atom_name)
-        except sf.errors.NotFoundError as exc:
-            raise exceptions.NotFound(str(exc)) from exc
+        if native is None or not self._engine.has_atom(atom_name):
+            raise exceptions.NotFound(f"Result for atom '{atom_name}' execution is not known")
+        if self._engine.is_retry(atom_name):
+            return list(History.of(native.get_history(atom_name)))
+        state = str(native.get_state(atom_name))
+        if state not in _RESULT_READABLE:
+            raise exceptions.NotFound(
+                f"Result for atom '{atom_name}' execution is not known (it is {state})"
+            )
+        failure = native.get_failure(atom_name)
+        if failure is not None:
+            return Failure.adopt(failure)
+        return native.get_result(atom_name)
+
+    get_execute_result = get
 
     def fetch(self, name: str, many_handler: Any = None) -> Any:
         """The value of ``name``: a list when several atoms provided it.
@@ -147,6 +163,86 @@ class Storage:
         """What ``revert`` of ``atom_name`` returned."""
         native = self._native()
         return None if native is None else native.get_revert_result(atom_name)
+
+    def get_atom_uuid(self, atom_name: str) -> str:
+        """The uuid of atom ``atom_name``, as notifications show it.
+
+        Raises:
+            NotFound: the flow has no such atom.
+        """
+        if not self._engine.has_atom(atom_name):
+            raise exceptions.NotFound(f"Unknown atom name '{atom_name}'")
+        return self._engine.atom_uuid(atom_name)
+
+    def get_atom_intention(self, atom_name: str) -> str:
+        """What the engine means to do with the atom next: EXECUTE, REVERT, RETRY or IGNORE."""
+        state = self.get_atom_state(atom_name)
+        return _INTENTIONS.get(state, "EXECUTE")
+
+    def get_atoms_states(self, atom_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """atom name -> (state, intention)."""
+        return {
+            name: (self.get_atom_state(name), self.get_atom_intention(name)) for name in atom_names
+        }
+
+    def get_task_progress(self, task_name: str) -> float:
+        """How far the task got, 0.0 to 1.0 (1.0 once it finished)."""
+        native = self._native()
+        if native is None:
+            return 0.0
+        reported = native.get_meta(task_name).get("progress")
+        if reported is not None:
+            return float(reported)
+        return 0.0 if str(native.get_state(task_name)) in ("PENDING", "RUNNING") else 1.0
+
+    def get_revert_failures(self) -> dict[str, Failure]:
+        """atom name -> Failure, for every atom whose revert failed."""
+        native = self._native()
+        if native is None:
+            return {}
+        failures: dict[str, Failure] = {}
+        for name in native.atom_states():
+            failure = native.get_revert_failure(name)
+            if failure is not None:
+                failures[name] = Failure.adopt(failure)
+        return failures
+
+    def has_failures(self) -> bool:
+        """Whether any atom's execute or revert failed."""
+        return bool(self.get_execute_failures() or self.get_revert_failures())
+
+    def get_retry_history(self, retry_name: str) -> History:
+        """The history of retry controller ``retry_name``."""
+        native = self._native()
+        if native is None:
+            return History([])
+        return History.of(native.get_history(retry_name))
+
+    def fetch_mapped_args(
+        self,
+        args_mapping: Mapping[str, str],
+        atom_name: str | None = None,
+        scope_walker: Any = None,
+        optional_args: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """argument -> the value of the name it is mapped to.
+
+        Raises:
+            NotFound: a (non-optional) name has no value.
+        """
+        optional = frozenset(optional_args)
+        values: dict[str, Any] = {}
+        for argument, name in args_mapping.items():
+            try:
+                values[argument] = self.fetch(name)
+            except exceptions.NotFound:
+                if argument in optional:
+                    continue
+                raise exceptions.NotFound(
+                    f"Mapped argument {argument!r} <= {name!r} was not produced by any "
+                    f"accessible provider"
+                ) from None
+        return values
 
     def get_execute_failures(self) -> dict[str, Failure]:
         """atom name -> Failure, for every atom whose execute failed."""
