@@ -100,7 +100,7 @@ class Storage:
             if len(values) == 1:
                 return values[0]
             return many_handler(values) if many_handler is not None else values[0]
-        store = self._engine.store
+        store = self._store_values()
         if name in store:
             return store[name]
         raise exceptions.NotFound(
@@ -109,13 +109,20 @@ class Storage:
 
     def fetch_all(self, many_handler: Any = None) -> dict[str, Any]:
         """Every stored and provided name with its value."""
-        values = dict(self._engine.store)
+        values = self._store_values()
         for name, found in self._provided().items():
             if len(found) == 1:
                 values[name] = found[0]
             else:
                 values[name] = many_handler(found) if many_handler is not None else found
         return values
+
+    def _store_values(self) -> dict[str, Any]:
+        """The run's store: what a resumed run's first run stored, plus what was given now."""
+        native = self._native()
+        if native is None:
+            return dict(self._engine.store)
+        return {**native.store, **self._engine.store}
 
     def _provided(self) -> dict[str, list[Any]]:
         native = self._native()
