@@ -1,6 +1,6 @@
 """Nested flows, iteration over children, and the same name shadowed in a nested scope."""
 
-from taskflow import engines, task
+from taskflow import engines, flow, task
 from taskflow.patterns import graph_flow, linear_flow
 
 
@@ -27,3 +27,4 @@ engine = engines.load(outer)
 engine.run()
 print(engine.storage.fetch("x"))
 print(sorted(engine.storage.fetch_all().items()))
+print(all(isinstance(child, flow.Flow) for child in (outer, inner, side)))
