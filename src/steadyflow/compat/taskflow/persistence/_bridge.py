@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import steadyflow as sf
 from steadyflow.compat.taskflow import exceptions
+from steadyflow.compat.taskflow._internals import FactorySpec
 from steadyflow.compat.taskflow.persistence import models
 from steadyflow.compat.taskflow.types.failure import Failure
 
@@ -298,10 +299,36 @@ def new_flow_detail(backend: Backend, flow: sf.Flow, book: Any) -> tuple[Any, An
     return book, fd
 
 
+LEASE_TTL = 5.0
+"""The lease of a persisted run under the layer (steadyflow's own default is 30 s).
+
+TaskFlow has no runner exclusion: a program resumes a crashed run at once.
+Under the layer a run holds steadyflow's lease, so the resume waits for a
+dead runner's lease to run out (see :func:`wait_for_lease`); a short lease
+keeps that wait close to TaskFlow's "at once".
+"""
+
+
+def wait_for_lease(native: sf.Engine, backend: Backend) -> None:
+    """Wait until nobody holds the lease of ``native``'s flow (a crashed runner's ends).
+
+    Waits at most one lease TTL past the holder's expiry, then lets the run
+    try anyway (and raise FlowLockedError when the holder is alive after all).
+    """
+    import time
+
+    deadline = time.monotonic() + 2 * LEASE_TTL
+    while time.monotonic() < deadline:
+        lease = backend.native.get_lease(native.flow_id)
+        if lease is None:
+            return
+        time.sleep(min(0.1, LEASE_TTL / 10))
+
+
 def engine_options(engine: ActionEngine) -> dict[str, Any]:
     """The ``backend``, ``book`` and ``factory`` options of steadyflow's engine."""
     backend: Backend = engine.backend
-    options: dict[str, Any] = {"backend": backend.native}
+    options: dict[str, Any] = {"backend": backend.native, "lease_ttl": LEASE_TTL}
     backend.atom_order[engine.flow_uuid] = [
         PlannedAtom(atom.name, isinstance(atom, sf.Retry), atom.version)
         for atom in engine.flow.iter_atoms()
@@ -312,9 +339,13 @@ def engine_options(engine: ActionEngine) -> dict[str, Any]:
     factory = getattr(engine.flow_detail, "meta", {}).get("factory")
     if isinstance(factory, Mapping) and isinstance(factory.get("name"), str):
         module, _, name = factory["name"].rpartition(".")
-        options["factory"] = f"{module}:{name}"
-        options["factory_args"] = list(factory.get("args") or ())
-        options["factory_kwargs"] = dict(factory.get("kwargs") or {})
+        # Taken as it is: TaskFlow accepts a factory of the running script
+        # (``__main__``), which steadyflow's own API refuses.
+        options["factory"] = FactorySpec(
+            f"{module}:{name}",
+            tuple(factory.get("args") or ()),
+            dict(factory.get("kwargs") or {}),
+        )
     return options
 
 

@@ -20,8 +20,11 @@ _ENDS = frozenset({"SUCCESS", "REVERTED", "FAILURE", "SUSPENDED"})
 def taskflow_phases(native: sf.Engine, timeout: float | None) -> Iterator[str]:
     """Run ``native``, yielding its phases as TaskFlow's engine yields them."""
     held: str | None = None
-    finished = _Finished(native.storage)
+    finished: _Finished | None = None
     for state in native.run_iter(timeout=timeout):
+        if finished is None:
+            # Read once the run holds the lease: it loads the flow's storage afresh then.
+            finished = _Finished(native.storage)
         name = str(state)
         if held is not None and name not in _ENDS:
             yield held

@@ -189,6 +189,10 @@ class ActionEngine:
         assert native is not None
         self._started = True
         self._watch(native)
+        if self.backend is not None:
+            from steadyflow.compat.taskflow.persistence._bridge import wait_for_lease
+
+            wait_for_lease(native, self.backend)
         try:
             with _translated_errors():
                 yield from taskflow_phases(native, timeout)
