@@ -66,7 +66,8 @@ def load_from_backend(
         IncompatibleFlowError: the flow detail has no factory, or it cannot be
             imported, or the rebuilt flow does not fit the stored state.
     """
-    from steadyflow.engine._persist import FactorySpec, check_flow_id, resolve_backend
+    from steadyflow.engine._factory import FactorySpec
+    from steadyflow.engine._persist import check_flow_id, resolve_backend
     from steadyflow.errors import NotFoundError
 
     check_flow_id(flow_id)

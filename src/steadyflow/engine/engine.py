@@ -180,7 +180,8 @@ class Engine:
         self._record: FlowRecord | None = None
         self._reset_pending = False
         if backend is not None:
-            from steadyflow.engine._persist import FactorySpec, FlowRecord, resolve_backend
+            from steadyflow.engine._factory import FactorySpec
+            from steadyflow.engine._persist import FlowRecord, resolve_backend
 
             spec = None
             if factory is not None:

@@ -9,7 +9,7 @@
   ``provides_spec``.
 - A graph flow's target: steadyflow can set one (``Graph.target``) but not
   clear it, which TaskFlow's ``TargetedFlow.reset_target`` does.
-- ``steadyflow.engine._persist.FactorySpec``: TaskFlow saves a factory defined
+- ``steadyflow.engine._factory.FactorySpec``: TaskFlow saves a factory defined
   in the running script (``__main__``), which ``sf.load(factory=...)`` refuses;
   the layer hands the engine a ready FactorySpec, which it takes as it is.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import steadyflow as sf
 from steadyflow.atom import ProvidesSpec
-from steadyflow.engine._persist import FactorySpec
+from steadyflow.engine._factory import FactorySpec
 
 __all__ = ["FactorySpec", "KeptResult", "clear_target", "provided_value", "provides_spec"]
 
