@@ -1,9 +1,11 @@
 """Where flow state is kept so that a crashed flow resumes: the persistence layer.
 
 Pick a backend by object (``MemoryBackend()``, ``DirectoryBackend(path)``,
-``SQLBackend(url=...)``) or by URL with :func:`open_backend`. Importing this
-package never imports a database driver: :class:`SQLBackend` is loaded on
-first use, and fails with an install hint when SQLAlchemy is missing.
+``SQLiteBackend(path)``, ``SQLBackend(url=...)``) or by URL with
+:func:`open_backend`. Importing this package never imports a database driver:
+:class:`SQLiteBackend` (the standard library's sqlite3) and :class:`SQLBackend`
+are loaded on first use, the latter failing with an install hint when
+SQLAlchemy is missing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from steadyflow.persistence.serializer import JSONSerializer, Serializer
 
 if TYPE_CHECKING:
     from steadyflow.persistence.sql import SQLBackend
+    from steadyflow.persistence.sqlite import SQLiteBackend
 
 __all__ = [
     # backends
@@ -35,6 +38,7 @@ __all__ = [
     "Lease",
     "MemoryBackend",
     "SQLBackend",
+    "SQLiteBackend",
     "open_backend",
     # records
     "AtomDetail",
@@ -50,7 +54,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # SQLBackend needs SQLAlchemy (an extra), so it is imported on first access.
+    # SQLBackend needs SQLAlchemy (an extra), so it is imported on first access;
+    # SQLiteBackend too, so that a store that never uses SQLite never imports sqlite3.
     if name == "SQLBackend":
         return load_sql_backend()
+    if name == "SQLiteBackend":
+        from steadyflow.persistence.sqlite import SQLiteBackend
+
+        return SQLiteBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
