@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +13,6 @@ import pytest
 from steadyflow.errors import (
     ConflictError,
     CorruptRecordError,
-    FlowLockedError,
     NotFoundError,
     PersistenceError,
     ResultSerializationError,
@@ -33,7 +27,6 @@ from steadyflow.persistence import (
     RetryAttempt,
     open_backend,
 )
-from steadyflow.persistence.base import FlowLock
 from steadyflow.states import AtomState, FlowState, Intention
 
 if TYPE_CHECKING:
@@ -360,94 +353,6 @@ def test_a_corrupt_record_is_named_and_others_still_load(backend: Backend, targe
     assert backend.get_flow_detail(good.uuid) == good
 
 
-# -- locking ----------------------------------------------------------------------------------
-
-
-def test_a_flow_lock_is_exclusive_until_released(backend: Backend) -> None:
-    lock = backend.lock_flow("flow-1")
-    assert lock.held
-    with pytest.raises(FlowLockedError):
-        backend.lock_flow("flow-1")
-    with backend.lock_flow("flow-2"):  # other flows are independent
-        pass
-    lock.release()
-    lock.release()  # idempotent
-    assert _held(lock) is False
-    with backend.lock_flow("flow-1") as again:
-        assert _held(again) is True
-    assert _held(again) is False
-
-
-def test_two_backend_objects_exclude_each_other(backend: Backend, target: Target) -> None:
-    if not target.cross_process:
-        pytest.skip("a memory store is private to its backend object")
-    with (
-        open_backend(target.url) as second,
-        backend.lock_flow("flow-1"),
-        pytest.raises(FlowLockedError),
-    ):
-        second.lock_flow("flow-1")
-
-
-def test_closing_a_backend_releases_its_locks(target: Target) -> None:
-    if not target.cross_process:
-        pytest.skip("a memory store is private to its backend object")
-    with open_backend(target.url) as other:
-        first = open_backend(target.url)
-        lock = first.lock_flow("flow-1")
-        first.close()
-        assert not lock.held
-        other.lock_flow("flow-1").release()
-
-
-_HOLDER = """
-import sys, time
-from steadyflow.persistence import open_backend
-backend = open_backend(sys.argv[1])
-lock = backend.lock_flow(sys.argv[2])
-print("locked", flush=True)
-time.sleep(120)
-"""
-
-
-@pytest.mark.crash
-def test_a_killed_holder_releases_the_lock_at_once(backend: Backend, target: Target) -> None:
-    if not target.cross_process:
-        pytest.skip("a memory store dies with its process")
-    # Given another process holding the flow's lock
-    env = {**os.environ, "PYTHONPATH": SRC}
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, target.url, "flow-1"],
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FlowLockedError):
-            backend.lock_flow("flow-1")
-        # When it is killed
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=10)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
-    # Then the lock is free at once (a server needs a moment to see the socket close)
-    deadline = time.monotonic() + 2.0
-    while True:
-        try:
-            backend.lock_flow("flow-1").release()
-            break
-        except FlowLockedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 # -- life cycle -------------------------------------------------------------------------------
 
 
@@ -466,8 +371,3 @@ def test_data_survives_reopening(backend: Backend, target: Target) -> None:
     _, flow = _saved(backend, _rich_flow())
     with open_backend(target.url) as reopened:
         assert reopened.get_flow_detail(flow.uuid) == flow
-
-
-def _held(lock: FlowLock) -> bool:
-    # A call, not an attribute test, so type checkers don't narrow .held across asserts.
-    return lock.held

@@ -84,10 +84,10 @@ def test_relative_dir_urls_resolve_against_the_working_directory(
         assert backend.path == tmp_path / "relative" / "store"
 
 
-def test_in_memory_sqlite_works_and_locks_in_process() -> None:
+def test_in_memory_sqlite_works_and_leases_in_process() -> None:
     with open_backend("sqlite://") as backend:
         assert not backend.is_durable
-        assert not backend.locks_across_processes
+        assert not backend.leases_across_processes
         book = persistence.LogBook(name="b")
         backend.save_logbook(book)
         assert backend.get_logbook(book.uuid) == book

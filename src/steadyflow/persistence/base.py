@@ -334,7 +334,11 @@ class Backend(abc.ABC):
         self._release_lease(lease)
 
     def get_lease(self, flow_uuid: str) -> Lease | None:
-        """The live lease on ``flow_uuid``, or None when nobody holds it now."""
+        """The live lease on ``flow_uuid``, or None when nobody holds it now.
+
+        Its ``ttl`` is the time it has left: the store keeps when a lease
+        expires, not the ttl its holder chose.
+        """
         self._check_open()
         return self._get_lease(flow_uuid)
 

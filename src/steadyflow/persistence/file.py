@@ -5,12 +5,17 @@ Layout (one file per logbook and one per flow detail, atoms inside it)::
     <root>/steadyflow.json                  store format marker
     <root>/books/<book>/book.json           the logbook row
     <root>/books/<book>/flows/<flow>.json   a flow detail with all its atoms
-    <root>/.locks/<flow>.lock               flow runner locks (flock)
-    <root>/.write.lock                      serializes writers (flock)
+    <root>/leases/<flow>.json               a flow's lease (kept when the flow is deleted)
+    <root>/.write.lock                      serializes writers (flock, bounded wait)
 
 One file per flow makes a batch of atoms atomic (one rename) at the cost of
 rewriting the flow's file per batch: fine for flows of hundreds of atoms,
 use SQLite beyond. A corrupt file only breaks the records in it.
+
+Leases are read-modify-written under the write lock, and a fenced write
+checks the lease under the same hold of the lock as the write itself, so a
+takeover and a stale holder's write can never interleave. Expiry is on the
+host's clock (the store is shared by processes of one host only).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +36,16 @@ from steadyflow.errors import (
     ResultSerializationError,
     SchemaVersionError,
 )
-from steadyflow.persistence._files import WriteLock, fsync_dir, make_dirs, write_atomic
-from steadyflow.persistence._locks import FileLocks
+from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
+from steadyflow.persistence._files import (
+    DEFAULT_LOCK_TIMEOUT,
+    WriteLock,
+    fsync_dir,
+    make_dirs,
+    write_atomic,
+)
 from steadyflow.persistence._rows import book_sort_key, flow_sort_key
-from steadyflow.persistence.base import Backend, FlowLock
+from steadyflow.persistence.base import Backend, Lease
 from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook, is_valid_id
 
 if TYPE_CHECKING:
@@ -56,6 +69,8 @@ class DirectoryBackend(Backend):
         serializer: turns records into text; strict JSON by default.
         durable: fsync every write (default). Turn off only for throwaway
             stores such as tests: a crash may then lose recent writes.
+        lock_timeout: seconds a write waits for the store's write lock before
+            :class:`~steadyflow.errors.BackendUnavailableError`.
 
     Raises:
         SchemaVersionError: the directory was written by a newer steadyflow.
@@ -68,13 +83,14 @@ class DirectoryBackend(Backend):
         *,
         serializer: Serializer | None = None,
         durable: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         super().__init__(serializer=serializer)
         self.path = Path(path).absolute()
         self._durable = durable
         self._books_dir = self.path / "books"
-        self._flow_locks = FileLocks(self.path / ".locks")
-        self._write_lock = WriteLock(self.path / ".write.lock")
+        self._leases_dir = self.path / "leases"
+        self._write_lock = WriteLock(self.path / ".write.lock", timeout=lock_timeout)
         self._owners: dict[str, str] = {}
         try:
             self.upgrade()
@@ -94,6 +110,7 @@ class DirectoryBackend(Backend):
         marker = self.path / _MARKER
         try:
             make_dirs(self._books_dir)
+            make_dirs(self._leases_dir)
             with self._write_lock.held():
                 if not marker.exists():
                     doc = {"store": "steadyflow-directory", "format": STORE_FORMAT}
@@ -173,20 +190,24 @@ class DirectoryBackend(Backend):
             for doc in flow_docs:
                 self._put_flow(book.uuid, doc, expected_version=None)
 
-    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
+    def _save_flow(
+        self, book_uuid: str, flow: FlowDetail, expected_version: int | None, epoch: int | None
+    ) -> int:
         doc = self._flow_doc(book_uuid, flow)
         with self._write_lock.held():
+            self._check_epoch(flow.uuid, epoch)
             if not is_valid_id(book_uuid) or not self._book_file(book_uuid).exists():
                 raise NotFoundError(f"logbook {book_uuid} not found")
             self._check_owner(book_uuid, flow.uuid)
             return self._put_flow(book_uuid, doc, expected_version)
 
-    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail], epoch: int | None) -> None:
         docs = {atom.name: atom.to_dict() for atom in atoms}
         # Serialize up front so an unserializable value names its atom and writes nothing.
         for name, atom_doc in docs.items():
             self._check_serializable(flow_uuid, name, atom_doc)
         with self._write_lock.held():
+            self._check_epoch(flow_uuid, epoch)
             book_uuid = self._book_of(flow_uuid)
             stored = None if book_uuid is None else self._read_flow_doc(book_uuid, flow_uuid)
             if book_uuid is None or stored is None:
@@ -317,10 +338,87 @@ class DirectoryBackend(Backend):
                 path.unlink()
             fsync_dir(path.parent)
 
-    # -- the rest ---------------------------------------------------------------------------
+    # -- leases ---------------------------------------------------------------------------
 
-    def _lock_flow(self, flow_uuid: str) -> FlowLock:
-        return self._flow_locks.acquire(flow_uuid)
+    def _lease_file(self, flow_uuid: str) -> Path:
+        if not is_valid_id(flow_uuid):
+            raise ValueError(f"invalid flow detail uuid {flow_uuid!r}")
+        return self._leases_dir / f"{flow_uuid}.json"
+
+    def _read_lease(self, flow_uuid: str) -> tuple[str | None, int, float]:
+        """(owner or None when released, epoch, expires_at); call under the write lock."""
+        path = self._lease_file(flow_uuid)
+        try:
+            doc = self._read(path)
+        except FileNotFoundError:
+            return None, 0, 0.0
+        owner, epoch, expires_at = doc.get("owner"), doc.get("epoch"), doc.get("expires_at")
+        if (
+            not (owner is None or isinstance(owner, str))
+            or isinstance(epoch, bool)
+            or not isinstance(epoch, int)
+            or not isinstance(expires_at, int | float)
+        ):
+            raise CorruptRecordError(f"{path}: not a lease record")
+        return owner, epoch, float(expires_at)
+
+    def _write_lease(
+        self, flow_uuid: str, owner: str | None, epoch: int, expires_at: float
+    ) -> None:
+        doc = {"flow_uuid": flow_uuid, "owner": owner, "epoch": epoch, "expires_at": expires_at}
+        # Always durable: a lease forgotten by a crash would let two runners in.
+        write_atomic(self._lease_file(flow_uuid), self.serializer.dumps(doc))
+
+    def _acquire_lease(self, flow_uuid: str, owner: str, ttl: float, epoch: int | None) -> Lease:
+        self._lease_file(flow_uuid)  # refuse a bad id before taking the lock
+        with self._write_lock.held():
+            now = time.time()
+            holder, stored, expires_at = self._read_lease(flow_uuid)
+            if epoch is None:
+                if holder is not None and expires_at > now:
+                    raise locked_error(flow_uuid, holder, expires_at)
+                epoch = stored + 1
+            elif epoch <= stored:
+                raise stale_epoch_error(flow_uuid, epoch, stored, holder, expires_at)
+            lease = Lease(flow_uuid, owner, epoch, ttl, now + ttl)
+            self._write_lease(flow_uuid, owner, epoch, lease.expires_at)
+        return lease
+
+    def _renew_lease(self, lease: Lease) -> Lease:
+        with self._write_lock.held():
+            if not self._is_current(lease.flow_uuid, lease.epoch):
+                raise lost_error(lease.flow_uuid, lease.epoch)
+            renewed = replace(lease, expires_at=time.time() + lease.ttl)
+            self._write_lease(lease.flow_uuid, lease.owner, lease.epoch, renewed.expires_at)
+        return renewed
+
+    def _release_lease(self, lease: Lease) -> None:
+        with self._write_lock.held():
+            if self._is_current(lease.flow_uuid, lease.epoch):
+                self._write_lease(lease.flow_uuid, None, lease.epoch, 0.0)
+
+    def _get_lease(self, flow_uuid: str) -> Lease | None:
+        if not is_valid_id(flow_uuid):
+            return None
+        # A lease file is replaced atomically: reading it needs no lock.
+        holder, epoch, expires_at = self._read_lease(flow_uuid)
+        now = time.time()
+        if holder is None or expires_at <= now:
+            return None
+        return Lease(flow_uuid, holder, epoch, expires_at - now, expires_at)
+
+    def _is_current(self, flow_uuid: str, epoch: int) -> bool:
+        if not is_valid_id(flow_uuid):
+            return False
+        holder, stored, _ = self._read_lease(flow_uuid)
+        return holder is not None and stored == epoch
+
+    def _check_epoch(self, flow_uuid: str, epoch: int | None) -> None:
+        """The fence: called under the write lock, in the same hold as the write."""
+        if epoch is not None and not self._is_current(flow_uuid, epoch):
+            raise lost_error(flow_uuid, epoch)
+
+    # -- the rest ---------------------------------------------------------------------------
 
     def _close(self) -> None:
         self._write_lock.close()

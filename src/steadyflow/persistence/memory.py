@@ -9,10 +9,12 @@ saving it, and what makes a value that would fail in SQLite fail here too.
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import ConflictError, NotFoundError
-from steadyflow.persistence._locks import InProcessLocks
+from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
 from steadyflow.persistence._rows import (
     atom_from_row,
     atom_sort_key,
@@ -24,7 +26,7 @@ from steadyflow.persistence._rows import (
     flow_sort_key,
     flow_to_row,
 )
-from steadyflow.persistence.base import Backend, FlowLock
+from steadyflow.persistence.base import Backend, Lease
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,14 +42,15 @@ Row = dict[str, Any]
 class MemoryBackend(Backend):
     """Keeps everything in this process; thread-safe.
 
-    Locks exclude other threads and other :meth:`lock_flow` callers of this
-    object only, which is all a store that lives in one process needs.
+    Leases live in the backend object like everything else, timed by this
+    process's clock: they exclude other holders of this object only, which is
+    all a store that lives in one process needs.
 
     Args:
         serializer: turns values into text; strict JSON by default.
     """
 
-    locks_across_processes = False
+    leases_across_processes = False
     is_durable = False
 
     def __init__(self, *, serializer: Serializer | None = None) -> None:
@@ -56,7 +59,8 @@ class MemoryBackend(Backend):
         self._books: dict[str, Row] = {}
         self._flows: dict[str, Row] = {}
         self._atoms: dict[str, dict[str, Row]] = {}
-        self._flow_locks = InProcessLocks()
+        # flow uuid -> (owner or None when released, epoch, expires_at); never deleted.
+        self._leases: dict[str, tuple[str | None, int, float]] = {}
 
     def __repr__(self) -> str:
         return "MemoryBackend()"
@@ -73,9 +77,12 @@ class MemoryBackend(Backend):
             for flow_row, atom_rows in flows:
                 self._put_flow(flow_row, atom_rows)
 
-    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
+    def _save_flow(
+        self, book_uuid: str, flow: FlowDetail, expected_version: int | None, epoch: int | None
+    ) -> int:
         flow_row, atom_rows = self._encode_flow(book_uuid, flow)
         with self._mutex:
+            self._check_epoch(flow.uuid, epoch)
             if book_uuid not in self._books:
                 raise NotFoundError(f"logbook {book_uuid} not found")
             self._check_owner(book_uuid, flow.uuid)
@@ -88,9 +95,10 @@ class MemoryBackend(Backend):
                 )
             return self._put_flow(flow_row, atom_rows)
 
-    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail], epoch: int | None) -> None:
         rows = [atom_to_row(flow_uuid, atom, self.serializer) for atom in atoms]
         with self._mutex:
+            self._check_epoch(flow_uuid, epoch)
             stored = self._atoms.get(flow_uuid)
             if stored is None:
                 raise NotFoundError(f"flow detail {flow_uuid} not found")
@@ -172,13 +180,57 @@ class MemoryBackend(Backend):
                 raise NotFoundError(f"flow detail {uuid} not found")
             del self._atoms[uuid]
 
-    # -- the rest ----------------------------------------------------------------------
+    # -- leases ------------------------------------------------------------------------
 
-    def _lock_flow(self, flow_uuid: str) -> FlowLock:
-        return self._flow_locks.acquire(flow_uuid)
+    def _acquire_lease(self, flow_uuid: str, owner: str, ttl: float, epoch: int | None) -> Lease:
+        with self._mutex:
+            now = time.time()
+            holder, stored, expires_at = self._leases.get(flow_uuid, (None, 0, 0.0))
+            if epoch is None:
+                if holder is not None and expires_at > now:
+                    raise locked_error(flow_uuid, holder, expires_at)
+                epoch = stored + 1
+            elif epoch <= stored:
+                raise stale_epoch_error(flow_uuid, epoch, stored, holder, expires_at)
+            lease = Lease(flow_uuid, owner, epoch, ttl, now + ttl)
+            self._leases[flow_uuid] = (owner, epoch, lease.expires_at)
+        return lease
+
+    def _renew_lease(self, lease: Lease) -> Lease:
+        with self._mutex:
+            if not self._is_current(lease.flow_uuid, lease.epoch):
+                raise lost_error(lease.flow_uuid, lease.epoch)
+            renewed = replace(lease, expires_at=time.time() + lease.ttl)
+            self._leases[lease.flow_uuid] = (lease.owner, lease.epoch, renewed.expires_at)
+        return renewed
+
+    def _release_lease(self, lease: Lease) -> None:
+        with self._mutex:
+            if self._is_current(lease.flow_uuid, lease.epoch):
+                self._leases[lease.flow_uuid] = (None, lease.epoch, 0.0)
+
+    def _get_lease(self, flow_uuid: str) -> Lease | None:
+        with self._mutex:
+            now = time.time()
+            holder, epoch, expires_at = self._leases.get(flow_uuid, (None, 0, 0.0))
+        if holder is None or expires_at <= now:
+            return None
+        return Lease(flow_uuid, holder, epoch, expires_at - now, expires_at)
+
+    def _is_current(self, flow_uuid: str, epoch: int) -> bool:
+        holder, stored, _ = self._leases.get(flow_uuid, (None, 0, 0.0))
+        return holder is not None and stored == epoch
+
+    def _check_epoch(self, flow_uuid: str, epoch: int | None) -> None:
+        """The fence: called under the mutex, in the same critical section as the write."""
+        if epoch is not None and not self._is_current(flow_uuid, epoch):
+            raise lost_error(flow_uuid, epoch)
+
+    # -- the rest ----------------------------------------------------------------------
 
     def _close(self) -> None:
         with self._mutex:
             self._books.clear()
             self._flows.clear()
             self._atoms.clear()
+            self._leases.clear()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Family",
     "create_backend_engine",
+    "is_contention",
     "is_memory_sqlite",
     "mask",
     "normalize_url",
@@ -218,6 +219,31 @@ def translated(family: Family, where: str, password: str | None) -> Iterator[Non
         raise PersistenceError(f"{family.value} error on {where}: {reason}") from exc
     except SQLAlchemyError as exc:
         raise PersistenceError(f"{family.value} error on {where}: {exc}") from exc
+
+
+_CONTENDED_SQLSTATES = frozenset({"40001", "40P01", "55P03", "23505"})
+"""PostgreSQL: serialization failure, deadlock, lock not available, unique violation."""
+_CONTENDED_MYSQL_CODES = frozenset({1205, 1213, 1062})
+"""MySQL/MariaDB: lock wait timeout, deadlock, duplicate key."""
+_CONTENDED_SQLITE_CODES = frozenset({5, 6})
+"""SQLite: SQLITE_BUSY, SQLITE_LOCKED (primary codes)."""
+
+
+def is_contention(family: Family, exc: DBAPIError) -> bool:
+    """Whether ``exc`` means another transaction won a race (retrying may succeed).
+
+    Deadlocks, lock waits that timed out and duplicate keys from a concurrent
+    insert: what a transaction gets for racing another one over the same rows,
+    as opposed to the database being broken or unreachable.
+    """
+    orig = exc.orig
+    if family is Family.POSTGRESQL:
+        return getattr(orig, "sqlstate", None) in _CONTENDED_SQLSTATES
+    if family is Family.MYSQL:
+        args: tuple[object, ...] = getattr(orig, "args", ())
+        return bool(args) and args[0] in _CONTENDED_MYSQL_CODES
+    code = getattr(orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _CONTENDED_SQLITE_CODES
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

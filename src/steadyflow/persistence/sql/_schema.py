@@ -9,6 +9,7 @@ are double precision because MySQL's FLOAT is single precision.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Double,
     ForeignKey,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
-__all__ = ["ATOMS", "FLOWS", "LOGBOOKS", "METADATA", "VERSION_TABLE"]
+__all__ = ["ATOMS", "FLOWS", "LEASES", "LOGBOOKS", "METADATA", "VERSION_TABLE"]
 
 VERSION_TABLE = "steadyflow_alembic_version"
 """Alembic's bookkeeping table; its own name so it never meets an app's."""
@@ -82,3 +83,19 @@ ATOMS = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+LEASES = Table(
+    "steadyflow_leases",
+    METADATA,
+    Column("flow_uuid", String(64), primary_key=True),
+    # NULL once released; the row itself is never deleted, so epochs only grow.
+    Column("owner", String(64), nullable=True),
+    Column("epoch", BigInteger, nullable=False),
+    # Seconds since the epoch on the database server's clock; 0 once released.
+    Column("expires_at", Double, nullable=False),
+)
+"""One row per flow ever leased; deliberately no foreign key to the flows table.
+
+A lease may be taken before its flow is stored, and must outlive the flow's
+deletion (a recreated flow of the same uuid continues the epoch sequence).
+"""

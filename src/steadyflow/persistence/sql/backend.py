@@ -4,22 +4,29 @@ Every write is one transaction. The hot path, :meth:`save_atom_details`, is a
 single executemany upsert; the flow row's optimistic version check is done
 by the UPDATE itself (``WHERE version = :expected``), so there is no window
 between reading a version and writing the row.
+
+Leases are rows of ``steadyflow_leases`` timed by the database server's
+clock (see ``_leases.py``). A fenced write adds one statement to its
+transaction, never one per atom: a no-op UPDATE of the lease row that
+matches only while the writer's epoch is current, and row-locks the lease
+so a takeover cannot interleave with the write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, true, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from steadyflow.errors import ConflictError, NotFoundError
-from steadyflow.persistence._locks import FileLocks, InProcessLocks
+from steadyflow.persistence._fencing import locked_error
 from steadyflow.persistence._rows import (
     atom_to_row,
     book_from_row,
@@ -27,12 +34,12 @@ from steadyflow.persistence._rows import (
     flow_from_row,
     flow_to_row,
 )
-from steadyflow.persistence.base import Backend, FlowLock
+from steadyflow.persistence.base import Backend, Lease
 from steadyflow.persistence.sql import _migrate
 from steadyflow.persistence.sql._dialects import (
-    Family,
     create_backend_engine,
     family_of,
+    is_contention,
     is_memory_sqlite,
     mask,
     normalize_url,
@@ -40,8 +47,8 @@ from steadyflow.persistence.sql._dialects import (
     translated,
     upsert,
 )
+from steadyflow.persistence.sql._leases import SQLLeases
 from steadyflow.persistence.sql._schema import ATOMS, FLOWS, LOGBOOKS
-from steadyflow.persistence.sql._sqllocks import ServerLocks
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -53,6 +60,9 @@ if TYPE_CHECKING:
 __all__ = ["SQLBackend"]
 
 Row = Mapping[str, Any]
+
+_ACQUIRE_ATTEMPTS = 3
+"""Tries of a lease acquisition that lost a race (deadlock, lock wait timeout)."""
 
 
 class SQLBackend(Backend):
@@ -99,13 +109,13 @@ class SQLBackend(Backend):
         self.where = mask(engine.url)
         self._password = engine.url.password
         memory = is_memory_sqlite(engine.url)
-        self.locks_across_processes = not memory  # type: ignore[misc]
+        self.leases_across_processes = not memory  # type: ignore[misc]
         self.is_durable = not memory  # type: ignore[misc]
         # A private in-memory SQLite database is one connection: serialize its users.
         self._serial: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if memory else contextlib.nullcontext()
         )
-        self._flow_locks = self._make_locks(memory, max(1, round(connect_timeout)))
+        self._leases = SQLLeases(self.family)
         self._upsert_book = upsert(self.family, LOGBOOKS, ["uuid"])
         self._upsert_atoms = upsert(self.family, ATOMS, ["flow_uuid", "name"])
         try:
@@ -113,16 +123,6 @@ class SQLBackend(Backend):
         except BaseException:
             self._close()
             raise
-
-    def _make_locks(self, memory: bool, timeout: int) -> InProcessLocks | FileLocks | ServerLocks:
-        if self.family is not Family.SQLITE:
-            return ServerLocks(
-                self.engine, self.family, self.where, self._password, connect_timeout=timeout
-            )
-        if memory:
-            return InProcessLocks()
-        database = Path(str(self.engine.url.database)).absolute()
-        return FileLocks(database.with_name(database.name + ".locks"))
 
     def __repr__(self) -> str:
         return f"SQLBackend({self.where!r})"
@@ -165,11 +165,15 @@ class SQLBackend(Backend):
             except IntegrityError as exc:
                 raise ConflictError(f"logbook {book.uuid} changed concurrently") from exc
 
-    def _save_flow(self, book_uuid: str, flow: FlowDetail, expected_version: int | None) -> int:
+    def _save_flow(
+        self, book_uuid: str, flow: FlowDetail, expected_version: int | None, epoch: int | None
+    ) -> int:
         flow_row, atom_rows = self._encode_flow(book_uuid, flow)
         with self._guard():
             try:
                 with self.engine.begin() as connection:
+                    if epoch is not None:
+                        self._leases.fence(connection, flow.uuid, epoch)
                     version = self._write_flow(connection, flow_row, expected_version)
                     if atom_rows:
                         connection.execute(self._upsert_atoms, atom_rows)
@@ -177,11 +181,13 @@ class SQLBackend(Backend):
                 raise ConflictError(f"flow detail {flow.uuid} changed concurrently") from exc
         return version
 
-    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail]) -> None:
+    def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail], epoch: int | None) -> None:
         rows = [atom_to_row(flow_uuid, atom, self.serializer) for atom in atoms]
         with self._guard():
             try:
                 with self.engine.begin() as connection:
+                    if epoch is not None:
+                        self._leases.fence(connection, flow_uuid, epoch)
                     connection.execute(self._upsert_atoms, rows)
             except IntegrityError as exc:
                 if self._book_of(flow_uuid) is None:
@@ -301,13 +307,44 @@ class SQLBackend(Backend):
             if deleted.rowcount == 0:
                 raise NotFoundError(f"flow detail {uuid} not found")
 
+    # -- leases ----------------------------------------------------------------------------
+
+    def _acquire_lease(self, flow_uuid: str, owner: str, ttl: float, epoch: int | None) -> Lease:
+        raced: DBAPIError | None = None
+        for attempt in range(_ACQUIRE_ATTEMPTS):
+            if attempt:
+                # Deadlock victims retry apart, or they meet again.
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+            with self._guard():
+                try:
+                    with self.engine.begin() as connection:
+                        return self._leases.acquire(connection, flow_uuid, owner, ttl, epoch)
+                except DBAPIError as exc:
+                    if not is_contention(self.family, exc):
+                        raise
+                    raced = exc
+        # Losing every try of a race means someone else is taking the flow right now.
+        holder = self._get_lease(flow_uuid)
+        raise locked_error(
+            flow_uuid,
+            None if holder is None else holder.owner,
+            None if holder is None else holder.expires_at,
+        ) from raced
+
+    def _renew_lease(self, lease: Lease) -> Lease:
+        with self._guard(), self.engine.begin() as connection:
+            return self._leases.renew(connection, lease)
+
+    def _release_lease(self, lease: Lease) -> None:
+        with self._guard(), self.engine.begin() as connection:
+            self._leases.release(connection, lease)
+
+    def _get_lease(self, flow_uuid: str) -> Lease | None:
+        with self._reading() as connection:
+            return self._leases.get(connection, flow_uuid)
+
     # -- the rest --------------------------------------------------------------------------
 
-    def _lock_flow(self, flow_uuid: str) -> FlowLock:
-        return self._flow_locks.acquire(flow_uuid)
-
     def _close(self) -> None:
-        if isinstance(self._flow_locks, ServerLocks):
-            self._flow_locks.close()
         if self._owns_engine:
             self.engine.dispose()
