@@ -28,8 +28,21 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 def test_importing_the_package_imports_no_driver() -> None:
     code = (
         "import sys, steadyflow.persistence as p; p.open_backend('memory://').close();"
-        "bad = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'pymysql') if m in sys.modules];"
+        "bad = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'pymysql', 'sqlite3')"
+        " if m in sys.modules];"
         "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": SRC})
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/state.db", "sqlite://"])
+def test_opening_sqlite_imports_neither_sqlalchemy_nor_alembic(tmp_path: Path, url: str) -> None:
+    # Opened twice: creating the store and opening an existing one are both checked.
+    code = (
+        "import sys, steadyflow.persistence as p\n"
+        f"for _ in range(2): p.open_backend({url.format(tmp=tmp_path)!r}).close()\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')]\n"
+        "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": SRC})
 
@@ -93,14 +106,46 @@ def test_in_memory_sqlite_works_and_leases_in_process() -> None:
         assert backend.get_logbook(book.uuid) == book
 
 
-def test_missing_sqlalchemy_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def _without_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make this process behave as a bare ``pip install steadyflow``."""
     for name in [m for m in sys.modules if m.startswith("steadyflow.persistence.sql")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
-    with pytest.raises(MissingDriverError, match=r"pip install 'steadyflow\[sql\]'") as caught:
-        open_backend("sqlite://")
+    monkeypatch.setitem(sys.modules, "alembic", None)
+
+
+def test_sqlite_needs_no_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given neither SQLAlchemy nor Alembic is importable
+    _without_sqlalchemy(monkeypatch)
+    # When a SQLite file is opened, written, closed and opened again
+    url = f"sqlite:///{tmp_path}/state.db"
+    book = persistence.LogBook(name="b")
+    with open_backend(url) as backend:
+        backend.save_logbook(book)
+    # Then it works, with the standard library alone
+    with open_backend(url) as backend:
+        assert isinstance(backend, persistence.SQLiteBackend)
+        assert backend.get_logbook(book.uuid) == book
+
+
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("sqlite+pysqlite://", "sql"),
+        ("postgresql://u@127.0.0.1:1/db", "postgres"),
+        ("postgres://u@127.0.0.1:1/db", "postgres"),
+        ("mysql://u@127.0.0.1:1/db", "mysql"),
+        ("mariadb+pymysql://u@127.0.0.1:1/db", "mysql"),
+    ],
+)
+def test_missing_sqlalchemy_names_the_exact_extra(
+    monkeypatch: pytest.MonkeyPatch, url: str, extra: str
+) -> None:
+    _without_sqlalchemy(monkeypatch)
+    with pytest.raises(MissingDriverError, match=rf"pip install 'steadyflow\[{extra}\]'") as caught:
+        open_backend(url)
     assert isinstance(caught.value, ImportError)
-    with pytest.raises(MissingDriverError):
+    with pytest.raises(MissingDriverError, match=r"steadyflow\[sql\]"):
         persistence.SQLBackend  # the lazy attribute is what is tested
 
 

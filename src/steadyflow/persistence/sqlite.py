@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import (
     ConflictError,
-    FlowLockedError,
-    LeaseLostError,
     NotFoundError,
     PersistenceError,
     SchemaVersionError,
     SteadyflowError,
 )
+from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
 from steadyflow.persistence._rows import (
     atom_to_row,
     book_from_row,
@@ -310,11 +309,7 @@ class SQLiteBackend(Backend):
         if epoch is None:
             return
         if db.execute(_FENCE, (flow_uuid, epoch)).fetchone() is None:
-            raise LeaseLostError(
-                f"flow {flow_uuid}: epoch {epoch} is not the current lease's; nothing was saved",
-                flow_id=flow_uuid,
-                epoch=epoch,
-            )
+            raise lost_error(flow_uuid, epoch)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -477,10 +472,12 @@ class SQLiteBackend(Backend):
             ).fetchone()
             stored_epoch = 0 if stored is None else int(stored["epoch"])
             live = stored is not None and stored["owner"] is not None and stored["expires_at"] > now
+            holder = stored["owner"] if live else None
+            expiry = float(stored["expires_at"]) if live else None
             if epoch is not None and epoch <= stored_epoch:
-                raise self._locked(flow_uuid, stored if live else None, f"epoch {epoch} is stale")
+                raise stale_epoch_error(flow_uuid, epoch, stored_epoch, holder, expiry)
             if epoch is None and live:
-                raise self._locked(flow_uuid, stored, "held by another runner")
+                raise locked_error(flow_uuid, holder, expiry)
             new_epoch = stored_epoch + 1 if epoch is None else epoch
             expires_at = now + ttl
             db.execute(
@@ -491,18 +488,6 @@ class SQLiteBackend(Backend):
             )
         return Lease(flow_uuid, owner, new_epoch, ttl, expires_at)
 
-    @staticmethod
-    def _locked(flow_uuid: str, holder: Row | None, why: str) -> FlowLockedError:
-        if holder is None:
-            return FlowLockedError(f"flow {flow_uuid} cannot be taken: {why}", flow_id=flow_uuid)
-        return FlowLockedError(
-            f"flow {flow_uuid} cannot be taken: {why} (holder {holder['owner']}, "
-            f"lease expires at {holder['expires_at']:.3f})",
-            flow_id=flow_uuid,
-            holder=holder["owner"],
-            expires_at=float(holder["expires_at"]),
-        )
-
     def _renew_lease(self, lease: Lease) -> Lease:
         expires_at = time.time() + lease.ttl
         with self._writing() as db:
@@ -512,12 +497,7 @@ class SQLiteBackend(Backend):
                 (expires_at, lease.flow_uuid, lease.epoch),
             )
             if renewed.rowcount == 0:
-                raise LeaseLostError(
-                    f"the lease on flow {lease.flow_uuid} (epoch {lease.epoch}) was released "
-                    "or taken over",
-                    flow_id=lease.flow_uuid,
-                    epoch=lease.epoch,
-                )
+                raise lost_error(lease.flow_uuid, lease.epoch)
         return Lease(lease.flow_uuid, lease.owner, lease.epoch, lease.ttl, expires_at)
 
     def _release_lease(self, lease: Lease) -> None:
