@@ -35,18 +35,6 @@ def test_importing_the_package_imports_no_driver() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": SRC})
 
 
-@pytest.mark.parametrize("url", ["sqlite:///{tmp}/state.db", "sqlite://"])
-def test_opening_sqlite_imports_neither_sqlalchemy_nor_alembic(tmp_path: Path, url: str) -> None:
-    # Opened twice: creating the store and opening an existing one are both checked.
-    code = (
-        "import sys, steadyflow.persistence as p\n"
-        f"for _ in range(2): p.open_backend({url.format(tmp=tmp_path)!r}).close()\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')]\n"
-        "assert not bad, bad\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": SRC})
-
-
 def test_a_backend_object_is_returned_as_is() -> None:
     with MemoryBackend() as backend:
         assert open_backend(backend) is backend
