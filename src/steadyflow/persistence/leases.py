@@ -77,6 +77,7 @@ class LeaseKeeper:
         self._valid_until = acquired_at + lease.ttl
         self._on_lost = on_lost
         self._stop = threading.Event()
+        self._losing = threading.Lock()
         self.lost: LeaseLostError | None = None
         """Why the lease is gone, once it is (read it; it never goes back to None)."""
         self.renewals = 0
@@ -111,10 +112,10 @@ class LeaseKeeper:
 
     def check(self) -> None:
         """Raise :class:`LeaseLostError` when the lease is gone."""
+        if self.lost is None and time.monotonic() >= self._valid_until:
+            self._lose(self._expired())
         if self.lost is not None:
             raise self.lost
-        if time.monotonic() >= self._valid_until:
-            self._lose(self._expired())
 
     # -- the thread --------------------------------------------------------------------
 
@@ -149,9 +150,11 @@ class LeaseKeeper:
         )
 
     def _lose(self, error: LeaseLostError) -> None:
-        if self.lost is not None:
-            return
-        self.lost = error
+        # The engine's check() and the keeper's thread may both get here: first one wins.
+        with self._losing:
+            if self.lost is not None:
+                return
+            self.lost = error
         self._stop.set()
         if self._on_lost is not None:
             # A callback never breaks the keeper.

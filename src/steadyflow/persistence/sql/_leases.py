@@ -108,11 +108,8 @@ class SQLLeases:
             # A no-op update (not INSERT IGNORE, which would hide real errors too).
             return my_insert.on_duplicate_key_update(flow_uuid=LEASES.c.flow_uuid)
         dialect_insert = postgresql.insert if self.family is Family.POSTGRESQL else sqlite.insert
-        return (
-            dialect_insert(LEASES)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["flow_uuid"])
-        )
+        stmt = dialect_insert(LEASES).values(values)
+        return stmt.on_conflict_do_nothing(index_elements=["flow_uuid"])
 
     @staticmethod
     def _current(stmt: Update, flow_uuid: str, epoch: int) -> Update:
