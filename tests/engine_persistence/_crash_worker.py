@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 import time
 
@@ -52,7 +53,11 @@ def run(url: str, flow_id: str, effects: str, count: str, mode: str) -> int:
         for i in range(size)
     ]
     with sf.load(
-        sf.Linear("crashy", *steps), store={"start": 0}, backend=url, flow_id=flow_id
+        sf.Linear("crashy", *steps),
+        store={"start": 0},
+        backend=url,
+        flow_id=flow_id,
+        lease_ttl=LEASE_TTL,
     ) as engine:
         print("ready", flush=True)
         try:
@@ -60,6 +65,25 @@ def run(url: str, flow_id: str, effects: str, count: str, mode: str) -> int:
         except Exception:
             return 3
     return 0
+
+
+LEASE_TTL = 2.0
+"""Short, so renewals happen during a run; a killed child's lease is broken, not waited out."""
+
+
+def break_lease(url: str, flow_id: str) -> None:
+    """Take the dead child's lease over with a larger epoch and give it up.
+
+    The server saw the child die (waitpid), so nobody holds the flow; an
+    operator who knows that may break the lease instead of waiting for it
+    to expire. The expiry path itself is tested in test_leases.py.
+    """
+    with sf.persistence.open_backend(url) as backend:
+        lease = backend.get_lease(flow_id)
+        if lease is not None:
+            backend.release_lease(
+                backend.acquire_lease(flow_id, "crash-server", 5, epoch=lease.epoch + 1)
+            )
 
 
 def _preload() -> None:
@@ -82,7 +106,11 @@ def serve() -> None:
                 os._exit(code)
         print(f"pid {pid}", flush=True)
         _, status = os.waitpid(pid, 0)
-        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
+        code = os.waitstatus_to_exitcode(status)
+        if code == -signal.SIGKILL:
+            url, flow_id = command.split()[:2]
+            break_lease(url, flow_id)
+        print(f"exit {code}", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ class Machine:
         """When the outermost controller gives up, revert only its flow (TaskFlow's way)."""
         self.deadline: float | None = None
         """When the whole run times out, on the clock (``engine.run(timeout=...)``)."""
+        self.lease_check: Callable[[], None] | None = None
+        """Raises LeaseLostError once a persisted run's lease is gone (checked every round)."""
+        self.poll: float | None = None
+        """The longest the driver waits between rounds, so a lost lease is noticed."""
         self.timed_out = False
         self.started = [0.0] * count
         """Per node, when its current job started (perf_counter; kept while observed)."""
@@ -125,8 +129,11 @@ class Machine:
             return
         self.thread = threading.get_ident()
         self._setup()
+        lease_check = self.lease_check
         while not self._ended():
             yield EngineState.SCHEDULING
+            if lease_check is not None:
+                lease_check()
             self._fire_timers()
             self._schedule()
             if self._ended():
@@ -161,8 +168,9 @@ class Machine:
         if self.deadline is not None and self.revert_todo is None:
             due = self.deadline if due is None else min(due, self.deadline)
         if due is None:
-            return None
-        return max(0.0, due - self.clock.monotonic())
+            return self.poll
+        wait = max(0.0, due - self.clock.monotonic())
+        return wait if self.poll is None else min(wait, self.poll)
 
     def _idle(self) -> bool:
         """True when nothing runs and nothing more will start in this run."""

@@ -33,11 +33,13 @@ from steadyflow.errors import (
     ConflictError,
     FlowLockedError,
     IncompatibleFlowError,
+    LeaseLostError,
     NotFoundError,
     ResultSerializationError,
 )
 from steadyflow.persistence._urls import open_backend
-from steadyflow.persistence.base import Backend, FlowLock
+from steadyflow.persistence.base import Backend
+from steadyflow.persistence.leases import DEFAULT_LEASE_TTL, LeaseKeeper, process_owner
 from steadyflow.persistence.models import (
     AtomDetail,
     AtomKind,
@@ -227,6 +229,9 @@ class FlowRecord:
         on_version_change: ``"error"`` refuses to resume an atom whose
             ``version`` changed; ``"accept"`` keeps its stored state and
             records the new version.
+        lease_ttl: seconds the flow's lease lasts without renewal (renewed
+            every third of it while a run holds it): how long a runner that
+            died blocks the flow.
     """
 
     def __init__(
@@ -239,7 +244,12 @@ class FlowRecord:
         durability: str = "sync",
         factory: FactorySpec | None = None,
         on_version_change: str = "error",
+        lease_ttl: float | None = None,
     ) -> None:
+        if lease_ttl is None:
+            lease_ttl = DEFAULT_LEASE_TTL
+        if isinstance(lease_ttl, bool) or not isinstance(lease_ttl, int | float) or lease_ttl <= 0:
+            raise ValueError(f"lease_ttl must be a positive number of seconds, not {lease_ttl!r}")
         if durability not in DURABILITY_MODES:
             raise ValueError(
                 f"unknown durability {durability!r}; choose one of {list(DURABILITY_MODES)}"
@@ -259,7 +269,10 @@ class FlowRecord:
         self.factory = factory
         self.on_version_change = on_version_change
         self._serializer = backend.serializer
-        self._lock: FlowLock | None = None
+        self.lease_ttl = float(lease_ttl)
+        self._keeper: LeaseKeeper | None = None
+        self.on_lease_lost: Callable[[LeaseLostError], None] | None = None
+        """Called from the lease keeper's thread when the lease is lost mid-run."""
         self._flow: FlowDetail | None = None
         self._uuids: list[str] = []
         self._created: list[float] = []
@@ -271,6 +284,11 @@ class FlowRecord:
 
     def open(self, plan: Plan, store: Mapping[str, Any]) -> Storage:
         """A Storage for ``plan``: the stored state when the flow detail exists.
+
+        Without the lease (:meth:`acquire`) this only reads, for a look at the
+        state before running; a flow detail not stored yet then gives a fresh
+        Storage and nothing is written. With the lease, a missing flow detail
+        is created (a fenced write).
 
         Raises:
             IncompatibleFlowError: the stored flow does not fit ``plan`` (a
@@ -287,6 +305,10 @@ class FlowRecord:
         except NotFoundError:
             stored = None
         if stored is None:
+            self.resumed = False
+            if self._keeper is None:
+                self._checked_store(store)
+                return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
             stored = self._create(plan, store)
             if stored is None:
                 return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
@@ -298,12 +320,17 @@ class FlowRecord:
         if self.factory is not None:
             meta["factory"] = self.factory.to_dict()
         detail = FlowDetail(uuid=self.flow_id, name=plan.flow_name, meta=meta)
+        epoch = self.epoch
         try:
             try:
-                saved = self.backend.save_flow_detail(self.book, detail, expected_version=0)
+                saved = self.backend.save_flow_detail(
+                    self.book, detail, expected_version=0, epoch=epoch
+                )
             except NotFoundError:
                 self.backend.save_logbook(LogBook(uuid=self.book, name=plan.flow_name))
-                saved = self.backend.save_flow_detail(self.book, detail, expected_version=0)
+                saved = self.backend.save_flow_detail(
+                    self.book, detail, expected_version=0, epoch=epoch
+                )
         except ConflictError:
             # Someone created it between our read and our write: resume theirs.
             return self.backend.get_flow_detail(self.flow_id)
@@ -417,10 +444,26 @@ class FlowRecord:
             self._write(storage, dirty, False)
 
     def _write(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
+        keeper = self._keeper
+        if keeper is None:
+            raise LeaseLostError(
+                f"flow {self.flow_id} is written only by the holder of its lease",
+                flow_id=self.flow_id,
+            )
+        keeper.check()
+        try:
+            self._write_fenced(storage, dirty, flow_changed, keeper.epoch)
+        except LeaseLostError as exc:
+            keeper.mark_lost(exc)
+            raise
+
+    def _write_fenced(
+        self, storage: Storage, dirty: Iterable[int], flow_changed: bool, epoch: int
+    ) -> None:
         now = time.time()
         atoms = [self._detail(storage, index, now) for index in dirty]
         if not flow_changed:
-            self.backend.save_atom_details(self.flow_id, atoms)
+            self.backend.save_atom_details(self.flow_id, atoms, epoch=epoch)
             return
         flow = self._flow
         assert flow is not None
@@ -434,7 +477,9 @@ class FlowRecord:
             updated_at=now,
         )
         try:
-            saved = self.backend.save_flow_detail(self.book, update, expected_version=flow.version)
+            saved = self.backend.save_flow_detail(
+                self.book, update, expected_version=flow.version, epoch=epoch
+            )
         except ConflictError as exc:
             raise ConflictError(
                 f"flow {self.flow_id} was changed by another engine since this one loaded "
@@ -492,30 +537,62 @@ class FlowRecord:
 
     # -- running ---------------------------------------------------------------------------
 
-    def lock(self) -> None:
-        """Take the flow's runner lock for one run.
+    @property
+    def epoch(self) -> int | None:
+        """The epoch of the lease this record holds (None without one)."""
+        return None if self._keeper is None else self._keeper.epoch
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether a run holds the flow's lease and has not lost it."""
+        return self._keeper is not None and self._keeper.lost is None
+
+    def acquire(self) -> None:
+        """Take the flow's lease for one run and keep it renewed in the background.
 
         Raises:
-            FlowLockedError: another engine (here or in another process) runs it.
+            FlowLockedError: another runner (here or in another process) holds it.
         """
-        if self._lock is not None and self._lock.held:
+        if self._keeper is not None:
             return
+        sent = time.monotonic()
         try:
-            self._lock = self.backend.lock_flow(self.flow_id)
+            lease = self.backend.acquire_lease(self.flow_id, process_owner(), self.lease_ttl)
         except FlowLockedError as exc:
+            holder = exc.holder or "another runner"
+            until = ""
+            if exc.expires_at is not None:
+                left = max(0.0, exc.expires_at - time.time())
+                until = f" (its lease expires in {left:.1f} s unless renewed)"
             raise FlowLockedError(
-                f"cannot run flow {self.flow_id}: another engine is running it ({exc}); "
-                "a flow detail has one runner at a time"
+                f"cannot run flow {self.flow_id}: {holder} holds it{until}; "
+                "a flow has one runner at a time",
+                flow_id=self.flow_id,
+                holder=exc.holder,
+                expires_at=exc.expires_at,
             ) from exc
+        self._keeper = LeaseKeeper(
+            self.backend, lease, acquired_at=sent, on_lost=self._lease_lost
+        ).start()
 
-    def unlock(self) -> None:
-        """Release the runner lock (idempotent)."""
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.release()
+    def _lease_lost(self, error: LeaseLostError) -> None:
+        callback = self.on_lease_lost
+        if callback is not None:
+            callback(error)
+
+    def check_lease(self) -> None:
+        """Raise :class:`LeaseLostError` when the lease of the current run is gone."""
+        if self._keeper is not None:
+            self._keeper.check()
+
+    def release(self) -> None:
+        """Stop renewing the lease and give it up (idempotent; a lost one is left alone)."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.stop(release=True)
 
     def close(self) -> None:
-        """Release the lock, and close the backend when this record opened it."""
-        self.unlock()
+        """Release the lease, and close the backend when this record opened it."""
+        self.release()
         if self.owns_backend:
             self.backend.close()

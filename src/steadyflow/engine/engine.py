@@ -12,11 +12,13 @@ What ``run()`` does depends on where the previous run ended:
 - REVERTED or FAILURE: raises :class:`~steadyflow.errors.EngineStateError`;
   call :meth:`Engine.reset` first to run the flow again from the start.
 
-With ``backend=``, the storage is loaded from (or created in) a flow detail,
-every scheduling round is written through ``engine/_persist.py`` before the
-atoms it scheduled start, and ``run()`` holds the flow's runner lock; the
-same rules then apply to the *stored* state, which is what makes a run
-resumable by another process (see docs/persistence.md).
+With ``backend=``, every ``run()`` first takes the flow's lease, then loads
+the flow's latest stored state (or creates its flow detail), and writes
+every scheduling round through ``engine/_persist.py``, fenced by the lease's
+epoch, before the atoms it scheduled start; the same rules then apply to the
+*stored* state, which is what makes a run resumable by another process (see
+docs/persistence.md). A run whose lease is lost stops and raises
+:class:`~steadyflow.errors.LeaseLostError`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from steadyflow.engine._executor import Executor, InlineExecutor
 from steadyflow.engine._machine import Machine
 from steadyflow.engine._plan import Plan
 from steadyflow.engine._storage import Storage
-from steadyflow.errors import EngineStateError, InvalidAtomError
+from steadyflow.errors import EngineStateError, InvalidAtomError, LeaseLostError
 from steadyflow.flow.base import Flow
 from steadyflow.notifier import Notifier
 from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_transition
@@ -109,6 +111,9 @@ class Engine:
         on_version_change: ``"error"`` (default) refuses to resume an atom whose
             ``version`` changed; ``"accept"`` resumes it anyway.
         book: the logbook uuid a new flow detail is filed under.
+        lease_ttl: seconds a persisted run's lease lasts without renewal
+            (default 30; renewed every third of it): how long a runner that
+            died, froze or lost its network blocks the flow.
 
     Raises:
         ValueError: an unknown engine kind, an invalid ``flow_id``.
@@ -135,6 +140,7 @@ class Engine:
         factory_kwargs: Mapping[str, Any] | None = None,
         on_version_change: str = "error",
         book: str | None = None,
+        lease_ttl: float | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -169,6 +175,7 @@ class Engine:
         self._suspend = threading.Event()
         self._waker: Callable[[], None] | None = None
         self._record: FlowRecord | None = None
+        self._reset_pending = False
         if backend is not None:
             from steadyflow.engine._persist import FactorySpec, FlowRecord, resolve_backend
 
@@ -185,6 +192,7 @@ class Engine:
                     durability=durability,
                     factory=spec,
                     on_version_change=on_version_change,
+                    lease_ttl=lease_ttl,
                 )
             except BaseException:
                 if owns:
@@ -266,6 +274,9 @@ class Engine:
                 yield state
                 if state is EngineState.WAITING:
                     self._wait(machine, executor)
+        except LeaseLostError:
+            executor.abandon()  # another runner owns the flow now: drop what runs here
+            raise
         finally:
             executor.close()
             self._end(machine, began)
@@ -309,6 +320,9 @@ class Engine:
                         await executor.nap(wait)
                     elif wait:
                         await self._clock.sleep_async(wait)
+        except LeaseLostError:
+            executor.abandon()  # another runner owns the flow now: drop what runs here
+            raise
         finally:
             self._waker = None
             executor.close()
@@ -334,6 +348,8 @@ class Engine:
         if self._machine is not None:
             raise EngineStateError("cannot reset an engine while it runs")
         if self._record is not None:
+            # Written by the next run, once it holds the lease and has loaded the flow.
+            self._reset_pending = True
             self._storage = self._record.reset(self.storage)
         else:
             self._storage = None
@@ -408,12 +424,19 @@ class Engine:
             executor.close()
             raise EngineStateError("this engine is already running")
         try:
+            if self._record is not None:
+                self._load_under_lease(self._record)
             self.validate()
         except BaseException:
             executor.close()
+            if self._record is not None:
+                self._record.release()
             raise
         storage = self.storage
         if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
+            executor.close()
+            if self._record is not None:
+                self._record.release()
             raise EngineStateError(
                 f"flow {self.flow.name!r} already ended {storage.flow_state.value}; "
                 f"call engine.reset() to run it again from the start"
@@ -433,18 +456,31 @@ class Engine:
         if timeout is not None:
             if not timeout > 0:
                 executor.close()
+                if self._record is not None:
+                    self._record.release()
                 raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
             machine.deadline = self._clock.monotonic() + timeout
         if self._record is not None:
-            try:
-                self._record.lock()
-            except BaseException:
-                machine.executor.close()
-                raise
+            machine.lease_check = self._record.check_lease
+            machine.poll = min(1.0, self._record.lease_ttl / 6)
         self._machine = machine
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
         return machine
+
+    def _load_under_lease(self, record: FlowRecord) -> None:
+        """Take the lease, then read the flow's latest stored state: never the other way round.
+
+        State read before the lease was taken (by :meth:`prepare`, or by an
+        earlier run) may be stale: another runner may have moved the flow on.
+        """
+        record.acquire()
+        storage = record.open(self.compile(), self._store)
+        if self._reset_pending:
+            storage = record.reset(storage)
+            self._reset_pending = False
+        self._storage = storage
+        self._arguments = None
 
     def _own_backend(self) -> None:
         """Make :meth:`close` close the backend too (one opened on the engine's behalf)."""
@@ -452,11 +488,14 @@ class Engine:
             self._record.owns_backend = True
 
     def _after_run(self) -> None:
-        if self._record is not None:
-            try:
-                self._record.commit(self.storage)
-            finally:
-                self._record.unlock()
+        record = self._record
+        if record is None:
+            return
+        try:
+            if record.holds_lease:
+                record.commit(self.storage)
+        finally:
+            record.release()
 
     def _new_executor(self) -> Executor:
         # run_iter() of an asyncio engine: threads, with async tasks on a private loop.

@@ -110,6 +110,10 @@ class LeaseKeeper:
             with contextlib.suppress(Exception):
                 self.backend.release_lease(self._lease)
 
+    def mark_lost(self, error: LeaseLostError) -> None:
+        """Record that the store refused a write under this lease: stop renewing it."""
+        self._lose(error)
+
     def check(self) -> None:
         """Raise :class:`LeaseLostError` when the lease is gone."""
         if self.lost is None and time.monotonic() >= self._valid_until:
