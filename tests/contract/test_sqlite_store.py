@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -202,6 +203,36 @@ def test_a_renewing_thread_and_a_writing_thread_share_one_backend(tmp_path: Path
         # Then both went through, and every batch is stored
         assert errors == []
         assert len(backend.get_flow_detail(flow.uuid).atoms) == 2 + 200
+
+
+def test_a_forked_child_uses_a_connection_of_its_own(tmp_path: Path) -> None:
+    # Given a backend opened and used before a fork
+    book, flow = _book_with_a_flow()
+    with SQLiteBackend(tmp_path / "state.db") as backend:
+        backend.save_logbook(book)
+        pid = os.fork()
+        if pid == 0:  # the child: write through the inherited object, then vanish
+            code = 1
+            try:
+                backend.save_atom_details(flow.uuid, [AtomDetail(name="from child")])
+                code = 0 if backend._inherited else 2  # it opened its own connection
+
+            finally:
+                os._exit(code)
+        # When the child has written and exited (without closing anything)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # Then the parent's connection still works and sees the child's write
+        backend.save_atom_details(flow.uuid, [AtomDetail(name="from parent")])
+        assert {"from child", "from parent"} <= set(backend.get_flow_detail(flow.uuid).atoms)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"), [(-1, ValueError), ("5", TypeError), (True, TypeError)]
+)
+def test_a_bad_busy_timeout_is_refused(tmp_path: Path, timeout: object, error: type) -> None:
+    with pytest.raises(error, match="busy_timeout"):
+        SQLiteBackend(tmp_path / "state.db", busy_timeout=timeout)  # type: ignore[arg-type]
 
 
 def test_a_fenced_write_from_another_process_is_refused_after_a_takeover(

@@ -178,6 +178,10 @@ class SQLiteBackend(Backend):
         serializer: Serializer | None = None,
         busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
+            raise TypeError(f"busy_timeout must be a number of seconds, not {busy_timeout!r}")
+        if not busy_timeout >= 0:
+            raise ValueError(f"busy_timeout must be >= 0 seconds, not {busy_timeout!r}")
         super().__init__(serializer=serializer)
         name = None if path is None else os.fspath(path)
         memory = name is None or name == ":memory:"
@@ -185,17 +189,13 @@ class SQLiteBackend(Backend):
         """The database file (absolute), or None for an in-memory database."""
         self.leases_across_processes = not memory  # type: ignore[misc]
         self.is_durable = not memory  # type: ignore[misc]
-        self._mutex = threading.RLock()
         self._where = self.path or ":memory:"
-        with self._translated():
-            self._db = sqlite3.connect(
-                self.path or ":memory:",
-                timeout=busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+        self._busy_timeout = busy_timeout
+        self._mutex = threading.RLock()
+        self._pid = os.getpid()
+        self._inherited: list[sqlite3.Connection] = []
+        self._db = self._connect()
         try:
-            self._configure(memory, busy_timeout)
             self.upgrade()
         except BaseException:
             self._db.close()
@@ -204,14 +204,43 @@ class SQLiteBackend(Backend):
     def __repr__(self) -> str:
         return f"SQLiteBackend({self._where!r})"
 
-    def _configure(self, memory: bool, busy_timeout: float) -> None:
-        self._db.row_factory = _dict_row
+    def _connect(self) -> sqlite3.Connection:
         with self._translated():
-            self._db.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
-            if not memory:
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            db = sqlite3.connect(
+                self._where,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are begun explicitly
+                check_same_thread=False,  # self._mutex serializes the threads instead
+            )
+            try:
+                db.row_factory = _dict_row
+                db.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000)}")
+                if self.path is not None:
+                    db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for this thread alone, with sqlite3 errors translated."""
+        if self._pid != os.getpid() and self.path is not None:
+            self._reconnect_after_fork()
+        with self._mutex, self._translated():
+            yield self._db
+
+    def _reconnect_after_fork(self) -> None:
+        # A SQLite connection must not cross a fork: its locks belong to the parent.
+        # The child opens its own and keeps the inherited one unused and unclosed,
+        # so that nothing the child does can disturb the parent's use of the file.
+        # (Its mutex may have been copied while held by a thread that did not follow.)
+        self._mutex = threading.RLock()
+        self._inherited.append(self._db)
+        self._db = self._connect()
+        self._pid = os.getpid()
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -221,26 +250,26 @@ class SQLiteBackend(Backend):
         Raises:
             SchemaVersionError: the schema is newer than this code (left untouched).
         """
-        with self._mutex, self._translated():
-            if self._stored_version() == SCHEMA_VERSION:
+        with self._using() as db:
+            if self._stored_version(db) == SCHEMA_VERSION:
                 return
             with self._writing():
                 # Read again under the write lock: another process may have migrated.
-                current = self._stored_version()
+                current = self._stored_version(db)
                 for step in SCHEMA_STEPS[current:]:
                     for statement in step:
-                        self._db.execute(statement)
+                        db.execute(statement)
                 if current < SCHEMA_VERSION:
-                    self._stamp()
+                    self._stamp(db)
 
-    def _stored_version(self) -> int:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()["user_version"])
-        alembic = self._db.execute(
+    def _stored_version(self, db: sqlite3.Connection) -> int:
+        version = int(db.execute("PRAGMA user_version").fetchone()["user_version"])
+        alembic = db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (ALEMBIC_TABLE,)
         ).fetchone()
         if alembic is not None:
             # Written by the SQLAlchemy backend, possibly after our last visit.
-            revision = self._db.execute(f"SELECT version_num FROM {ALEMBIC_TABLE}").fetchone()
+            revision = db.execute(f"SELECT version_num FROM {ALEMBIC_TABLE}").fetchone()
             if revision is not None:
                 adopted = _ALEMBIC_REVISIONS.get(revision["version_num"])
                 if adopted is None:
@@ -257,16 +286,17 @@ class SQLiteBackend(Backend):
             )
         return version
 
-    def _stamp(self) -> None:
+    @staticmethod
+    def _stamp(db: sqlite3.Connection) -> None:
         """Record :data:`SCHEMA_VERSION` for us and for Alembic (inside the migration)."""
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         revision = max(_ALEMBIC_REVISIONS, key=_ALEMBIC_REVISIONS.__getitem__)
-        self._db.execute(
+        db.execute(
             f"CREATE TABLE IF NOT EXISTS {ALEMBIC_TABLE} ("
             "version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
         )
-        self._db.execute(f"DELETE FROM {ALEMBIC_TABLE}")
-        self._db.execute(f"INSERT INTO {ALEMBIC_TABLE} (version_num) VALUES (?)", (revision,))
+        db.execute(f"DELETE FROM {ALEMBIC_TABLE}")
+        db.execute(f"INSERT INTO {ALEMBIC_TABLE} (version_num) VALUES (?)", (revision,))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -283,26 +313,26 @@ class SQLiteBackend(Backend):
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, with the write lock taken before anything is read."""
-        with self._mutex, self._translated():
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._using() as db:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                if self._db.in_transaction:  # SQLite rolls back by itself on some errors
-                    self._db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite rolls back by itself on some errors
+                    db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for reads spanning several queries."""
-        with self._mutex, self._translated():
-            self._db.execute("BEGIN")
+        with self._using() as db:
+            db.execute("BEGIN")
             try:
-                yield self._db
+                yield db
             finally:
-                if self._db.in_transaction:
-                    self._db.execute("COMMIT")
+                if db.in_transaction:
+                    db.execute("COMMIT")
 
     def _fence(self, db: sqlite3.Connection, flow_uuid: str, epoch: int | None) -> None:
         """Refuse a write made under ``epoch`` unless it is the flow's current lease."""
@@ -432,8 +462,8 @@ class SQLiteBackend(Backend):
         ]
 
     def _book_of(self, flow_uuid: str) -> str | None:
-        with self._mutex, self._translated():
-            found = self._db.execute(
+        with self._using() as db:
+            found = db.execute(
                 "SELECT book_uuid FROM steadyflow_flows WHERE uuid = ?", (flow_uuid,)
             ).fetchone()
         return None if found is None else str(found["book_uuid"])
@@ -509,9 +539,9 @@ class SQLiteBackend(Backend):
             )
 
     def _get_lease(self, flow_uuid: str) -> Lease | None:
-        with self._mutex, self._translated():
+        with self._using() as db:
             now = time.time()
-            row = self._db.execute(
+            row = db.execute(
                 "SELECT owner, epoch, expires_at FROM steadyflow_leases "
                 "WHERE flow_uuid = ? AND owner IS NOT NULL AND expires_at > ?",
                 (flow_uuid, now),
