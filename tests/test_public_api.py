@@ -55,6 +55,12 @@ def test_listeners_and_errors_export_their_names() -> None:
         assert issubclass(error, sf.SteadyflowError), name
 
 
+def test_every_persistence_name_resolves() -> None:
+    # Backends other than memory are loaded lazily: each listed name must still resolve.
+    for name in sf.persistence.__all__:
+        assert getattr(sf.persistence, name) is not None, name
+
+
 def test_importing_steadyflow_loads_no_driver_nor_heavy_module() -> None:
     code = (
         "import sys, steadyflow\n"

@@ -255,3 +255,31 @@ def test_a_fenced_write_from_another_process_is_refused_after_a_takeover(
             backend.save_atom_details(flow.uuid, [AtomDetail(name="zombie")], epoch=lease.epoch)
         assert "zombie" not in backend.get_flow_detail(flow.uuid).atoms
         assert backend.get_lease(flow.uuid) is not None
+
+
+def test_a_bare_install_runs_and_reads_back_a_persisted_flow(tmp_path: Path) -> None:
+    # Given a process where SQLAlchemy and Alembic cannot be imported (no extras installed)
+    code = (
+        "import sys\n"
+        "sys.modules['sqlalchemy'] = sys.modules['alembic'] = None\n"
+        "import steadyflow as sf\n"
+        "@sf.task(provides='vm')\n"
+        "def create_vm(image: str) -> str:\n"
+        "    return 'vm-' + image\n"
+        f"url = {f'sqlite:///{tmp_path}/state.db'!r}\n"
+        "print(sf.run(sf.Linear('boot', create_vm), store={'image': 'debian'},"
+        " backend=url, flow_id='boot-1')['vm'])\n"
+        "with sf.persistence.open_backend(url) as backend:\n"
+        "    print(backend.get_flow_detail('boot-1').state)\n"
+    )
+    # When it runs a persisted flow on SQLite and reads it back
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": SRC},
+        check=False,
+    )
+    # Then both work
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["vm-debian", "SUCCESS"]
