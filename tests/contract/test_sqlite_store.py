@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from steadyflow.errors import LeaseLostError, SchemaVersionError
+from steadyflow.errors import LeaseLostError, PersistenceError, SchemaVersionError
 from steadyflow.persistence import (
     AtomDetail,
     FlowDetail,
@@ -151,6 +151,14 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"state\.db") as caught:
         SQLiteBackend(path)
     assert type(caught.value).__module__ == "steadyflow.errors"
+
+
+def test_a_too_old_sqlite_library_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 22, 0))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.22.0")
+    with pytest.raises(PersistenceError, match=r"needs SQLite 3\.24\.0 or newer.*3\.22\.0"):
+        SQLiteBackend(tmp_path / "state.db")
+    assert not (tmp_path / "state.db").exists()
 
 
 def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:

@@ -114,6 +114,9 @@ ALEMBIC_TABLE = "steadyflow_alembic_version"
 _ALEMBIC_REVISIONS = {"0001": 1, "0002": 2}
 """Alembic revision id -> the schema version it creates (both paths share the schema)."""
 
+MIN_SQLITE = (3, 24, 0)
+"""The oldest SQLite library this module works with (upserts: ``ON CONFLICT DO UPDATE``)."""
+
 BUSY_TIMEOUT = 5.0
 """Seconds a writer waits for another process's write lock before failing."""
 
@@ -182,6 +185,11 @@ class SQLiteBackend(Backend):
             raise TypeError(f"busy_timeout must be a number of seconds, not {busy_timeout!r}")
         if not busy_timeout >= 0:
             raise ValueError(f"busy_timeout must be >= 0 seconds, not {busy_timeout!r}")
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise PersistenceError(
+                f"SQLiteBackend needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; "
+                f"this Python links {sqlite3.sqlite_version}"
+            )
         super().__init__(serializer=serializer)
         name = None if path is None else os.fspath(path)
         memory = name is None or name == ":memory:"
@@ -386,12 +394,13 @@ class SQLiteBackend(Backend):
         )
         if expected is not None:
             sql += " AND version = :expected"
-        updated = db.execute(sql + " RETURNING version", {**row, "expected": expected}).fetchone()
-        if updated is not None:
-            return int(updated["version"])
+        # No RETURNING: it needs SQLite 3.35, newer than some systems' Python links.
+        updated = db.execute(sql, {**row, "expected": expected}).rowcount == 1
         stored = db.execute(
             "SELECT book_uuid, version FROM steadyflow_flows WHERE uuid = ?", (uuid,)
         ).fetchone()
+        if updated:
+            return int(stored["version"])
         if stored is not None and stored["book_uuid"] != book_uuid:
             raise ConflictError(
                 f"flow detail {uuid} belongs to logbook {stored['book_uuid']}, not {book_uuid}"
