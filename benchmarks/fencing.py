@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MYSQL_HOST = "127.0.0.1"
-BLOCK = 50
+BLOCK = 10
 
 
 @contextlib.contextmanager

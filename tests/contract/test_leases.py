@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SHORT_TTL = 0.5
+SHORT_TTL = 0.3
 LONG_TTL = 60.0
 
 

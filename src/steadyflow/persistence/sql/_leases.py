@@ -11,10 +11,12 @@ against the winner's row, so a loser matches nothing.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Double, literal_column, or_, select, update
+from sqlalchemy import Double, literal_column, or_, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
 from steadyflow.persistence.base import Lease
@@ -22,11 +24,21 @@ from steadyflow.persistence.sql._dialects import Family
 from steadyflow.persistence.sql._schema import LEASES
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy import Connection
     from sqlalchemy.sql.dml import Insert, Update
     from sqlalchemy.sql.elements import ColumnElement
 
-__all__ = ["SQLLeases"]
+__all__ = ["LOCK_WAIT_SECONDS", "SQLLeases"]
+
+LOCK_WAIT_SECONDS = 2
+"""How long an acquisition waits for a lease row another transaction has locked.
+
+A holder paused in the middle of a fenced write keeps the row locked; without
+a bound, every would-be taker would wait for it forever (PostgreSQL) or for
+50 s (InnoDB's default). Whole seconds: InnoDB's setting is an integer.
+"""
 
 _NOW = {
     Family.POSTGRESQL: "CAST(extract(epoch from clock_timestamp()) AS double precision)",
@@ -59,6 +71,29 @@ class SQLLeases:
         if taken is None:
             raise self._refusal(connection, flow_uuid, epoch)
         return Lease(flow_uuid, owner, int(taken["epoch"]), ttl, float(taken["expires_at"]))
+
+    @contextlib.contextmanager
+    def bounded_lock_wait(self, connection: Connection) -> Iterator[None]:
+        """Within the transaction, wait at most LOCK_WAIT_SECONDS for a row lock.
+
+        SQLite needs nothing: its busy timeout already bounds every wait.
+        """
+        if self.family is Family.POSTGRESQL:
+            # SET LOCAL ends with the transaction: nothing to restore.
+            connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_SECONDS}s'"))
+            yield
+            return
+        if self.family is Family.SQLITE:
+            yield
+            return
+        # A session setting on a pooled connection: put the server's default back.
+        connection.execute(text(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECONDS}"))
+        try:
+            yield
+        finally:
+            # A connection that cannot take this is broken and will be discarded anyway.
+            with contextlib.suppress(DBAPIError):
+                connection.execute(text("SET SESSION innodb_lock_wait_timeout = DEFAULT"))
 
     def renew(self, connection: Connection, lease: Lease) -> Lease:
         """Extend ``lease`` from the server's now, or raise LeaseLostError."""

@@ -317,7 +317,10 @@ class SQLBackend(Backend):
                 time.sleep(random.uniform(0.005, 0.05) * attempt)
             with self._guard():
                 try:
-                    with self.engine.begin() as connection:
+                    with (
+                        self.engine.begin() as connection,
+                        self._leases.bounded_lock_wait(connection),
+                    ):
                         return self._leases.acquire(connection, flow_uuid, owner, ttl, epoch)
                 except DBAPIError as exc:
                     if not is_contention(self.family, exc):
