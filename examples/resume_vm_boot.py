@@ -3,7 +3,8 @@
 The boot takes six steps, persisted in SQLite. A first process runs them and
 is killed with SIGKILL while powering the VM on (no cleanup, no finally: the
 process just vanishes). A second process rebuilds the flow from the store
-alone and resumes it: the steps that had succeeded are skipped, the one that
+alone and resumes it (once the dead process's lease on the flow has expired):
+the steps that had succeeded are skipped, the one that
 was running when the process died runs again under the same idempotency key
 (so a real cloud API would recognise the repeated request), and the rest run.
 
@@ -14,11 +15,11 @@ Run: python examples/resume_vm_boot.py --fresh     (the whole story; `make demo`
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import steadyflow as sf
@@ -29,6 +30,8 @@ FLOW_ID = "vm-boot-demo"
 FACTORY = "resume_vm_boot:build_boot"
 STEPS = ["allocate-disk", "create-nic", "write-cloud-init", "start-vm", "wait-for-ssh", "dns"]
 CRASH_ENV = "VM_BOOT_CRASH_IN"
+LEASE_TTL = 3.0
+"""Seconds a runner's lease on the flow lasts unless renewed: how long a dead runner blocks it."""
 
 
 def _say(text: str) -> None:
@@ -75,7 +78,13 @@ def backend_url() -> str:
 
 def first_run() -> None:
     """Run the boot in this process until the crash step kills it."""
-    with sf.load(build_boot(), backend=backend_url(), flow_id=FLOW_ID, factory=FACTORY) as engine:
+    with sf.load(
+        build_boot(),
+        backend=backend_url(),
+        flow_id=FLOW_ID,
+        factory=FACTORY,
+        lease_ttl=LEASE_TTL,
+    ) as engine:
         engine.run()
 
 
@@ -109,6 +118,19 @@ def show_store() -> dict[str, sf.AtomState]:
     return states
 
 
+def wait_for_lease() -> None:
+    """The killed process held the flow's lease: nobody else may run it until it expires."""
+    with open_backend(backend_url()) as backend:
+        lease = backend.get_lease(FLOW_ID)
+        _say(
+            f"the dead process's lease on the flow runs out within {LEASE_TTL:.0f} s; "
+            "until then nobody else may run it"
+        )
+        while lease is not None:
+            time.sleep(max(0.05, min(LEASE_TTL, lease.expires_at - time.time())))
+            lease = backend.get_lease(FLOW_ID)
+
+
 def resume() -> None:
     """Rebuild the boot from the store alone and finish it."""
     _say("== second process: rebuild the flow from the store and resume it ==")
@@ -117,6 +139,7 @@ def resume() -> None:
     rerun = [name for name, state in before.items() if state is sf.AtomState.RUNNING]
     _say(f"skipping (already done): {', '.join(skipped) or 'nothing'}")
     _say(f"running again (interrupted): {', '.join(rerun) or 'nothing'}")
+    wait_for_lease()
     with sf.load_from_backend(backend_url(), FLOW_ID) as engine:
         engine.run()
         after = engine.storage.atom_states()
@@ -146,7 +169,6 @@ def main(argv: list[str]) -> None:
         database().unlink(missing_ok=True)
         for suffix in ("-wal", "-shm"):
             Path(f"{database()}{suffix}").unlink(missing_ok=True)
-        shutil.rmtree(f"{database()}.locks", ignore_errors=True)
     if not stored_boot_exists():
         crash_in_child()
     resume()

@@ -33,7 +33,7 @@ class ServiceUnavailableError(Exception):
     """The service answered 503."""
 
 
-def flaky_service(succeed_on: int) -> sf.FunctionTask:
+def flaky_service(succeed_on: int) -> sf.FunctionTask[[], str]:
     """A call that fails until its ``succeed_on``-th attempt."""
 
     def call() -> str:

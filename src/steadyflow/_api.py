@@ -10,6 +10,9 @@ from steadyflow.engine.engine import Engine
 from steadyflow.flow.base import Flow
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
+    from steadyflow.engine.options import EngineKind, EngineOptions, RunOptions
     from steadyflow.persistence.base import Backend
 
 __all__ = ["load", "load_from_backend", "run", "run_async"]
@@ -19,8 +22,8 @@ def load(
     flow: Flow,
     store: Mapping[str, Any] | None = None,
     *,
-    engine: str = "serial",
-    **options: Any,
+    engine: EngineKind = "serial",
+    **options: Unpack[EngineOptions],
 ) -> Engine:
     """An engine for ``flow``, ready to run; nothing runs yet.
 
@@ -28,7 +31,8 @@ def load(
         flow: the flow to run.
         store: values available to every atom by name.
         engine: ``"serial"``, ``"parallel"`` or ``"asyncio"``.
-        **options: passed to :class:`~steadyflow.engine.Engine` (``max_workers``,
+        **options: typed keywords (:class:`~steadyflow.engine.options.EngineOptions`),
+            passed to :class:`~steadyflow.engine.Engine` (``max_workers``,
             ``executor``, ``max_concurrency``, ``revert``, ``flow_id``, ``clock``,
             ``seed``, and for a persisted run ``backend``, ``durability``,
             ``factory``, ``factory_args``, ``factory_kwargs``,
@@ -47,8 +51,8 @@ def load_from_backend(
     flow_id: str,
     store: Mapping[str, Any] | None = None,
     *,
-    engine: str = "serial",
-    **options: Any,
+    engine: EngineKind = "serial",
+    **options: Unpack[RunOptions],
 ) -> Engine:
     """Rebuild a persisted flow from its saved factory and return an engine resuming it.
 
@@ -90,8 +94,8 @@ def run(
     flow: Flow,
     store: Mapping[str, Any] | None = None,
     *,
-    engine: str = "serial",
-    **options: Any,
+    engine: EngineKind = "serial",
+    **options: Unpack[EngineOptions],
 ) -> dict[str, Any]:
     """Run ``flow`` to its end and return every name its atoms provided.
 
@@ -108,8 +112,8 @@ async def run_async(
     flow: Flow,
     store: Mapping[str, Any] | None = None,
     *,
-    engine: str = "asyncio",
-    **options: Any,
+    engine: EngineKind = "asyncio",
+    **options: Unpack[EngineOptions],
 ) -> dict[str, Any]:
     """Like :func:`run`, from a coroutine, without blocking the event loop.
 

@@ -64,14 +64,9 @@ class ProvidesSpec(NamedTuple):
     def check(self, result: Any, owner: str) -> None:
         """Raise InvalidResultError unless ``result`` fits this spec."""
         shape = self.shape
-        if shape is _ResultShape.WHOLE:
-            return
-        if shape is _ResultShape.NOTHING:
-            if result is not None:
-                raise InvalidResultError(
-                    f"task {owner!r} returned {_short(result)} but declares no provides; "
-                    f"name the result with provides=... or return None"
-                )
+        if shape is _ResultShape.WHOLE or shape is _ResultShape.NOTHING:
+            # Without provides the result is still kept (for the atom's own
+            # revert and its history); it is only not published to others.
             return
         if shape is _ResultShape.POSITIONAL:
             if isinstance(result, str | bytes) or not isinstance(result, Sequence):
@@ -245,6 +240,13 @@ class Atom:
         self.name = name
         self.version = str(version)
         self.provides_spec = ProvidesSpec.parse(provides, name)
+        if isinstance(requires, str):
+            requires = (requires,)  # one name, as for provides (not one per character)
+        if inject is not None and not isinstance(inject, Mapping):
+            raise InvalidAtomError(
+                f"{name}: inject must be a mapping of parameter names to values, "
+                f"not {type(inject).__name__} {_short(inject)}"
+            )
         signature = Signature.of(method, name, skip)
         arg_symbols = {arg: arg for arg in signature.args}
         optional = set(signature.optional)

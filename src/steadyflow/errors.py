@@ -12,6 +12,7 @@ The hierarchy::
     │       └── AmbiguousProviderError
     ├── ExecutionError                 (running a flow)
     │   ├── InvalidResultError
+    │   ├── InvalidInputError          (also TypeError)
     │   ├── ResultSerializationError
     │   ├── TaskTimeoutError           (also TimeoutError)
     │   ├── RunTimeoutError            (also TimeoutError)
@@ -60,6 +61,7 @@ __all__ = [
     "IncompatibleFlowError",
     "LeaseLostError",
     "InvalidAtomError",
+    "InvalidInputError",
     "InvalidResultError",
     "InvalidURLError",
     "MissingDriverError",
@@ -156,12 +158,25 @@ class ExecutionError(SteadyflowError):
     """
 
 
+class InvalidInputError(ExecutionError, TypeError):
+    """Raised when an input an atom receives at run time cannot be used.
+
+    The case it exists for: the list a :class:`~steadyflow.Map` maps over is a
+    string, bytes or not iterable at all (a string would otherwise be mapped
+    character by character). The message names the atom; the atom counts as
+    failed, and the normal revert follows.
+
+    .. versionadded:: 0.1.0
+    """
+
+
 class InvalidResultError(ExecutionError):
     """Raised when a task's result does not fit what it declared it provides.
 
-    A tuple ``provides`` with a result of another length, a dict ``provides``
-    whose result lacks a key, or a value returned by a task that provides
-    nothing. The task counts as failed, and the normal revert follows.
+    A tuple ``provides`` with a result of another length or that is no
+    sequence, or a dict ``provides`` whose result lacks a key. (A task
+    without ``provides`` may return anything: the result is kept, only not
+    published.) The task counts as failed, and the normal revert follows.
 
     .. versionadded:: 0.1.0
     """

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from steadyflow.atom import Provides, Rebind
-from steadyflow.errors import InvalidAtomError
+from steadyflow.errors import InvalidAtomError, InvalidInputError
 from steadyflow.retry import Retry
 from steadyflow.task import FunctionTask, Task
 
@@ -71,7 +71,15 @@ class Map(Task):
         if isinstance(task_or_fn, Task):
             element = task_or_fn
         elif callable(task_or_fn):
-            element = FunctionTask(task_or_fn, rebind=rebind, inject=inject, timeout=timeout)
+            # A lambda has no name of its own: it borrows the map's, when given.
+            unnamed = getattr(task_or_fn, "__name__", "<lambda>") == "<lambda>"
+            element = FunctionTask(
+                task_or_fn,
+                f"{name}-element" if unnamed and name is not None else None,
+                rebind=rebind,
+                inject=inject,
+                timeout=timeout,
+            )
         else:
             raise InvalidAtomError(f"Map needs a task or a function, not {task_or_fn!r}")
         if not element.arg_symbols:
@@ -102,9 +110,29 @@ class Map(Task):
         self.optional_args = element.optional_args - {self.element_arg}
         self.inject = {k: v for k, v in element.inject.items() if k != self.element_arg}
 
+    def items_of(self, value: Any) -> list[Any]:
+        """The elements to map over, out of the input named by ``over``.
+
+        Raises:
+            InvalidInputError: ``value`` is a string, bytes or not iterable.
+        """
+        if isinstance(value, str | bytes | bytearray):
+            raise InvalidInputError(
+                f"Map {self.name!r} maps over {self._over!r}, which is a "
+                f"{type(value).__name__} ({value!r:.40}); pass a list of elements "
+                f"(a string would be mapped per character)"
+            )
+        try:
+            return list(value)
+        except TypeError:
+            raise InvalidInputError(
+                f"Map {self.name!r} maps over {self._over!r}, which is a "
+                f"{type(value).__name__}, not a list or another iterable"
+            ) from None
+
     def execute(self, **kwargs: Any) -> list[Any]:
         """Map outside an engine: call the element task on each element in turn."""
-        items = kwargs.pop(ITEMS_ARG)
+        items = self.items_of(kwargs.pop(ITEMS_ARG))
         return [self.element.execute(**self.element_kwargs(item, kwargs)) for item in items]
 
     def element_kwargs(self, item: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:

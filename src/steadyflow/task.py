@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 from steadyflow.atom import Atom, Provides, Rebind, Signature, is_coroutine_function
 from steadyflow.context import _current
@@ -20,29 +20,47 @@ from steadyflow.errors import InvalidAtomError
 
 __all__ = ["FunctionTask", "Task", "task"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def _qualified(obj: Any) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
+
+def _default_function_name(fn: Callable[..., Any]) -> str:
+    """A function task's default name: the function's own, which people can type.
+
+    Raises:
+        InvalidAtomError: ``fn`` is a lambda (or another callable without a
+            usable ``__name__``), which must be named with ``name=``.
+    """
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidAtomError(
+            f"{fn!r} has no usable name (a lambda or a partial); pass name=... to task()"
+        )
+    return name
 
 
 class Task(Atom):
     """An action with an optional undo; subclass it and define ``execute``.
 
     Args:
-        name: unique within a flow; defaults to the class's qualified name.
+        name: unique within a flow; defaults to the class's name (``CreateVM``).
         provides: the name(s) the result is published under; defaults to the
             class attribute ``default_provides``.
-        requires: extra input names, for an ``execute`` taking ``**kwargs``.
+        requires: extra input names, for an ``execute`` taking ``**kwargs``;
+            a single string is one name.
         rebind: new symbol names for ``execute``'s parameters, as a list (by
             position) or a dict (parameter -> symbol).
-        inject: values pinned for this task alone; they win over ``store``.
+        inject: values pinned for this task alone; they win over providers
+            and ``store`` (which is the fallback when nothing earlier provides
+            a name).
         timeout: seconds ``execute`` may take before it fails with
             :class:`~steadyflow.errors.TaskTimeoutError`.
         version: recorded with the task's state; a resume refuses a task whose
             version changed since its state was saved.
 
     Raises:
-        InvalidAtomError: the arguments do not fit ``execute``'s signature.
+        InvalidAtomError: the arguments do not fit ``execute``'s signature, or
+            ``revert`` requires an input ``execute`` does not receive.
     """
 
     default_provides: ClassVar[Provides] = None
@@ -62,7 +80,7 @@ class Task(Atom):
             raise InvalidAtomError(f"{type(self).__name__} must define execute()")
         self._bind(
             self.execute,
-            name=name if name is not None else _qualified(type(self)),
+            name=name if name is not None else type(self).__name__,
             provides=provides if provides is not None else self.default_provides,
             requires=requires,
             rebind=rebind,
@@ -72,7 +90,8 @@ class Task(Atom):
         if timeout is not None and not timeout > 0:
             raise InvalidAtomError(f"{self.name}: timeout must be a positive number of seconds")
         self.timeout = timeout
-        self._revert_signature = Signature.of(self.revert, self.name)
+        self._revert_signature = Signature.of(self._undo_method(), self.name)
+        self._check_revert_inputs()
         # Inspect once while declaring, not on the engine's hot path.
         _ = self.is_async, self.revert_is_async
 
@@ -86,6 +105,37 @@ class Task(Atom):
         The default does nothing: a task without side effects needs no undo.
         """
         return None
+
+    def _undo_method(self) -> Callable[..., Any]:
+        """What the engine calls to revert this task (and reads the signature of)."""
+        return self.revert
+
+    def _check_revert_inputs(self) -> None:
+        """Refuse a revert that needs an input execute does not (surely) receive.
+
+        Found only at run time, such a revert fails while undoing, and what
+        execute created is left behind; so it is a declaration error.
+        """
+        signature = self._revert_signature
+        offered = set(self.arg_symbols).union(("result", "flow_failures"))
+        needed = [arg for arg in signature.args if arg not in signature.optional]
+        unknown = [arg for arg in needed if arg not in offered]
+        if unknown:
+            raise InvalidAtomError(
+                f"{self.name}: revert requires {unknown}, which execute does not receive; "
+                f"revert gets execute's inputs {sorted(self.arg_symbols)} plus result and "
+                f"flow_failures (give those parameters defaults, or add them to execute)"
+            )
+        maybe_absent = [
+            arg
+            for arg in needed
+            if arg in self.optional_args and arg not in self.inject and arg in self.arg_symbols
+        ]
+        if maybe_absent:
+            raise InvalidAtomError(
+                f"{self.name}: revert requires {maybe_absent}, which execute takes with a "
+                f"default and may not receive; give them a default in revert too"
+            )
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -116,16 +166,20 @@ class Task(Atom):
             context.report_progress(min(1.0, max(0.0, float(fraction))))
 
 
-class FunctionTask(Task):
+class FunctionTask(Task, Generic[P, R]):
     """A task made from a plain function by :func:`task`.
 
     The instance stays callable: calling it calls the function, so a decorated
-    function is still usable (and testable) as a function.
+    function is still usable (and testable) as a function. It is generic in
+    the function's parameters and return type, so type checkers check such
+    calls as they would the function's (``FunctionTask[[str], int]``).
     """
+
+    fn: Callable[P, R]
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         name: str | None = None,
         *,
         revert: Callable[..., Any] | None = None,
@@ -142,7 +196,7 @@ class FunctionTask(Task):
         self.revert_fn = revert
         functools.update_wrapper(self, fn)
         super().__init__(
-            name if name is not None else _qualified(fn),
+            name if name is not None else _default_function_name(fn),
             provides=provides,
             requires=requires,
             rebind=rebind,
@@ -150,8 +204,6 @@ class FunctionTask(Task):
             timeout=timeout,
             version=version,
         )
-        if revert is not None:
-            self._revert_signature = Signature.of(revert, self.name)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -160,6 +212,9 @@ class FunctionTask(Task):
         if self.revert_fn is None:
             return None
         return self.revert_fn(*args, **kwargs)
+
+    def _undo_method(self) -> Callable[..., Any]:
+        return self.revert_fn if self.revert_fn is not None else self.revert
 
     def _bind(self, method: Callable[..., Any], **kwargs: Any) -> None:
         # Inputs come from the wrapped function, not the generic execute().
@@ -180,17 +235,13 @@ class FunctionTask(Task):
             return {}
         return super().revert_arguments(inputs, result, flow_failures)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
 
 @overload
-def task(fn: Callable[..., Any], /) -> FunctionTask: ...
-
-
-@overload
 def task(
-    fn: Callable[..., Any],
+    fn: Callable[P, R],
     /,
     *,
     name: str | None = ...,
@@ -201,7 +252,7 @@ def task(
     inject: Mapping[str, Any] | None = ...,
     timeout: float | None = ...,
     version: str = ...,
-) -> FunctionTask: ...
+) -> FunctionTask[P, R]: ...
 
 
 @overload
@@ -217,11 +268,11 @@ def task(
     inject: Mapping[str, Any] | None = ...,
     timeout: float | None = ...,
     version: str = ...,
-) -> Callable[[Callable[..., Any]], FunctionTask]: ...
+) -> Callable[[Callable[P, R]], FunctionTask[P, R]]: ...
 
 
 def task(
-    fn: Callable[..., Any] | None = None,
+    fn: Callable[P, R] | None = None,
     /,
     *,
     name: str | None = None,
@@ -232,12 +283,12 @@ def task(
     inject: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     version: str = "1.0",
-) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
+) -> FunctionTask[P, R] | Callable[[Callable[P, R]], FunctionTask[P, R]]:
     """Turn a function into a task: ``@task``, ``@task(provides=...)`` or ``task(fn, ...)``.
 
     Args:
         fn: the function doing the work; its parameters are the task's inputs.
-        name: defaults to the function's qualified name.
+        name: defaults to the function's name (``create_vm``); a lambda needs one.
         provides: see :class:`Task`.
         revert: a function undoing ``fn``; gets ``fn``'s inputs plus
             keyword-only ``result`` and ``flow_failures`` (each only if it
@@ -249,7 +300,7 @@ def task(
         version: see :class:`Task`.
     """
 
-    def build(function: Callable[..., Any]) -> FunctionTask:
+    def build(function: Callable[P, R]) -> FunctionTask[P, R]:
         return FunctionTask(
             function,
             name,

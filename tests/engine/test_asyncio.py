@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import TaskTimeoutError
 
 
@@ -66,7 +67,7 @@ def test_sync_tasks_of_an_async_run_go_to_threads() -> None:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_async_tasks_in_a_sync_run_get_an_internal_loop(kind: str) -> None:
+def test_async_tasks_in_a_sync_run_get_an_internal_loop(kind: EngineKind) -> None:
     flow = sf.Linear(
         "l", sf.task(_double, provides="y"), sf.task(lambda y: y + 1, name="inc", provides="z")
     )
@@ -119,7 +120,7 @@ def test_async_revert_runs_on_the_loop() -> None:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_an_async_task_is_cancelled_on_timeout(kind: str) -> None:
+def test_an_async_task_is_cancelled_on_timeout(kind: EngineKind) -> None:
     # Given an async task that would wait forever, and notes its cancellation
     cancelled = threading.Event()
 

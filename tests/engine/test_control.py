@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import RunTimeoutError, TaskTimeoutError
 
 from .conftest import FakeClock, Recorder, Step
@@ -30,7 +31,7 @@ def _graph(recorder: Recorder, engine_box: list[sf.Engine]) -> sf.Graph:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel"])
-def test_suspend_in_the_middle_of_a_graph_then_resume(kind: str, recorder: Recorder) -> None:
+def test_suspend_in_the_middle_of_a_graph_then_resume(kind: EngineKind, recorder: Recorder) -> None:
     # Given a graph whose first atom asks the engine to suspend
     box: list[sf.Engine] = []
     engine = sf.load(_graph(recorder, box), engine=kind, max_workers=1)
@@ -87,7 +88,7 @@ def test_suspend_from_another_thread_lets_running_atoms_finish(recorder: Recorde
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_a_thread_task_timing_out_fails_promptly(kind: str, recorder: Recorder) -> None:
+def test_a_thread_task_timing_out_fails_promptly(kind: EngineKind, recorder: Recorder) -> None:
     # Given a synchronous task stuck until the test releases it
     release = threading.Event()
     try:
@@ -123,7 +124,7 @@ def test_a_timed_out_task_is_retried_like_any_failure(recorder: Recorder) -> Non
 
 
 @pytest.mark.parametrize("kind", ["parallel", "asyncio"])
-def test_a_run_timeout_reverts_and_raises(kind: str, recorder: Recorder) -> None:
+def test_a_run_timeout_reverts_and_raises(kind: EngineKind, recorder: Recorder) -> None:
     release = threading.Event()
     try:
 
@@ -134,7 +135,7 @@ def test_a_run_timeout_reverts_and_raises(kind: str, recorder: Recorder) -> None
 
         flow = sf.Unordered("u", Step("quick", recorder), Stuck("stuck", recorder))
         engine = sf.load(flow, engine=kind)
-        with pytest.raises(RunTimeoutError):
+        with pytest.raises(RunTimeoutError, match=r"timeout of 0\.1 s"):
             engine.run(timeout=0.1)
         assert engine.storage.flow_state is sf.FlowState.REVERTED
         assert sorted(recorder.names("revert")) == ["quick", "stuck"]
@@ -150,7 +151,8 @@ def test_a_run_timeout_with_a_fake_clock_covers_backoff_waits(clock: FakeClock) 
         retry=sf.retry.Times(5, delay=10),
     )
     engine = sf.load(flow, clock=clock)
-    with pytest.raises(RunTimeoutError):
+    # Then the error states the limit
+    with pytest.raises(RunTimeoutError, match=r"'l' did not finish within its timeout of 15 s"):
         engine.run(timeout=15)
     assert clock.now == pytest.approx(15)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import FailureGroup, InvalidAtomError
 from steadyflow.failure import Failure
 
@@ -20,7 +21,7 @@ def _square(x: int, factor: int = 1) -> int:
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_map_then_reduce(kind: str) -> None:
+def test_map_then_reduce(kind: EngineKind) -> None:
     flow = sf.Linear(
         "mr",
         sf.Map(_square, over="numbers", provides="squares"),
@@ -153,7 +154,7 @@ def test_a_task_instance_can_be_mapped() -> None:
 
 def test_map_needs_a_parameter_for_the_element() -> None:
     with pytest.raises(InvalidAtomError, match="element"):
-        sf.Map(lambda: 1, over="xs", provides="ys")
+        sf.Map(lambda: 1, over="xs", provides="ys", name="m")
 
 
 def test_new_names_are_exported() -> None:

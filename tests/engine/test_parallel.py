@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import FailureGroup
 
 from .conftest import Recorder, Step
@@ -135,7 +136,9 @@ class _ProcessEnding(BaseException):
 
 
 @pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
-def test_a_process_ending_exception_in_a_task_reaches_the_caller_untouched(kind: str) -> None:
+def test_a_process_ending_exception_in_a_task_reaches_the_caller_untouched(
+    kind: EngineKind,
+) -> None:
     # Given a task that lets a BaseException through (as Ctrl-C would)
     @sf.task
     def interrupted() -> None:

@@ -14,7 +14,7 @@ from steadyflow.retry import RETRY, REVERT, History, Times
 from .conftest import FakeClock, Recorder, Step
 
 
-def _flaky(failures: int, name: str = "flaky") -> tuple[sf.FunctionTask, list[int]]:
+def _flaky(failures: int, name: str = "flaky") -> tuple[sf.FunctionTask[[], int], list[int]]:
     calls: list[int] = []
 
     def flaky() -> int:

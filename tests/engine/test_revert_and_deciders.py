@@ -51,11 +51,11 @@ def test_scoped_revert_without_any_controller_reverts_the_flow(recorder: Recorde
 
 def test_unknown_revert_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="revert"):
-        sf.load(sf.Linear("l", sf.task(lambda: None, name="t")), revert="some")
+        sf.load(sf.Linear("l", sf.task(lambda: None, name="t")), revert="some")  # type: ignore[arg-type]
 
 
-def _switch(depth: str, go: bool) -> tuple[sf.Graph, dict[str, sf.FunctionTask]]:
-    tasks = {
+def _switch(depth: str, go: bool) -> tuple[sf.Graph, dict[str, sf.Task]]:
+    tasks: dict[str, sf.Task] = {
         "a": sf.task(lambda: go, name="a", provides="go"),
         "b": sf.task(lambda: "b", name="b", provides="y"),
         "c": sf.task(lambda y="default": y, name="c", provides="z"),

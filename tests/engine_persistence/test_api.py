@@ -17,7 +17,7 @@ def test_entry_points_are_exported() -> None:
 def test_importing_steadyflow_leaves_the_persistence_layer_unloaded() -> None:
     code = (
         "import sys, steadyflow as sf\n"
-        "sf.run(sf.Linear('f', sf.task(provides='x')(lambda: 1)))\n"
+        "sf.run(sf.Linear('f', sf.task(provides='x', name='one')(lambda: 1)))\n"
         "print(sorted(m for m in sys.modules if m.startswith('steadyflow.persistence')))\n"
     )
     done = subprocess.run(

@@ -85,4 +85,4 @@ def test_batched_crash_reruns_what_was_not_written(reopen: Opener) -> None:
 
 def test_unknown_durability_is_refused(backend: Backend) -> None:
     with pytest.raises(ValueError, match="durability 'eventually'"):
-        sf.load(chain(Journal(), ["a"]), backend=backend, durability="eventually")
+        sf.load(chain(Journal(), ["a"]), backend=backend, durability="eventually")  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
+from steadyflow.engine import EngineKind
 from steadyflow.errors import BackendUnavailableError, FlowLockedError, LeaseLostError
 from steadyflow.persistence import Backend, MemoryBackend
 from steadyflow.persistence.base import Lease
@@ -54,7 +55,8 @@ def test_a_second_runner_gets_flow_locked_naming_the_holder(reopen: Opener) -> N
     # Then the second engine was refused, told who holds the flow and until when
     assert len(errors) == 1
     assert errors[0].holder == process_owner()
-    assert errors[0].expires_at is not None and errors[0].expires_at > time.time() - 60
+    assert errors[0].expires_at is not None
+    assert errors[0].expires_at > time.time() - 60
     assert errors[0].flow_id == "held"
     # And once the first is done, running again is allowed (and finds nothing to do)
     sf.load(flow, backend=reopen(), flow_id="held").run()
@@ -85,21 +87,25 @@ def test_a_reset_is_written_by_the_next_run(reopen: Opener) -> None:
     assert journal.keys("execute", "a") == ["r:a:1", "r:a:2"]
 
 
-def test_a_preempted_run_stops_and_records_nothing_more(backend: Backend) -> None:
+@pytest.mark.parametrize("kind", ["serial", "parallel"])
+def test_a_preempted_run_stops_and_records_nothing_more(backend: Backend, kind: EngineKind) -> None:
     # Given a run whose second task is slow, and a takeover with a larger epoch meanwhile
     journal = Journal()
     started = threading.Event()
+    slow_for = 1.0 if kind == "serial" else 6.0
 
     class Slow(sf.Task):
         def execute(self, a: int) -> int:
             started.set()
-            time.sleep(1.5)
+            time.sleep(slow_for)
             return a
 
     flow = sf.Linear(
         "pre", *chain(journal, ["a"]).children, Slow("slow", provides="s"), *_tail(journal)
     )
-    engine = sf.load(flow, store={"start": 0}, backend=backend, flow_id="pre", lease_ttl=5)
+    engine = sf.load(
+        flow, store={"start": 0}, backend=backend, flow_id="pre", lease_ttl=5, engine=kind
+    )
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -114,12 +120,16 @@ def test_a_preempted_run_stops_and_records_nothing_more(backend: Backend) -> Non
     current = backend.get_lease("pre")
     assert current is not None
     taker = backend.acquire_lease("pre", "taker", 30, epoch=current.epoch + 1)
-    # When the run notices, Then it ends with LeaseLostError without waiting for the slow task
+    # When the run notices (the serial engine, once the task it runs inline returns;
+    # the parallel one at once, abandoning the task's thread)
     began = time.monotonic()
-    runner.join(10)
+    runner.join(slow_for + 10)
     assert not runner.is_alive()
-    assert time.monotonic() - began < 1.4  # the slow task was abandoned, not waited for
-    assert len(errors) == 1 and isinstance(errors[0], LeaseLostError)
+    if kind == "parallel":
+        assert time.monotonic() - began < slow_for - 2  # liveness: it did not wait for the task
+    # Then it ended with LeaseLostError
+    assert len(errors) == 1
+    assert isinstance(errors[0], LeaseLostError)
     # And the store shows slow still RUNNING: its result was not recorded, c never started
     stored = backend.get_flow_detail("pre").atoms
     assert stored["slow"].state is AtomState.RUNNING
@@ -143,17 +153,24 @@ def test_a_run_that_cannot_renew_its_lease_stops_before_expiry() -> None:
 
     class Slow(sf.Task):
         def execute(self, a: int) -> int:
-            time.sleep(2.0)
+            time.sleep(6.0)
             return a
 
     flow = sf.Linear("cut", *chain(journal, ["a"]).children, Slow("slow", provides="s"))
     backend = _Unreachable()
-    engine = sf.load(flow, store={"start": 0}, backend=backend, flow_id="cut", lease_ttl=0.6)
+    engine = sf.load(
+        flow,
+        store={"start": 0},
+        backend=backend,
+        flow_id="cut",
+        lease_ttl=0.6,
+        engine="parallel",
+    )
     # When it runs, Then it raises LeaseLostError once the lease could not be renewed in time
     began = time.monotonic()
     with pytest.raises(LeaseLostError, match="expired"):
         engine.run()
-    assert time.monotonic() - began < 1.9
+    assert time.monotonic() - began < 4.0  # liveness: it did not wait for the task
     assert backend.get_flow_detail("cut").atoms["slow"].state is AtomState.RUNNING
 
 
@@ -255,18 +272,21 @@ def test_a_killed_holder_blocks_its_flow_only_until_its_lease_expires(
 ) -> None:
     _durable(store_url)
     log = tmp_path / "effects.log"
-    # Given a holder with a 1 s lease, SIGKILLed in the middle of `slow`
-    holder = Holder(store_url, "killed", 1.0, log)
+    # Given a holder with a 4 s lease, SIGKILLed in the middle of `slow`
+    holder = Holder(store_url, "killed", 4.0, log)
     holders.append(holder)
     holder.wait_running()
     holder.kill()
     # When another runner tries at once, Then it is refused
-    with pytest.raises(FlowLockedError) as refused:
-        sf.load(_same_flow(log), backend=store_url, flow_id="killed").run()
-    assert refused.value.holder is not None and refused.value.holder != process_owner()
+    with (
+        pytest.raises(FlowLockedError) as refused,
+        sf.load(_same_flow(log), backend=store_url, flow_id="killed") as engine,
+    ):
+        engine.run()
+    assert refused.value.holder is not None
+    assert refused.value.holder != process_owner()
     # And once the lease expired it takes over: `a` is not run again, `slow` is
-    engine = _run_when_free(_same_flow(log), store_url, "killed")
-    with engine:
+    with _run_when_free(_same_flow(log), store_url, "killed") as engine:
         assert engine.storage.flow_state is FlowState.SUCCESS
         assert engine.storage.get_attempt("slow") == 1  # the interrupted attempt, resumed
     mine = [(event, atom) for pid, event, atom, _ in _log(log) if pid == os.getpid()]
@@ -294,7 +314,7 @@ def test_a_frozen_holder_is_taken_over_and_its_late_writes_are_refused(
     # And the frozen holder is woken up
     os.kill(holder.process.pid, signal.SIGCONT)
     code, out = holder.finish()
-    # Then it noticed that it lost the flow, and wrote nothing: the store is as the new runner left it
+    # Then it noticed that it lost the flow and wrote nothing: the store is as the taker left it
     assert code == 4, out
     with sf.persistence.open_backend(store_url) as store:
         after = store.get_flow_detail("frozen")
@@ -319,20 +339,22 @@ def _terminate_sessions(store_url: str, tag: str) -> int:
         import psycopg
 
         base = store_url.split("?", 1)[0]
-        with psycopg.connect(base, autocommit=True) as admin:
-            rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        with psycopg.connect(base, autocommit=True) as pg_admin:
+            rows = pg_admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
                 (tag,),
             ).fetchall()
         return len(rows)
-    from tests._services import _mysql_connect
+    from _services import _mysql_connect
 
     database = store_url.rsplit("/", 1)[1].split("?", 1)[0]
     admin: Any = _mysql_connect(store_url, database="")
     try:
         with admin.cursor() as cursor:
             cursor.execute(
-                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                "SELECT id FROM information_schema.processlist"
+                " WHERE db = %s AND id <> CONNECTION_ID()",
                 (database,),
             )
             ids = [row[0] for row in cursor.fetchall()]
@@ -362,8 +384,11 @@ def test_dropping_the_holders_sessions_hands_the_flow_to_nobody_else(
     holder.wait_running()
     assert _terminate_sessions(store_url, tag) >= 1
     # When another runner tries, Then the lease still stands: it is refused
-    with pytest.raises(FlowLockedError):
-        sf.load(_same_flow(log), backend=store_url, flow_id="dropped").run()
+    with (
+        pytest.raises(FlowLockedError),
+        sf.load(_same_flow(log), backend=store_url, flow_id="dropped") as engine,
+    ):
+        engine.run()
     # And the holder reconnects and finishes the flow by itself
     code, out = holder.finish()
     assert code == 0, out

@@ -117,13 +117,13 @@ def test_engine_level_bad_input(backend: Backend) -> None:
     with pytest.raises(ValueError, match="not a valid flow id"):
         sf.load(flow, backend=backend, flow_id="no spaces allowed")
     with pytest.raises(TypeError, match="not int"):
-        sf.load(flow, backend=3)
+        sf.load(flow, backend=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="module-level function"):
         sf.load(flow, backend=backend, factory=lambda: flow)
     with pytest.raises(ValueError, match=r"package\.module:function"):
         sf.load(flow, backend=backend, factory="no_colon")
     with pytest.raises(ValueError, match="on_version_change"):
-        sf.load(flow, backend=backend, on_version_change="maybe")
+        sf.load(flow, backend=backend, on_version_change="maybe")  # type: ignore[arg-type]
 
 
 def test_a_flow_filed_in_its_own_logbook_resumes_without_naming_it(reopen: Opener) -> None:

@@ -46,12 +46,12 @@ class Step(sf.Task):
             raise self.fail_revert
 
 
-def give(name: str, value: Any, provides: str) -> sf.FunctionTask:
+def give(name: str, value: Any, provides: str) -> sf.FunctionTask[..., Any]:
     """A task that provides ``value`` under ``provides``."""
     return sf.task(lambda: value, name=name, provides=provides)
 
 
-def use(name: str, *symbols: str, provides: str | None = None) -> sf.FunctionTask:
+def use(name: str, *symbols: str, provides: str | None = None) -> sf.FunctionTask[..., Any]:
     """A task that requires ``symbols`` and returns them as a dict."""
 
     def collect(**inputs: Any) -> dict[str, Any]:

@@ -47,12 +47,6 @@ def test_a_dict_provides_with_a_result_lacking_a_key() -> None:
     assert journal.names("revert") == ["before"]
 
 
-def test_a_result_from_a_task_declared_to_provide_nothing() -> None:
-    caught, _ = _run_with("surprise", None)
-    assert "'shaper'" in str(caught.value)
-    assert "provides" in str(caught.value)
-
-
 def test_a_class_passed_where_an_instance_belongs() -> None:
     with pytest.raises(InvalidAtomError, match="Step"):
         sf.Unordered("u", Step)  # type: ignore[arg-type]

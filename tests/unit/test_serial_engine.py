@@ -100,7 +100,7 @@ def test_load_refuses_what_is_not_a_flow_an_unknown_engine_and_a_bad_store() -> 
     with pytest.raises(sf.errors.InvalidAtomError, match="wrap a single task"):
         sf.load(Step("a", journal))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown engine 'turbo'"):
-        sf.load(sf.Linear("f"), engine="turbo")
+        sf.load(sf.Linear("f"), engine="turbo")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="store must be a mapping"):
         sf.load(sf.Linear("f"), store=[1, 2])  # type: ignore[arg-type]
 

@@ -23,8 +23,8 @@ def test_requirements_come_from_the_execute_signature_and_defaults_are_optional(
     assert boot.optional == frozenset({"flavor"})
 
 
-def test_the_default_name_is_the_qualified_class_name_and_name_overrides_it() -> None:
-    assert Boot().name == f"{__name__}.Boot"
+def test_the_default_name_is_the_class_name_and_name_overrides_it() -> None:
+    assert Boot().name == "Boot"
     assert Boot(name="boot-1").name == "boot-1"
 
 
@@ -173,7 +173,7 @@ def test_sf_task_as_a_bare_decorator_keeps_the_function_callable() -> None:
         return 2 * x
 
     assert isinstance(double, sf.FunctionTask)
-    assert double.name == f"{__name__}.{double.fn.__qualname__}"
+    assert double.name == "double"
     assert double.requires == frozenset({"x"})
     assert double(4) == 8
 

@@ -140,7 +140,8 @@ class _Compiler:
         if atom.name in self.names:
             raise DuplicateNameError(
                 f"two atoms are named {atom.name!r}; atom names must be unique in a flow "
-                f"(pass name=... to tell them apart)"
+                f"(pass name=... to tell them apart: a task is named after its function "
+                f"or class unless given a name)"
             )
         self.names[atom.name] = index
         bindings = []

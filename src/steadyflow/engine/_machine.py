@@ -107,6 +107,8 @@ class Machine:
         """Raises LeaseLostError once a persisted run's lease is gone (checked every round)."""
         self.poll: float | None = None
         """The longest the driver waits between rounds, so a lost lease is noticed."""
+        self.time_limit: float | None = None
+        """The ``timeout=`` the deadline came from, in seconds (for the error message)."""
         self.timed_out = False
         self.started = [0.0] * count
         """Per node, when its current job started (perf_counter; kept while observed)."""
@@ -407,7 +409,8 @@ class Machine:
         from steadyflow.errors import RunTimeoutError
 
         self.timed_out = True
-        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish in time")
+        limit = f"within its timeout of {self.time_limit:g} s" if self.time_limit else "in time"
+        error = RunTimeoutError(f"flow {self.plan.flow_name!r} did not finish {limit}")
         failure = Failure.from_exception(error)
         for job in self.executor.abandon():
             if not job.revert and self.storage.states[job.node] is _A.RUNNING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from steadyflow.context import AtomContext
 from steadyflow.engine._executor import Completion, Job
-from steadyflow.errors import FailureGroup
+from steadyflow.errors import FailureGroup, InvalidInputError
 from steadyflow.failure import Failure
 from steadyflow.mapreduce import ITEMS_ARG, Map
 from steadyflow.retry import Attempt, Decision, History
@@ -95,7 +95,12 @@ class MapRunner:
         machine = self.machine
         storage = machine.storage
         kwargs = machine._arguments(index)
-        items = list(kwargs.pop(ITEMS_ARG))
+        atom: Map = machine.nodes[index].atom  # type: ignore[assignment]
+        try:
+            items = atom.items_of(kwargs.pop(ITEMS_ARG))
+        except InvalidInputError as exc:
+            machine._failed(index, Failure.from_exception(exc))
+            return
         count = len(items)
         meta = self._meta(index)
         states = meta.get("elements")

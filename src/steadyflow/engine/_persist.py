@@ -138,15 +138,25 @@ class FactorySpec:
     ) -> FactorySpec:
         """Describe ``factory`` (a ``"module:function"`` string or an importable function).
 
+        Checked now, when the flow is saved, rather than discovered when a
+        recovery in another process cannot rebuild the flow.
+
         Raises:
             TypeError: ``factory`` is neither, or the function cannot be imported
-                by its name (a lambda, a local function).
-            ValueError: the string is not of the form ``module:function``.
+                by its name (a lambda, a local function, one in ``__main__``).
+            ValueError: the string is not of the form ``module:function``, names
+                ``__main__``, or cannot be imported.
         """
         if callable(factory) and not isinstance(factory, str):
             module = getattr(factory, "__module__", None)
             qualname = getattr(factory, "__qualname__", "")
             target = f"{module}:{qualname}"
+            if module == "__main__":
+                raise TypeError(
+                    f"factory {factory!r} lives in __main__, which another process "
+                    f"(a recovery, a conductor) imports as a different module; move it "
+                    f"to an importable module or pass 'package.module:function'"
+                )
             if not module or "<" in qualname or _import(target, check_only=True) is not factory:
                 raise TypeError(
                     f"factory {factory!r} cannot be imported by name ({target}); "
@@ -158,6 +168,17 @@ class FactorySpec:
         module, sep, name = factory.partition(":")
         if not sep or not module or not name:
             raise ValueError(f"factory {factory!r} must look like 'package.module:function'")
+        if module == "__main__":
+            raise ValueError(
+                f"factory {factory!r} names __main__, which another process imports as a "
+                f"different module; name the module the function is defined in"
+            )
+        if not callable(_import(factory, check_only=True)):
+            raise ValueError(
+                f"factory {factory!r} cannot be imported here (no module {module!r} on "
+                f"sys.path, or no callable {name!r} in it); a recovery could not rebuild "
+                f"the flow"
+            )
         return cls(factory, tuple(args), dict(kwargs or {}))
 
     def to_dict(self) -> dict[str, Any]:
@@ -285,10 +306,9 @@ class FlowRecord:
     def open(self, plan: Plan, store: Mapping[str, Any]) -> Storage:
         """A Storage for ``plan``: the stored state when the flow detail exists.
 
-        Without the lease (:meth:`acquire`) this only reads, for a look at the
-        state before running; a flow detail not stored yet then gives a fresh
-        Storage and nothing is written. With the lease, a missing flow detail
-        is created (a fenced write).
+        A missing flow detail is created, under the lease (a fenced write).
+        State read without holding the lease is only a look: a run reads it
+        again once it holds the lease.
 
         Raises:
             IncompatibleFlowError: the stored flow does not fit ``plan`` (a
@@ -306,13 +326,33 @@ class FlowRecord:
             stored = None
         if stored is None:
             self.resumed = False
-            if self._keeper is None:
-                self._checked_store(store)
-                return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
-            stored = self._create(plan, store)
+            stored = self._create_leased(plan, store)
             if stored is None:
                 return Storage(plan, store=store, flow_id=self.flow_id, persister=self)
         return self._restore(plan, stored, store)
+
+    def _create_leased(self, plan: Plan, store: Mapping[str, Any]) -> FlowDetail | None:
+        """Create the flow detail under the lease (taken for the write when not held).
+
+        A flow detail created ahead of its run (``prepare()``, to hand it to
+        another process) is a fenced write like any other. When someone else
+        holds the lease meanwhile, they are creating or running it: their
+        flow detail, if stored yet, is the one to read.
+        """
+        if self._keeper is not None:
+            return self._create(plan, store)
+        try:
+            self.acquire()
+        except FlowLockedError:
+            self._checked_store(store)
+            try:
+                return self.backend.get_flow_detail(self.flow_id)
+            except NotFoundError:
+                return None
+        try:
+            return self._create(plan, store)
+        finally:
+            self.release()
 
     def _create(self, plan: Plan, store: Mapping[str, Any]) -> FlowDetail | None:
         """Store a new flow detail; None when created, else the one someone else made."""

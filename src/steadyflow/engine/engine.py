@@ -43,9 +43,12 @@ from steadyflow.states import ENGINE_TRANSITIONS, EngineState, FlowState, check_
 
 if TYPE_CHECKING:
     import random
+    from concurrent.futures import Executor as FuturesExecutor
 
     # Imported when a backend is given: an in-memory run never loads the persistence layer.
     from steadyflow.engine._persist import FlowRecord
+    from steadyflow.engine.options import Durability, EngineKind, RevertMode, VersionPolicy
+    from steadyflow.persistence.base import Backend
 
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
@@ -125,20 +128,20 @@ class Engine:
         flow: Flow,
         *,
         store: Mapping[str, Any] | None = None,
-        engine: str = "serial",
+        engine: EngineKind = "serial",
         max_workers: int | None = None,
-        executor: Any = None,
+        executor: FuturesExecutor | None = None,
         max_concurrency: int | None = None,
-        revert: str = "flow",
+        revert: RevertMode = "flow",
         flow_id: str | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
-        backend: Any = None,
-        durability: str = "sync",
+        backend: str | Backend | None = None,
+        durability: Durability = "sync",
         factory: str | Callable[..., Flow] | None = None,
         factory_args: Sequence[Any] = (),
         factory_kwargs: Mapping[str, Any] | None = None,
-        on_version_change: str = "error",
+        on_version_change: VersionPolicy = "error",
         book: str | None = None,
         lease_ttl: float | None = None,
     ) -> None:
@@ -437,10 +440,7 @@ class Engine:
             executor.close()
             if self._record is not None:
                 self._record.release()
-            raise EngineStateError(
-                f"flow {self.flow.name!r} already ended {storage.flow_state.value}; "
-                f"call engine.reset() to run it again from the start"
-            )
+            raise EngineStateError(self._ended_message(storage.flow_state))
         assert self._arguments is not None
         self._suspend.clear()
         machine = Machine(
@@ -460,6 +460,7 @@ class Engine:
                     self._record.release()
                 raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
             machine.deadline = self._clock.monotonic() + timeout
+            machine.time_limit = timeout
         if self._record is not None:
             machine.lease_check = self._record.check_lease
             machine.poll = min(1.0, self._record.lease_ttl / 6)
@@ -481,6 +482,18 @@ class Engine:
             self._reset_pending = False
         self._storage = storage
         self._arguments = None
+
+    def _ended_message(self, state: FlowState) -> str:
+        ended = f"flow {self.flow.name!r} already ended {state.value}"
+        if self._record is None:
+            return f"{ended}; call engine.reset() to run it again from the start"
+        # sf.run() gives the caller no engine to reset: say how to start over either way.
+        return (
+            f"{ended} (stored as flow detail {self.flow_id}); to start over, run it under "
+            f"a new flow_id (sf.run(flow, backend=..., flow_id=None) makes one), or rerun "
+            f"this one from the start with engine = sf.load(flow, backend=..., "
+            f"flow_id={self.flow_id!r}); engine.reset(); engine.run()"
+        )
 
     def _own_backend(self) -> None:
         """Make :meth:`close` close the backend too (one opened on the engine's behalf)."""
