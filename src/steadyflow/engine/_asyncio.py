@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Awaitable, Coroutine
 from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from steadyflow.engine._executor import (
@@ -113,7 +113,8 @@ class AsyncioExecutor(Executor):
 
     @property
     def in_flight(self) -> int:
-        return len(self._live)
+        # Completions not taken yet count: the driver must take them, not wait.
+        return len(self._live) + len(self._done) + (self._fatal is not None)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -152,7 +153,9 @@ class AsyncioExecutor(Executor):
 
     async def _run_sync(self, key: int, job: Job, loop: asyncio.AbstractEventLoop) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="steadyflow")
+            from steadyflow.engine._daemon_pool import DaemonPool
+
+            self._pool = DaemonPool(self._workers)
 
         def await_on_loop(value: Awaitable[Any], job: Job) -> Any:
             async def bounded() -> Any:
@@ -204,7 +207,10 @@ class AsyncioExecutor(Executor):
 
     async def wait_async(self, timeout: float | None) -> None:  # noqa: ASYNC109
         wakeup = self._wakeup
-        if self._done or self._fatal is not None or wakeup is None or not self._live:
+        if self._done or self._fatal is not None:
+            # Completions arrived while the driver's consumer was away: take them now.
+            return
+        if wakeup is None or not self._live:
             if timeout:
                 await asyncio.sleep(timeout)
             return

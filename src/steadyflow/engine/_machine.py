@@ -29,6 +29,7 @@ from steadyflow.engine._clock import Clock
 from steadyflow.engine._executor import Completion, Executor, Job
 from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import DeciderRef, Plan
+from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
 from steadyflow.errors import (
     EngineStateError,
@@ -83,8 +84,8 @@ class Machine:
         self.ready: deque[int] = deque()
         self.failed: list[int] = []
         self.run_failures: list[Failure] = []
-        self.timers: list[tuple[float, int, int, int]] = []
-        """Backoff waits: (due, sequence, node, map element or -1)."""
+        self.timers: list[tuple[float, int, int, int, int]] = []
+        """Backoff waits: (due, sequence, node, map element or -1, element attempt or 0)."""
         self.timer_seq = 0
         self.decisions: dict[int, bool] = {}
         self.decider_at = {d.index: d.target.start for n in plan.nodes for d in n.deciders}
@@ -118,6 +119,7 @@ class Machine:
         self.is_map = [is_map(n.atom) for n in plan.nodes]
         self.maps = MapRunner(self)
         self.retrying = RetryHandler(self)
+        self.recovery = Recovery(self)
         self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
         self.revert_is_async = [bool(getattr(n.atom, "revert_is_async", False)) for n in plan.nodes]
 
@@ -138,11 +140,15 @@ class Machine:
                 lease_check()
             self._fire_timers()
             self._schedule()
+            # A revert can finish within the round (a map with no element to undo).
+            self._after_completions()
             if self._ended():
                 break
             if self._idle():
                 self._conclude()
                 break
+            # Nothing may have started this round: its completions are durable all the same.
+            self.storage.flush()
             yield EngineState.WAITING
             yield EngineState.ANALYZING
             while self.progress_inbox:
@@ -187,62 +193,73 @@ class Machine:
     def _setup(self) -> None:
         storage = self.storage
         states = storage.states
+        restored = self.recovery.restore()
         if storage.flow_state is FlowState.REVERTING:
             self._set_flow(FlowState.RESUMING)
             self._set_flow(FlowState.REVERTING)
-            self.run_failures = [f for f in storage.failures if f is not None]
-            self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+            self.recovery.resume_revert(restored)
             return
         if storage.flow_state is FlowState.PENDING:
             self._set_flow(FlowState.RUNNING)
         else:
             self._set_flow(FlowState.RESUMING)
             self._set_flow(FlowState.RUNNING)
+        self.maps.restored_timers = {k: v for k, v in restored.timers.items() if k[1] >= 0}
         pending: list[int] = []
         for node in self.nodes:
             index = node.index
             self.remaining[index] = sum(1 for p in node.preds if states[p] not in _FINISHED)
             state = states[index]
             if state is _A.RETRYING:
-                self.ready.append(index)
+                self.recovery.resume_backoff(index, restored.timers.get((index, -1)))
             elif state in (_A.PENDING, _A.RUNNING) and self.remaining[index] == 0:
                 pending.append(index)
             elif state is _A.FAILURE:
                 self.failed.append(index)
         self._release(pending)
-        self.retrying.resume_interrupted_retries()
+        if restored.mode is not None:
+            self.recovery.resume_revert(restored)
+        else:
+            self.retrying.resume_interrupted_retries()
 
     # -- forward ----------------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        """One scheduling round: decide what starts, make the round durable, start it.
+
+        Everything the round changed (the completions taken since the last
+        round and the RUNNING or REVERTING marks of what starts now) goes out
+        in one flush, whether or not anybody listens; when nothing starts,
+        the loop flushes before it waits (or at the run's end). With
+        listeners, the completions are flushed first on their own, so that a
+        listener hears only of durable changes and can still suspend the run
+        before anything new starts.
+        """
         if self.events:
-            # Listeners hear of completions before anything new starts, so that
-            # one of them can still suspend the run (results are durable first).
             self.storage.flush()
             self._emit()
-        if self.revert_todo is not None:
-            self._schedule_reverts()
-            return
+        batch = self._next_reverts() if self.revert_todo is not None else self._next_jobs()
+        if not (batch or self.events):
+            return  # the loop flushes before it waits, or with the run's end
+        self.storage.flush()
+        self._emit()
+        for job in batch:
+            self.executor.submit(job)
+
+    def _next_jobs(self) -> list[Job]:
         if self.failed and self.executor.in_flight == 0:
             self.retrying.decide()
-            if self._reverting():
-                self._schedule_reverts()
-            return
+            return self._next_reverts() if self._reverting() else []
         if self.failed or self.suspend_requested:
-            return
+            return []
         room = self.executor.capacity - self.executor.in_flight
         queue = self.maps.queue
-        if room <= 0 or not (self.ready or queue):
-            return
         batch: list[Job] = []
         while len(batch) < room and (self.ready or queue):
             job = self._start(self.ready.popleft()) if self.ready else self.maps.next_job()
             if job is not None:
                 batch.append(job)
-        self.storage.flush()
-        self._emit()
-        for job in batch:
-            self.executor.submit(job)
+        return batch
 
     def _start(self, index: int) -> Job | None:
         storage = self.storage
@@ -419,7 +436,7 @@ class Machine:
         self.failed = []
         self.run_failures = [failure]
         self._set_flow(FlowState.REVERTING)
-        self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
+        self._begin_revert(range(len(self.nodes)), self._finish_revert_all, REVERT_ALL)
 
     def _fail_quietly(self, index: int, failure: Failure) -> None:
         """Record a failure that no retry controller is asked about."""
@@ -439,27 +456,43 @@ class Machine:
             return
         now = self.clock.monotonic()
         while self.timers and self.timers[0][0] <= now:
-            _, _, index, element = heapq.heappop(self.timers)
+            _, _, index, element, attempt = heapq.heappop(self.timers)
             if element < 0:
                 self.ready.append(index)
-            elif index in self.maps.open:
-                self.maps.queue.append((index, element))
+            else:
+                self.maps.wake(index, element, attempt)
 
     # -- reverting -----------------------------------------------------------------------------
 
-    def _begin_revert(self, members: range | set[int], then: Callable[[], None]) -> None:
+    def _begin_revert(
+        self,
+        members: range | set[int],
+        then: Callable[[], None],
+        mode: str,
+        controllers: Iterable[int] = (),
+        failed: dict[int, Failure] | None = None,
+    ) -> None:
+        """Revert ``members`` in reverse order, then call ``then``.
+
+        ``failed`` are reverts that already failed (before an escalation or a
+        crash): they are not tried again, and they block their predecessors.
+        """
         states = self.storage.states
         todo = {i for i in members if states[i] in _NEEDS_REVERT}
         self.revert_todo = todo
-        self.revert_failed = {}
+        self.revert_failed = dict(failed or {})
+        blocking = todo | self.revert_failed.keys()
         self.after_revert = then
         # Atoms ready outside the reverted scope wait for the retry, not for ever.
         self.ready = deque(i for i in self.ready if i not in members)
         self.maps.clear_queue(members)
-        self.revert_remaining = {i: sum(1 for s in self.nodes[i].succs if s in todo) for i in todo}
+        self.revert_remaining = {
+            i: sum(1 for s in self.nodes[i].succs if s in blocking) for i in todo
+        }
         self.revert_ready = deque(
             sorted((i for i, n in self.revert_remaining.items() if n == 0), reverse=True)
         )
+        self.recovery.begin(mode, list(controllers))
         if self._revert_done():
             self._finish_revert()
 
@@ -469,18 +502,12 @@ class Machine:
     def _revert_done(self) -> bool:
         return not self.revert_ready and self.executor.in_flight == 0
 
-    def _schedule_reverts(self) -> None:
+    def _next_reverts(self) -> list[Job]:
         room = self.executor.capacity - self.executor.in_flight
         batch: list[Job] = []
         while self.revert_ready and len(batch) < room:
             batch.extend(self._start_revert(self.revert_ready.popleft()))
-        if not batch:
-            self._emit()
-            return
-        self.storage.flush()
-        self._emit()
-        for job in batch:
-            self.executor.submit(job)
+        return batch
 
     def _start_revert(self, index: int) -> list[Job]:
         storage = self.storage
@@ -496,7 +523,7 @@ class Machine:
             return [self._revert_job(index, old)]
         jobs = self.maps.revert_jobs(index, self.maps.element_revert_job)
         if not jobs:
-            self._reverted(Completion(index, True, True, None))
+            self._reverted(self.maps.revert_outcome(index))
         return jobs
 
     def _revert_job(self, index: int, old: AtomState) -> Job:
@@ -543,6 +570,7 @@ class Machine:
         storage.revert_failures[index] = completion.value
         storage.set_state(index, _A.REVERT_FAILURE)
         self.revert_failed[index] = completion.value
+        self.recovery.changed()
         if self.notifier.active:
             self._atom_event(
                 index,
@@ -560,6 +588,7 @@ class Machine:
 
     def _finish_revert_all(self) -> None:
         self.revert_todo = None
+        self.recovery.end()
         if self.revert_failed:
             self._fail_with_revert_failures()
             return
@@ -571,8 +600,7 @@ class Machine:
         """A revert inside a retried scope failed: retrying is unsafe, revert everything."""
         failed = dict(self.revert_failed)
         self._set_flow(FlowState.REVERTING)
-        self._begin_revert(range(len(self.nodes)), self._finish_revert_all)
-        self.revert_failed.update(failed)
+        self._begin_revert(range(len(self.nodes)), self._finish_revert_all, REVERT_ALL, (), failed)
 
     def _fail_with_revert_failures(self) -> None:
         self._set_flow(FlowState.FAILURE)
@@ -601,10 +629,15 @@ class Machine:
     def _conclude(self) -> None:
         states = self.storage.states
         if all(state in _FINISHED for state in states):
+            self.recovery.changed()  # drops a record left from retries (a no-op otherwise)
             self._set_flow(FlowState.SUCCESS)
             self.outcome = EngineState.SUCCESS
             return
         if self.suspend_requested:
+            if self.timers:
+                # A suspend ends the backoff waits: the next run starts those attempts at once.
+                self.timers = []
+                self.recovery.changed()
             self._set_flow(FlowState.SUSPENDING)
             self._set_flow(FlowState.SUSPENDED)
             self.outcome = EngineState.SUSPENDED

@@ -10,12 +10,21 @@ persistence layer saves it with the node:
 - ``storage.meta[node]["elements"]``: each element's state, an
   :class:`~steadyflow.states.AtomState` value (PENDING, RUNNING, SUCCESS,
   FAILURE, REVERTING, REVERTED, REVERT_FAILURE);
-- ``storage.meta[node]["element_attempts"]``: how many times each element started;
+- ``storage.meta[node]["element_attempts"]``: how many times each element
+  started (kept when a retried scope resets the map, as plain atoms' attempt
+  counts are, so each attempt has its own idempotency key);
 - ``storage.meta[node]["element_failures"]``: element index (as a string) ->
-  ``Failure.to_dict()`` of its latest failure.
+  ``Failure.to_dict()`` of its latest failure, while it stands;
+- ``storage.meta[node]["element_revert_failures"]``: the same for failed reverts.
 
 A resumed run finds the map RUNNING, keeps the elements that succeeded and
-runs the others again; a retried scope resets the map, elements included.
+runs the others again: an element that was running when the process died runs
+again under the same attempt number (hence the same idempotency key); one
+waiting out a retry backoff waits what is left of it (the recovery record,
+:mod:`steadyflow.engine._recovery`, keeps the timers and per-element retry
+histories). A map found REVERTING reverts the elements not reverted yet. A
+retried scope resets the map, elements included. Backoff timers carry the
+element's attempt, so a timer left from before a reset is dropped when it fires.
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["MapRunner"]
 
 _A = AtomState
-_TO_REVERT = frozenset({_A.SUCCESS.value, _A.FAILURE.value, _A.RUNNING.value})
+_TO_REVERT = frozenset({_A.SUCCESS.value, _A.FAILURE.value, _A.RUNNING.value, _A.REVERTING.value})
+_ELEMENT_KEYS = ("elements", "element_failures", "element_revert_failures")
 
 
 class MapRunner:
@@ -57,6 +67,10 @@ class MapRunner:
         self.histories: dict[tuple[int, int], list[Attempt]] = {}
         self.reverting: dict[int, int] = {}
         self.revert_failures: dict[int, Failure] = {}
+        self.reruns: dict[int, set[int]] = {}
+        """Per map node: elements interrupted by a crash, to run again under their attempt."""
+        self.restored_timers: dict[tuple[int, int], tuple[float, int]] = {}
+        """(node, element) -> (due, attempt): backoffs a crash interrupted."""
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -81,12 +95,22 @@ class MapRunner:
         )
 
     def reset(self, index: int) -> None:
-        """Forget every element of a map node (its scope is being retried)."""
+        """Forget every element of a map node (its scope is being retried).
+
+        Attempt counts stay: the next attempts get new idempotency keys.
+        """
         meta = self.machine.storage.meta[index]
         if meta is not None:
-            for key in ("elements", "element_attempts", "element_failures"):
+            for key in _ELEMENT_KEYS:
                 meta.pop(key, None)
+        self._forget_histories(index)
+        self.reruns.pop(index, None)
         self.machine.storage.touch(index)
+
+    def _forget_histories(self, index: int) -> None:
+        """Drop a map's element retry histories: it finished, or it starts over."""
+        for stale in [k for k in self.histories if k[0] == index]:
+            del self.histories[stale]
 
     # -- forward -------------------------------------------------------------------------
 
@@ -105,6 +129,11 @@ class MapRunner:
         meta = self._meta(index)
         states = meta.get("elements")
         results = storage.results[index]
+        attempts = meta.get("element_attempts")
+        if not (isinstance(attempts, list) and len(attempts) == count):
+            attempts = [0] * count
+        failures: dict[str, Any] = {}
+        waiting: list[int] = []
         if (
             resumed
             and isinstance(states, list)
@@ -112,24 +141,57 @@ class MapRunner:
             and isinstance(results, list)
             and len(results) == count
         ):
-            states = [s if s == _A.SUCCESS.value else _A.PENDING.value for s in states]
-            attempts = list(meta.get("element_attempts") or [0] * count)
+            self.reruns[index] = {i for i, s in enumerate(states) if s == _A.RUNNING.value}
+            waiting = self._restore_waits(index, states, attempts)
+            stored = meta.get("element_failures") or {}
+            failures = {str(i): stored[str(i)] for i in waiting if str(i) in stored}
+            states = [
+                s if s == _A.SUCCESS.value or i in waiting else _A.PENDING.value
+                for i, s in enumerate(states)
+            ]
         else:
             states = [_A.PENDING.value] * count
             results = [None] * count
-            attempts = [0] * count
         storage.results[index] = results
-        meta.update(elements=states, element_attempts=attempts, element_failures={})
+        meta.update(elements=states, element_attempts=attempts, element_failures=failures)
         storage.touch(index)
         self.items[index] = items
         self.inputs[index] = kwargs
         self.failures[index] = {}
         self.running[index] = 0
-        pending = [i for i, state in enumerate(states) if state != _A.SUCCESS.value]
-        self.open[index] = len(pending)
+        pending = [i for i, state in enumerate(states) if state == _A.PENDING.value]
+        self.open[index] = len(pending) + len(waiting)
         self.queue.extend((index, i) for i in pending)
-        if not pending:
+        if not pending and not waiting:
             self._finish(index)
+
+    def _restore_waits(self, index: int, states: list[str], attempts: list[int]) -> list[int]:
+        """Put back the backoff timers of failed elements a crash interrupted."""
+        machine = self.machine
+        waiting: list[int] = []
+        for element, state in enumerate(states):
+            timer = self.restored_timers.pop((index, element), None)
+            if timer is None or state != _A.FAILURE.value or timer[1] != attempts[element]:
+                continue
+            machine.timer_seq += 1
+            heapq.heappush(machine.timers, (timer[0], machine.timer_seq, index, element, timer[1]))
+            waiting.append(element)
+        return waiting
+
+    def wake(self, index: int, element: int, attempt: int) -> None:
+        """A backoff timer fired: queue the element, unless the timer is stale.
+
+        A timer is stale when the map was reset or reverted since it was set
+        (the element is no longer the failed attempt the timer was set for).
+        """
+        if index not in self.open:
+            return
+        meta = self._meta(index)
+        if meta["elements"][element] != _A.FAILURE.value:
+            return
+        if meta["element_attempts"][element] != attempt:
+            return
+        self.queue.append((index, element))
 
     def next_job(self) -> Job | None:
         """The job of the next queued element, or None when that element is skipped."""
@@ -143,7 +205,11 @@ class MapRunner:
         machine = self.machine
         atom: Map = machine.nodes[index].atom  # type: ignore[assignment]
         meta = self._meta(index)
-        meta["element_attempts"][element] += 1
+        reruns = self.reruns.get(index)
+        if reruns and element in reruns and meta["element_attempts"][element] > 0:
+            reruns.discard(element)  # the interrupted attempt again, under its own key
+        else:
+            meta["element_attempts"][element] += 1
         self._set(index, element, _A.RUNNING)
         self.running[index] += 1
         return Job(
@@ -163,12 +229,13 @@ class MapRunner:
             self._reverted(completion)
             return
         index, element = completion.node, completion.element
-        if index not in self.open:
-            return
+        if index not in self.open or self._meta(index)["elements"][element] != _A.RUNNING.value:
+            return  # stale: the map was reset, reverted or given up on since it started
         self.running[index] -= 1
         if completion.ok:
             self.machine.storage.results[index][element] = completion.value
             self._set(index, element, _A.SUCCESS)
+            self._meta(index)["element_failures"].pop(str(element), None)
             self._close_one(index)
             return
         failure: Failure = completion.value
@@ -198,7 +265,9 @@ class MapRunner:
         machine.retries += 1
         machine.timer_seq += 1
         due = machine.clock.monotonic() + delay
-        heapq.heappush(machine.timers, (due, machine.timer_seq, index, element))
+        attempt = self._meta(index)["element_attempts"][element]
+        heapq.heappush(machine.timers, (due, machine.timer_seq, index, element, attempt))
+        machine.recovery.changed()
         return True
 
     def _close_one(self, index: int) -> None:
@@ -213,6 +282,7 @@ class MapRunner:
         self.running.pop(index, None)
         self.items.pop(index, None)
         self.inputs.pop(index, None)
+        self._forget_histories(index)
         if not failures:
             machine._succeeded(index, list(machine.storage.results[index]))
             return
@@ -232,6 +302,7 @@ class MapRunner:
         self.open.pop(index, None)
         self.running.pop(index, None)
         self.failures.pop(index, None)
+        self.reruns.pop(index, None)
 
     def clear_queue(self, within: Container[int]) -> None:
         """Drop the queued elements of the maps ``within`` a scope turned to reverting.
@@ -246,26 +317,40 @@ class MapRunner:
     # -- reverting -----------------------------------------------------------------------
 
     def revert_jobs(self, index: int, make_job: Callable[[int, int, Any], Job]) -> list[Job]:
-        """Jobs reverting every element of a map node that ran; [] when none did."""
+        """Jobs reverting every element of a map node that ran and is not undone yet.
+
+        [] when there is none: :meth:`revert_outcome` then says how the map's
+        revert ended (an element revert that failed before a crash counts).
+        """
         self.abandon(index)
         storage = self.machine.storage
         meta = self._meta(index)
         states: list[str] = meta.get("elements") or []
         results = storage.results[index]
         stored_failures: dict[str, Any] = meta.get("element_failures") or {}
+        revert_failures: dict[str, Any] = meta.setdefault("element_revert_failures", {})
         jobs: list[Job] = []
         for element, state in enumerate(states):
+            if state == _A.REVERT_FAILURE.value and str(element) in revert_failures:
+                failure = Failure.from_dict(revert_failures[str(element)])
+                self.revert_failures.setdefault(index, failure)
             if state not in _TO_REVERT:
                 continue
-            if state == _A.FAILURE.value and str(element) in stored_failures:
+            if str(element) in stored_failures:
                 outcome: Any = Failure.from_dict(stored_failures[str(element)])
             else:
                 outcome = results[element] if isinstance(results, list) else None
             states[element] = _A.REVERTING.value
             jobs.append(make_job(index, element, outcome))
         storage.touch(index)
-        self.reverting[index] = len(jobs)
+        if jobs:
+            self.reverting[index] = len(jobs)
         return jobs
+
+    def revert_outcome(self, index: int) -> Completion:
+        """How the revert of a map node with no element left to revert ended."""
+        failure = self.revert_failures.pop(index, None)
+        return Completion(index, True, failure is None, failure)
 
     def _reverted(self, completion: Completion) -> None:
         index, element = completion.node, completion.element
@@ -273,12 +358,13 @@ class MapRunner:
             self._set(index, element, _A.REVERTED)
         else:
             self._set(index, element, _A.REVERT_FAILURE)
+            failures = self._meta(index).setdefault("element_revert_failures", {})
+            failures[str(element)] = completion.value.to_dict()
             self.revert_failures.setdefault(index, completion.value)
         self.reverting[index] -= 1
         if self.reverting[index] == 0:
             del self.reverting[index]
-            failure = self.revert_failures.pop(index, None)
-            self.machine._reverted(Completion(index, True, failure is None, failure))
+            self.machine._reverted(self.revert_outcome(index))
 
     def element_revert_job(self, index: int, element: int, outcome: Any) -> Job:
         """The job reverting one element, given its result (or Failure)."""

@@ -28,13 +28,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from steadyflow.engine._recovery import RECOVERY_KEY
+from steadyflow.engine._recovery import clear as clear_recovery
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import (
+    BackendUnavailableError,
     ConflictError,
     FlowLockedError,
     IncompatibleFlowError,
     LeaseLostError,
     NotFoundError,
+    PersistenceError,
     ResultSerializationError,
 )
 from steadyflow.persistence._urls import open_backend
@@ -77,6 +81,12 @@ BATCH_INTERVAL = 0.05
 
 BATCH_ATOMS = 512
 """Batched durability: changed atoms that trigger a write at once."""
+
+WRITE_ATTEMPTS = 4
+"""How many times a failed write is tried before the run stops with its error."""
+
+WRITE_BACKOFF = 0.05
+"""Seconds before the first retry of a failed write; doubled for each next one."""
 
 META_FORMAT = 1
 """Version of the engine's keys in ``FlowDetail.meta``."""
@@ -407,6 +417,8 @@ class FlowRecord:
                 self._restore_atom(storage, node.index, atom)
         storage.flow_state = stored.state
         meta = dict(stored.meta)
+        if meta.get(RECOVERY_KEY) is not None:
+            storage.flow_meta[RECOVERY_KEY] = meta[RECOVERY_KEY]
         if merged != saved_store:
             meta["store"] = self._checked_store(merged)
         self._flow = FlowDetail(
@@ -464,24 +476,49 @@ class FlowRecord:
     def save(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
         """Write the changed nodes (and the flow state) as one transaction.
 
+        A batched write that fails keeps what it held back, so no change is
+        ever dropped: it is retried, and the run stops with the error if it
+        cannot be made durable.
+
         Raises:
             ConflictError: another engine saved this flow since it was loaded.
+            PersistenceError: the write failed :data:`WRITE_ATTEMPTS` times.
         """
-        if self.batched:
-            self._pending.update(dirty)
-            now = time.monotonic()
-            due = now - self._last_write >= BATCH_INTERVAL or len(self._pending) >= BATCH_ATOMS
-            if not (flow_changed or due):
-                return
-            dirty, self._pending = sorted(self._pending), set()
-            self._last_write = now
-        self._write(storage, dirty, flow_changed)
+        if not self.batched:
+            self._write_retrying(storage, dirty, flow_changed)
+            return
+        self._pending.update(dirty)
+        now = time.monotonic()
+        due = now - self._last_write >= BATCH_INTERVAL or len(self._pending) >= BATCH_ATOMS
+        if not (flow_changed or due):
+            return
+        self._write_retrying(storage, sorted(self._pending), flow_changed)
+        self._pending.clear()
+        self._last_write = now
 
     def commit(self, storage: Storage) -> None:
         """Write whatever batched mode still holds back (a no-op in sync mode)."""
         if self._pending:
-            dirty, self._pending = sorted(self._pending), set()
-            self._write(storage, dirty, False)
+            self._write_retrying(storage, sorted(self._pending), False)
+            self._pending.clear()
+
+    def _write_retrying(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
+        """:meth:`_write`, tried again after a short pause when the backend fails.
+
+        Only a store that failed is retried. A conflict is not (another runner
+        owns the flow now: a lost lease), nor a value that cannot be stored.
+        """
+        dirty = list(dirty)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                self._write(storage, dirty, flow_changed)
+                return
+            except (ConflictError, ResultSerializationError, NotFoundError):
+                raise
+            except (PersistenceError, BackendUnavailableError):
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(WRITE_BACKOFF * 2 ** (attempt - 1))
 
     def _write(self, storage: Storage, dirty: Iterable[int], flow_changed: bool) -> None:
         keeper = self._keeper
@@ -507,11 +544,21 @@ class FlowRecord:
             return
         flow = self._flow
         assert flow is not None
+        # The engine's own keys of the flow meta (the recovery record) go out in
+        # the same transaction as the atoms of the round; None removes a key.
+        meta = flow.meta
+        if storage.flow_meta:
+            meta = dict(meta)
+            for key, value in storage.flow_meta.items():
+                if value is None:
+                    meta.pop(key, None)
+                else:
+                    meta[key] = value
         update = FlowDetail(
             uuid=flow.uuid,
             name=flow.name,
             state=storage.flow_state,
-            meta=flow.meta,
+            meta=meta,
             atoms={atom.name: atom for atom in atoms},
             created_at=flow.created_at,
             updated_at=now,
@@ -529,7 +576,7 @@ class FlowRecord:
             uuid=flow.uuid,
             name=flow.name,
             state=saved.state,
-            meta=flow.meta,
+            meta=meta,
             version=saved.version,
             created_at=flow.created_at,
             updated_at=now,
@@ -573,6 +620,7 @@ class FlowRecord:
         for index in range(len(storage.plan.nodes)):
             fresh.touch(index)
         fresh.touch_flow()
+        clear_recovery(fresh)
         return fresh
 
     # -- running ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from steadyflow.engine._recovery import RESTART, REVERT_ALL, REVERT_SCOPE
 from steadyflow.errors import EngineStateError
 from steadyflow.failure import Failure
 from steadyflow.retry import Decision, History, Retry
@@ -55,7 +56,7 @@ class RetryHandler:
         m.run_failures = failures
         if revert_all:
             m._set_flow(FlowState.REVERTING)
-            m._begin_revert(range(len(m.nodes)), m._finish_revert_all)
+            m._begin_revert(range(len(m.nodes)), m._finish_revert_all, REVERT_ALL)
             return
         if gave_up:
             self._revert_scopes(gave_up | controllers)
@@ -68,7 +69,11 @@ class RetryHandler:
         self._revert_then_restart(outermost)
 
     def resume_interrupted_retries(self) -> None:
-        """Finish the reverts of retried scopes that a crash interrupted, then retry them."""
+        """Finish the reverts of retried scopes that a crash interrupted, then retry them.
+
+        For flows stored without a recovery record: the controllers' RETRY
+        intentions say which scopes were being reverted.
+        """
         m = self.machine
         storage = m.storage
         controllers = [
@@ -81,9 +86,22 @@ class RetryHandler:
         if not controllers:
             return
         members = self._members_of(controllers)
-        m.failed = [i for i in m.failed if i not in members]
         m.run_failures = [f for f in (storage.failures[i] for i in members) if f is not None]
-        m._begin_revert(members, lambda: self._restart(controllers))
+        self.resume(RESTART, controllers, {})
+
+    def resume(self, mode: str, controllers: list[int], failed: dict[int, Failure]) -> None:
+        """Take up a revert a crash interrupted: the same mode, scopes and failed reverts."""
+        m = self.machine
+        if mode == REVERT_ALL:
+            m.failed = []
+            m._begin_revert(range(len(m.nodes)), m._finish_revert_all, REVERT_ALL, (), failed)
+        elif mode == REVERT_SCOPE:
+            m.failed = []
+            self._revert_scopes(set(controllers), failed)
+        else:
+            members = self._members_of(controllers)
+            m.failed = [i for i in m.failed if i not in members]
+            self._revert_then_restart(controllers, failed)
 
     def record_failure(self, controller: int, index: int) -> None:
         """Add a node's failure to the latest attempt of ``controller`` (if any)."""
@@ -118,7 +136,9 @@ class RetryHandler:
             self.record_failure(controller, index)
         return Decision.REVERT_ALL, -1
 
-    def _revert_scopes(self, controllers: set[int]) -> None:
+    def _revert_scopes(
+        self, controllers: set[int], failed: dict[int, Failure] | None = None
+    ) -> None:
         """Scoped revert: undo only the flows whose controllers gave up, then end REVERTED."""
         m = self.machine
         members: set[int] = set()
@@ -126,11 +146,17 @@ class RetryHandler:
             if not self._inside_any(controller, controllers):
                 members.update(self._scope_of(controller))
         m._set_flow(FlowState.REVERTING)
-        m._begin_revert(members, m._finish_revert_all)
+        m._begin_revert(members, m._finish_revert_all, REVERT_SCOPE, controllers, failed)
 
-    def _revert_then_restart(self, controllers: list[int]) -> None:
+    def _revert_then_restart(
+        self, controllers: list[int], failed: dict[int, Failure] | None = None
+    ) -> None:
         self.machine._begin_revert(
-            self._members_of(controllers), lambda: self._restart(controllers)
+            self._members_of(controllers),
+            lambda: self._restart(controllers),
+            RESTART,
+            controllers,
+            failed,
         )
 
     def _members_of(self, controllers: list[int]) -> set[int]:
@@ -180,9 +206,10 @@ class RetryHandler:
             delay = atom.delay_for(len(storage.histories[controller]), m.rng)
             m.retries += 1
             m.timer_seq += 1
-            heapq.heappush(m.timers, (m.clock.monotonic() + delay, m.timer_seq, controller, -1))
+            heapq.heappush(m.timers, (m.clock.monotonic() + delay, m.timer_seq, controller, -1, 0))
         m.run_failures = []
         m.revert_todo = None
+        m.recovery.end()
 
     def _recount(self, members: range) -> None:
         """Unfinished-predecessor counts of a reset flow and of what follows it."""

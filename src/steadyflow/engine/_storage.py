@@ -9,7 +9,7 @@ that depends on those changes is started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -76,10 +76,14 @@ class Storage:
         self.meta: list[dict[str, Any] | None] = [None] * count
         self.flow_state = FlowState.PENDING
         self.flow_meta: dict[str, Any] = {}
+        """The engine's own keys of the flow detail's meta (the recovery record), written
+        with the next flow write; a None value removes its key from the stored meta."""
         self._transitions = [
             RETRY_TRANSITIONS if node.is_retry else ATOM_TRANSITIONS for node in plan.nodes
         ]
         self.persister = persister
+        self.before_flow_write: Callable[[], None] | None = None
+        """Called by a flush that writes the flow's own record, to bring its meta up to date."""
         self._dirty: set[int] = set()
         self._flow_dirty = False
 
@@ -235,6 +239,8 @@ class Storage:
 
     def flush(self) -> None:
         """Make every change since the last flush durable (a no-op in memory)."""
+        if self._flow_dirty and self.before_flow_write is not None:
+            self.before_flow_write()
         if self.persister is not None and (self._dirty or self._flow_dirty):
             self.persister.save(self, sorted(self._dirty), self._flow_dirty)
         self._dirty.clear()

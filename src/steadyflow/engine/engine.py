@@ -277,8 +277,10 @@ class Engine:
                 yield state
                 if state is EngineState.WAITING:
                     self._wait(machine, executor)
-        except LeaseLostError:
-            executor.abandon()  # another runner owns the flow now: drop what runs here
+        except (KeyboardInterrupt, SystemExit, LeaseLostError):
+            # Ctrl-C, or another runner owning the flow now: stop at once; running threads
+            # are abandoned, as on a timeout (they are daemons), instead of being waited for.
+            executor.abandon()
             raise
         finally:
             executor.close()
