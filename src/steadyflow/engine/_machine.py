@@ -107,7 +107,7 @@ class Machine:
         self.lease_check: Callable[[], None] | None = None
         """Raises LeaseLostError once a persisted run's lease is gone (checked every round)."""
         self.poll: float | None = None
-        """The longest the driver waits between rounds, so a lost lease is noticed."""
+        """The longest the driver waits for running atoms, so a lost lease is noticed."""
         self.time_limit: float | None = None
         """The ``timeout=`` the deadline came from, in seconds (for the error message)."""
         self.timed_out = False
@@ -175,10 +175,11 @@ class Machine:
         due = self.timers[0][0] if self.timers else None
         if self.deadline is not None and self.revert_todo is None:
             due = self.deadline if due is None else min(due, self.deadline)
-        if due is None:
-            return self.poll
-        wait = max(0.0, due - self.clock.monotonic())
-        return wait if self.poll is None else min(wait, self.poll)
+        wait = None if due is None else max(0.0, due - self.clock.monotonic())
+        if self.poll is None or not self.executor.in_flight:
+            # A wait for timers alone is woken by the engine when the lease is lost.
+            return wait
+        return self.poll if wait is None else min(wait, self.poll)
 
     def _idle(self) -> bool:
         """True when nothing runs and nothing more will start in this run."""

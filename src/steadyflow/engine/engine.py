@@ -348,6 +348,13 @@ class Engine:
         if waker is not None:
             waker()
 
+    def _wake(self, _error: BaseException) -> None:
+        """End a wait for backoff timers early: the lease is gone (called from another thread)."""
+        self._suspend.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
+
     def reset(self) -> None:
         """Forget every atom's outcome so that the next :meth:`run` starts afresh."""
         if self._machine is not None:
@@ -466,6 +473,7 @@ class Engine:
         if self._record is not None:
             machine.lease_check = self._record.check_lease
             machine.poll = min(1.0, self._record.lease_ttl / 6)
+            self._record.on_lease_lost = self._wake
         self._machine = machine
         if storage.flow_state is FlowState.SUCCESS:
             machine.outcome = EngineState.SUCCESS
