@@ -49,6 +49,8 @@ def test_a_backend_object_is_returned_as_is() -> None:
         ("dir://", "expected dir:///absolute/path"),
         ("postgresql+psycopg2://h/db", "unsupported SQL scheme"),
         ("sqlite+aiosqlite:///x.db", "unsupported SQL scheme"),
+        ("sqlite://host/x.db", "expected sqlite:///relative.db"),
+        ("sqlite:///x.db?mode=ro", "sqlite URLs take no options"),
     ],
 )
 def test_bad_urls_are_refused_with_the_accepted_forms(url: str, message: str) -> None:
