@@ -98,7 +98,8 @@ def test_in_memory_sqlite_works_and_leases_in_process() -> None:
 
 def _without_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make this process behave as a bare ``pip install steadyflow``."""
-    for name in [m for m in sys.modules if m.startswith("steadyflow.persistence.sql")]:
+    sql = "steadyflow.persistence.sql"
+    for name in [m for m in sys.modules if m == sql or m.startswith(sql + ".")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
     monkeypatch.setitem(sys.modules, "alembic", None)

@@ -10,23 +10,24 @@ SQLAlchemy is missing).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.persistence._urls import load_sql_backend, open_backend
 from steadyflow.persistence.base import Backend, BackendStatistics, Lease
-from steadyflow.persistence.memory import MemoryBackend
-from steadyflow.persistence.models import (
-    AtomDetail,
-    AtomKind,
-    FlowDetail,
-    LogBook,
-    RetryAttempt,
-    new_uuid,
-)
 from steadyflow.persistence.serializer import JSONSerializer, Serializer
 
 if TYPE_CHECKING:
     from steadyflow.persistence.file import DirectoryBackend
+    from steadyflow.persistence.memory import MemoryBackend
+    from steadyflow.persistence.models import (
+        AtomDetail,
+        AtomKind,
+        FlowDetail,
+        LogBook,
+        RetryAttempt,
+        new_uuid,
+    )
     from steadyflow.persistence.sql import SQLBackend
     from steadyflow.persistence.sqlite import SQLiteBackend
 
@@ -53,18 +54,32 @@ __all__ = [
 ]
 
 
+_LAZY = {
+    "MemoryBackend": "steadyflow.persistence.memory",
+    "DirectoryBackend": "steadyflow.persistence.file",
+    "SQLiteBackend": "steadyflow.persistence.sqlite",
+    "AtomDetail": "steadyflow.persistence.models",
+    "AtomKind": "steadyflow.persistence.models",
+    "FlowDetail": "steadyflow.persistence.models",
+    "LogBook": "steadyflow.persistence.models",
+    "RetryAttempt": "steadyflow.persistence.models",
+    "new_uuid": "steadyflow.persistence.models",
+}
+"""Names loaded on first access, and where from.
+
+Opening a store should pay only for what it uses: a short-lived process that
+opens a SQLite file must not import pathlib and shutil (directories) nor
+dataclasses and inspect (the records, until a record is read or written).
+"""
+
+
 def __getattr__(name: str) -> Any:
-    # SQLBackend needs SQLAlchemy (an extra), so it is imported on first access;
-    # the others too, so that opening one store never pays for another's imports
-    # (sqlite3; pathlib and shutil for directories).
+    # SQLBackend needs SQLAlchemy (an extra): an install hint when it is missing.
     if name == "SQLBackend":
         return load_sql_backend()
-    if name == "SQLiteBackend":
-        from steadyflow.persistence.sqlite import SQLiteBackend
-
-        return SQLiteBackend
-    if name == "DirectoryBackend":
-        from steadyflow.persistence.file import DirectoryBackend
-
-        return DirectoryBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -34,13 +34,6 @@ from steadyflow.errors import (
     SteadyflowError,
 )
 from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
-from steadyflow.persistence._rows import (
-    atom_to_row,
-    book_from_row,
-    book_to_row,
-    flow_from_row,
-    flow_to_row,
-)
 from steadyflow.persistence.base import Backend, Lease
 
 if TYPE_CHECKING:
@@ -350,8 +343,12 @@ class SQLiteBackend(Backend):
             raise lost_error(flow_uuid, epoch)
 
     # -- writing ---------------------------------------------------------------------------
+    # The row codec is imported where it is used: it brings the record classes,
+    # and with them dataclasses, which a process that only opens a store skips.
 
     def _save_book(self, book: LogBook) -> None:
+        from steadyflow.persistence._rows import book_to_row
+
         book_row = book_to_row(book, self.serializer)
         flows = [self._encode_flow(book.uuid, flow) for flow in book.flows.values()]
         with self._writing() as db:
@@ -371,6 +368,8 @@ class SQLiteBackend(Backend):
         return version
 
     def _save_atoms(self, flow_uuid: str, atoms: Sequence[AtomDetail], epoch: int | None) -> None:
+        from steadyflow.persistence._rows import atom_to_row
+
         rows = [atom_to_row(flow_uuid, atom, self.serializer) for atom in atoms]
         with self._writing() as db:
             self._fence(db, flow_uuid, epoch)
@@ -381,6 +380,8 @@ class SQLiteBackend(Backend):
                 raise NotFoundError(f"flow detail {flow_uuid} not found") from exc
 
     def _encode_flow(self, book_uuid: str, flow: FlowDetail) -> tuple[Row, list[Row]]:
+        from steadyflow.persistence._rows import atom_to_row, flow_to_row
+
         atom_rows = [atom_to_row(flow.uuid, a, self.serializer) for a in flow.atoms.values()]
         return flow_to_row(book_uuid, flow, self.serializer), atom_rows
 
@@ -424,6 +425,8 @@ class SQLiteBackend(Backend):
     # -- reading ------------------------------------------------------------------------------
 
     def _load_books(self, uuid: str | None, *, with_flows: bool = True) -> list[LogBook]:
+        from steadyflow.persistence._rows import book_from_row
+
         where, params = ("WHERE uuid = ?", (uuid,)) if uuid is not None else ("", ())
         by_book: dict[str, list[FlowDetail]] = defaultdict(list)
         with self._reading() as db:
@@ -452,6 +455,8 @@ class SQLiteBackend(Backend):
         self, db: sqlite3.Connection, where: str, params: tuple[str, ...]
     ) -> list[tuple[str, FlowDetail]]:
         """Flows matching ``where`` with their atoms, in two queries."""
+        from steadyflow.persistence._rows import flow_from_row
+
         flow_rows = db.execute(
             f"SELECT * FROM steadyflow_flows {where} ORDER BY created_at, uuid", params
         ).fetchall()
@@ -537,7 +542,7 @@ class SQLiteBackend(Backend):
             )
             if renewed.rowcount == 0:
                 raise lost_error(lease.flow_uuid, lease.epoch)
-        return Lease(lease.flow_uuid, lease.owner, lease.epoch, lease.ttl, expires_at)
+        return lease.renewed(expires_at)
 
     def _release_lease(self, lease: Lease) -> None:
         with self._writing() as db:
