@@ -352,3 +352,52 @@ def open_store(n: int) -> dict[str, float]:
     return measure_open(
         "import steadyflow; steadyflow.persistence.open_backend('sqlite:///{path}').close()", n
     )
+
+
+# ---------------------------------------------------------------- TaskFlow programs (issue 14)
+
+_COMPAT_NOTE = (
+    "A TaskFlow program (benchmarks/compat_programs.py) run unchanged: TaskFlow column on "
+    "TaskFlow 6.5, steadyflow column through steadyflow.compat.taskflow; load + run timed. "
+    "Goal: the ratio (TaskFlow ÷ layer) ≥ 20."
+)
+
+
+def _through_layer(program: str, n: int) -> dict[str, float]:
+    from steadyflow.compat.taskflow import install
+
+    install()
+    import compat_programs
+
+    measured: dict[str, float] = getattr(compat_programs, program)(n)
+    return measured
+
+
+@workload(
+    "compat_linear",
+    title="TaskFlow program: linear flow of n no-op tasks, serial engine",
+    sizes=(1_000,),
+    note=_COMPAT_NOTE,
+)
+def compat_linear(n: int) -> dict[str, float]:
+    return _through_layer("linear_1000", n)
+
+
+@workload(
+    "compat_parallel",
+    title="TaskFlow program: unordered flow of n no-op tasks, parallel engine (8 threads)",
+    sizes=(1_000,),
+    note=_COMPAT_NOTE,
+)
+def compat_parallel(n: int) -> dict[str, float]:
+    return _through_layer("unordered_parallel", n)
+
+
+@workload(
+    "compat_persist_sqlite",
+    title="TaskFlow program: linear flow of n no-op tasks persisted in SQLite",
+    sizes=(200,),
+    note=_COMPAT_NOTE,
+)
+def compat_persist_sqlite(n: int) -> dict[str, float]:
+    return _through_layer("persisted_sqlite", n)

@@ -15,6 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import compat_programs
 from _harness import fresh_pg_database, main, measure_import, measure_open, scratch_dir, timed
 from _registry import Impls
 from taskflow import engines, retry, task
@@ -165,6 +166,12 @@ def persist_sqlite(n: int) -> dict[str, float]:
 def persist_postgres(n: int) -> dict[str, float]:
     with fresh_pg_database() as (db, where):
         return _persisted(n, f"postgresql://{where}/{db}")
+
+
+# The TaskFlow programs of the compat_* workloads: the same code the layer runs.
+IMPLS.add("compat_linear")(compat_programs.linear_1000)
+IMPLS.add("compat_parallel")(compat_programs.unordered_parallel)
+IMPLS.add("compat_persist_sqlite")(compat_programs.persisted_sqlite)
 
 
 @IMPLS.add("import_time")

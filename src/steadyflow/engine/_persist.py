@@ -142,14 +142,16 @@ class FactorySpec:
     @classmethod
     def of(
         cls,
-        factory: str | Callable[..., Flow],
+        factory: str | Callable[..., Flow] | FactorySpec,
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
     ) -> FactorySpec:
         """Describe ``factory`` (a ``"module:function"`` string or an importable function).
 
         Checked now, when the flow is saved, rather than discovered when a
-        recovery in another process cannot rebuild the flow.
+        recovery in another process cannot rebuild the flow. A FactorySpec is
+        taken as it is (the TaskFlow layer records a script's own factory,
+        which TaskFlow allows).
 
         Raises:
             TypeError: ``factory`` is neither, or the function cannot be imported
@@ -157,6 +159,8 @@ class FactorySpec:
             ValueError: the string is not of the form ``module:function``, names
                 ``__main__``, or cannot be imported.
         """
+        if isinstance(factory, FactorySpec):
+            return factory
         if callable(factory) and not isinstance(factory, str):
             module = getattr(factory, "__module__", None)
             qualname = getattr(factory, "__qualname__", "")

@@ -1,0 +1,1 @@
+"""TaskFlow's listeners (``taskflow.listeners``): callbacks on an engine's notifiers."""

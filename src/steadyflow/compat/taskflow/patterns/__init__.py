@@ -1,0 +1,1 @@
+"""TaskFlow's flow patterns: :mod:`.linear_flow`, :mod:`.unordered_flow`, :mod:`.graph_flow`."""

@@ -1,0 +1,1 @@
+"""TaskFlow's persistence (``taskflow.persistence``): logbooks over steadyflow's backends."""

@@ -1,0 +1,41 @@
+"""TaskFlow's state names (``taskflow.states``): plain strings, as programs compare them."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ANALYZING",
+    "FAILURE",
+    "GAME_OVER",
+    "IGNORE",
+    "PENDING",
+    "RESUMING",
+    "RETRYING",
+    "REVERTED",
+    "REVERTING",
+    "REVERT_FAILURE",
+    "RUNNING",
+    "SCHEDULING",
+    "SUCCESS",
+    "SUSPENDED",
+    "SUSPENDING",
+    "UNDEFINED",
+    "WAITING",
+]
+
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+REVERTING = "REVERTING"
+REVERTED = "REVERTED"
+REVERT_FAILURE = "REVERT_FAILURE"
+RETRYING = "RETRYING"
+IGNORE = "IGNORE"
+SUSPENDING = "SUSPENDING"
+SUSPENDED = "SUSPENDED"
+RESUMING = "RESUMING"
+UNDEFINED = "UNDEFINED"
+SCHEDULING = "SCHEDULING"
+WAITING = "WAITING"
+ANALYZING = "ANALYZING"
+GAME_OVER = "GAME_OVER"

@@ -1,0 +1,1 @@
+"""TaskFlow's ``taskflow.types``: :mod:`.failure` and :mod:`.notifier`."""

@@ -1,0 +1,1 @@
+"""TaskFlow's ``taskflow.utils``: only :mod:`.persistence_utils` is covered."""
