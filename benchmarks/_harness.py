@@ -32,6 +32,7 @@ __all__ = [
     "fresh_pg_database",
     "main",
     "measure_import",
+    "measure_open",
     "peak_rss_mb",
     "scratch_dir",
     "timed",
@@ -154,6 +155,38 @@ def measure_import(statement: str, reps: int) -> dict[str, float]:
         "import_ms": max(median_diff, 0.0) * 1e3,
         "bare_ms": statistics.median(bare) * 1e3,
         "modules": float(count.strip()),
+    }
+
+
+def measure_open(statement: str, reps: int) -> dict[str, float]:
+    """Median cost of opening a store in a fresh interpreter (imports included), minus a bare one.
+
+    ``statement`` opens (and closes) the store at the file ``{path}``. It is run
+    once to create a store, then ``python -c pass``, the statement on that
+    existing store, and the statement on a new file alternate ``reps`` times:
+    what a CLI command or a short-lived job pays on every start.
+    """
+    bare: list[float] = []
+    existing: list[float] = []
+    new: list[float] = []
+    with scratch_dir() as tmp:
+        existing_path = os.path.join(tmp, "existing.db")
+        subprocess.run([sys.executable, "-c", statement.format(path=existing_path)], check=True)
+        for rep in range(reps):
+            runs = (
+                ("pass", bare),
+                (statement.format(path=existing_path), existing),
+                (statement.format(path=os.path.join(tmp, f"new{rep}.db")), new),
+            )
+            for code, sink in runs:
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], check=True)
+                sink.append(time.perf_counter() - start)
+    open_existing = max(statistics.median(existing) - statistics.median(bare), 0.0)
+    return {
+        "seconds": open_existing,
+        "new_store_ms": max(statistics.median(new) - statistics.median(bare), 0.0) * 1e3,
+        "bare_ms": statistics.median(bare) * 1e3,
     }
 
 

@@ -62,6 +62,7 @@ METRICS: dict[str, Metric] = {
         Metric("x_floor", "x floor", "{:,.0f}"),
         Metric("x_ideal", "x ideal", "{:.2f}"),
         Metric("modules", "modules", "{:.0f}"),
+        Metric("new_store_ms", "ms", "{:.1f}", label="ms new store"),
     )
 }
 

@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from _harness import fresh_pg_database, measure_import, scratch_dir, timed
+from _harness import fresh_pg_database, measure_import, measure_open, scratch_dir, timed
 from _registry import Target, workload
 
 if TYPE_CHECKING:
@@ -333,6 +333,25 @@ def rss_chain(n: int) -> dict[str, float]:
 )
 def import_time(n: int) -> dict[str, float]:
     return measure_import("import steadyflow", n)
+
+
+@workload(
+    "open_store",
+    title="Import plus opening an existing SQLite store, fresh interpreter minus a bare one",
+    sizes=(7,),
+    quick_sizes=(3,),
+    metric="ms",
+    target=_at_most(60),
+    note=(
+        "What a CLI command or short-lived job pays per start. Details: the same for a "
+        "new store (target: at most 100 ms). TaskFlow: backends.fetch(sqlite) + upgrade()."
+    ),
+    details=("new_store_ms",),
+)
+def open_store(n: int) -> dict[str, float]:
+    return measure_open(
+        "import steadyflow; steadyflow.persistence.open_backend('sqlite:///{path}').close()", n
+    )
 
 
 # ---------------------------------------------------------------- TaskFlow programs (issue 14)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import steadyflow as sf
 
@@ -54,12 +55,33 @@ def test_listeners_and_errors_export_their_names() -> None:
         assert issubclass(error, sf.SteadyflowError), name
 
 
+def test_every_persistence_name_resolves() -> None:
+    # Backends other than memory are loaded lazily: each listed name must still resolve.
+    for name in sf.persistence.__all__:
+        assert getattr(sf.persistence, name) is not None, name
+
+
 def test_importing_steadyflow_loads_no_driver_nor_heavy_module() -> None:
     code = (
         "import sys, steadyflow\n"
         "heavy = {'sqlalchemy', 'alembic', 'asyncio', 'logging', 'inspect', 'dataclasses',"
         " 'steadyflow.persistence', 'concurrent.futures', 'random'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_opening_a_sqlite_store_loads_neither_sqlalchemy_nor_alembic(tmp_path: Path) -> None:
+    # Given a fresh process, when it creates a SQLite store, then opens it again
+    # (and an in-memory one): the standard library is all it loads, and not its
+    # slow parts either (dataclasses and inspect wait until a record is used)
+    code = (
+        "import sys, steadyflow\n"
+        f"for url in [{f'sqlite:///{tmp_path}/state.db'!r}] * 2 + ['sqlite://']:\n"
+        "    steadyflow.persistence.open_backend(url).close()\n"
+        "heavy = {'sqlalchemy', 'alembic', 'dataclasses', 'inspect', 'pathlib'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -16,7 +16,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import compat_programs
-from _harness import fresh_pg_database, main, measure_import, scratch_dir, timed
+from _harness import fresh_pg_database, main, measure_import, measure_open, scratch_dir, timed
 from _registry import Impls
 from taskflow import engines, retry, task
 from taskflow.patterns import graph_flow, linear_flow, unordered_flow
@@ -178,6 +178,18 @@ IMPLS.add("compat_persist_sqlite")(compat_programs.persisted_sqlite)
 def import_time(n: int) -> dict[str, float]:
     return measure_import(
         "from taskflow import engines, task; from taskflow.patterns import linear_flow", n
+    )
+
+
+@IMPLS.add("open_store")
+def open_store(n: int) -> dict[str, float]:
+    # TaskFlow's comparable step: fetch the SQLite backend, then bring its schema up to date.
+    return measure_open(
+        "from taskflow.persistence import backends; "
+        "backend = backends.fetch({{'connection': 'sqlite:///{path}'}}); "
+        "connection = backend.get_connection(); connection.upgrade(); "
+        "connection.close(); backend.close()",
+        n,
     )
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from steadyflow.persistence import Backend, DirectoryBackend, MemoryBackend, open_backend
+from steadyflow.persistence import (
+    Backend,
+    DirectoryBackend,
+    MemoryBackend,
+    SQLiteBackend,
+    open_backend,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -49,10 +56,23 @@ def _corrupt_sql(backend: Backend, flow_uuid: str, atom: str) -> None:
         )
 
 
+def _corrupt_sqlite(backend: Backend, flow_uuid: str, atom: str) -> None:
+    import sqlite3
+
+    assert isinstance(backend, SQLiteBackend)
+    assert backend.path is not None
+    with contextlib.closing(sqlite3.connect(backend.path)) as db, db:
+        db.execute(
+            "UPDATE steadyflow_atoms SET result = '{not json' WHERE flow_uuid = ? AND name = ?",
+            (flow_uuid, atom),
+        )
+
+
 TARGETS = [
     "memory",
     "dir",
     "sqlite",
+    "sqlite-sqlalchemy",
     pytest.param("postgresql", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
@@ -66,7 +86,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if name == "dir":
         return Target(name, f"dir://{tmp_path}/store", True, _corrupt_dir)
     if name == "sqlite":
-        return Target(name, f"sqlite:///{tmp_path}/state.db", True, _corrupt_sql)
+        return Target(name, f"sqlite:///{tmp_path}/state.db", True, _corrupt_sqlite)
+    if name == "sqlite-sqlalchemy":
+        return Target(name, f"sqlite+pysqlite:///{tmp_path}/state.db", True, _corrupt_sql)
     fixture = "postgres_url" if name == "postgresql" else "mysql_url"
     return Target(name, request.getfixturevalue(fixture), True, _corrupt_sql)
 

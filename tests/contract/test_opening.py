@@ -28,7 +28,8 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 def test_importing_the_package_imports_no_driver() -> None:
     code = (
         "import sys, steadyflow.persistence as p; p.open_backend('memory://').close();"
-        "bad = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'pymysql') if m in sys.modules];"
+        "bad = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'pymysql', 'sqlite3')"
+        " if m in sys.modules];"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": SRC})
@@ -48,6 +49,8 @@ def test_a_backend_object_is_returned_as_is() -> None:
         ("dir://", "expected dir:///absolute/path"),
         ("postgresql+psycopg2://h/db", "unsupported SQL scheme"),
         ("sqlite+aiosqlite:///x.db", "unsupported SQL scheme"),
+        ("sqlite://host/x.db", "expected sqlite:///relative.db"),
+        ("sqlite:///x.db?mode=ro", "sqlite URLs take no options"),
     ],
 )
 def test_bad_urls_are_refused_with_the_accepted_forms(url: str, message: str) -> None:
@@ -93,14 +96,47 @@ def test_in_memory_sqlite_works_and_leases_in_process() -> None:
         assert backend.get_logbook(book.uuid) == book
 
 
-def test_missing_sqlalchemy_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m.startswith("steadyflow.persistence.sql")]:
+def _without_sqlalchemy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make this process behave as a bare ``pip install steadyflow``."""
+    sql = "steadyflow.persistence.sql"
+    for name in [m for m in sys.modules if m == sql or m.startswith(sql + ".")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
-    with pytest.raises(MissingDriverError, match=r"pip install 'steadyflow\[sql\]'") as caught:
-        open_backend("sqlite://")
+    monkeypatch.setitem(sys.modules, "alembic", None)
+
+
+def test_sqlite_needs_no_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given neither SQLAlchemy nor Alembic is importable
+    _without_sqlalchemy(monkeypatch)
+    # When a SQLite file is opened, written, closed and opened again
+    url = f"sqlite:///{tmp_path}/state.db"
+    book = persistence.LogBook(name="b")
+    with open_backend(url) as backend:
+        backend.save_logbook(book)
+    # Then it works, with the standard library alone
+    with open_backend(url) as backend:
+        assert isinstance(backend, persistence.SQLiteBackend)
+        assert backend.get_logbook(book.uuid) == book
+
+
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("sqlite+pysqlite://", "sql"),
+        ("postgresql://u@127.0.0.1:1/db", "postgres"),
+        ("postgres://u@127.0.0.1:1/db", "postgres"),
+        ("mysql://u@127.0.0.1:1/db", "mysql"),
+        ("mariadb+pymysql://u@127.0.0.1:1/db", "mysql"),
+    ],
+)
+def test_missing_sqlalchemy_names_the_exact_extra(
+    monkeypatch: pytest.MonkeyPatch, url: str, extra: str
+) -> None:
+    _without_sqlalchemy(monkeypatch)
+    with pytest.raises(MissingDriverError, match=rf"pip install 'steadyflow\[{extra}\]'") as caught:
+        open_backend(url)
     assert isinstance(caught.value, ImportError)
-    with pytest.raises(MissingDriverError):
+    with pytest.raises(MissingDriverError, match=r"steadyflow\[sql\]"):
         persistence.SQLBackend  # the lazy attribute is what is tested
 
 

@@ -2,7 +2,9 @@
 
 URLs are what users type (``backend="sqlite:///state.db"``); everything
 inside the library works with objects. Parsing here never imports a driver:
-the SQL backend is loaded only when a SQL URL is opened.
+``sqlite://`` URLs open the standard library's sqlite3 backend, and the
+SQLAlchemy backend is loaded only when a server URL (or ``sqlite+pysqlite://``)
+is opened.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from steadyflow.errors import InvalidURLError, MissingDriverError
 if TYPE_CHECKING:
     from steadyflow.persistence.base import Backend
 
-__all__ = ["ACCEPTED_URLS", "load_sql_backend", "mask_url", "open_backend", "open_url"]
+__all__ = [
+    "ACCEPTED_URLS",
+    "load_sql_backend",
+    "mask_url",
+    "open_backend",
+    "open_url",
+    "sqlite_path",
+]
 
 ACCEPTED_URLS = (
     "memory://",
@@ -35,7 +44,6 @@ ACCEPTED_URLS = (
 
 _SQL_SCHEMES = frozenset(
     {
-        "sqlite",
         "sqlite+pysqlite",
         "postgres",
         "postgresql",
@@ -46,6 +54,15 @@ _SQL_SCHEMES = frozenset(
         "mariadb+pymysql",
     }
 )
+_EXTRA_OF_DATABASE = {
+    "sqlite": "sql",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+"""The extra that installs what SQLBackend needs for each database, named in install hints."""
+
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
 _PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")
 
@@ -66,8 +83,10 @@ def open_backend(url_or_backend: str | Backend, **options: Any) -> Backend:
         dir:///absolute/path          DirectoryBackend (created if missing)
         dir://relative/path           DirectoryBackend, relative to the current
                                       directory at open time
-        sqlite:///path.db             SQLBackend on a file (sqlite:////abs/path.db)
-        sqlite://                     SQLBackend on a private in-memory database
+        sqlite:///path.db             SQLiteBackend on a file (sqlite:////abs/path.db);
+                                      the standard library's sqlite3, no extra needed
+        sqlite://                     SQLiteBackend on a private in-memory database
+        sqlite+pysqlite:///path.db    SQLBackend (SQLAlchemy) on a SQLite file
         postgresql://, postgres://, postgresql+psycopg://     SQLBackend (psycopg 3)
         mysql://, mariadb://, mysql+pymysql://                SQLBackend (PyMySQL)
 
@@ -130,7 +149,11 @@ def _open(scheme: str, url: str, options: dict[str, Any]) -> Backend:
         if not path or "?" in path or "#" in path:
             raise InvalidURLError(f"{url!r}: expected dir:///absolute/path or dir://relative/path")
         return DirectoryBackend(os.path.abspath(path), **options)
-    if scheme in _SQL_SCHEMES or scheme.partition("+")[0] in _SQL_SCHEMES:
+    if scheme == "sqlite":
+        from steadyflow.persistence.sqlite import SQLiteBackend
+
+        return SQLiteBackend(sqlite_path(url), **options)
+    if scheme in _SQL_SCHEMES or scheme.partition("+")[0] in _EXTRA_OF_DATABASE:
         # Unsupported drivers of a known database get the SQL backend's message.
         return _sql_backend(url, options)
     raise InvalidURLError(
@@ -139,8 +162,39 @@ def _open(scheme: str, url: str, options: dict[str, Any]) -> Backend:
     )
 
 
-def load_sql_backend() -> type[Backend]:
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite://`` URL names, or None for an in-memory database.
+
+    ``sqlite:///state.db`` is relative to the current directory,
+    ``sqlite:////var/lib/state.db`` absolute, ``sqlite://`` and
+    ``sqlite:///:memory:`` in memory.
+
+    Raises:
+        InvalidURLError: the URL has a host, a query or a fragment.
+    """
+    rest = url.partition("://")[2]
+    if "?" in rest or "#" in rest:
+        raise InvalidURLError(
+            f"{url!r}: sqlite URLs take no options; pass them as keyword arguments, "
+            "or use SQLBackend (sqlite+pysqlite://) for SQLAlchemy's"
+        )
+    if not rest:
+        return None
+    if not rest.startswith("/"):
+        raise InvalidURLError(
+            f"{url!r}: expected sqlite:///relative.db, sqlite:////absolute.db or sqlite://"
+        )
+    path = rest[1:]
+    if not path or path == ":memory:":
+        return None
+    return path
+
+
+def load_sql_backend(extra: str = "sql") -> type[Backend]:
     """Import and return :class:`~steadyflow.persistence.sql.SQLBackend`.
+
+    Args:
+        extra: the extra named in the install hint (``postgres``, ``mysql``, ``sql``).
 
     Raises:
         MissingDriverError: SQLAlchemy or Alembic is not installed.
@@ -153,13 +207,14 @@ def load_sql_backend() -> type[Backend]:
             raise
         raise MissingDriverError(
             f"the SQL backends need SQLAlchemy and Alembic ({missing} is missing): "
-            "pip install 'steadyflow[sql]'"
+            f"pip install 'steadyflow[{extra}]'"
         ) from exc
     backend_class: type[Backend] = module.SQLBackend
     return backend_class
 
 
 def _sql_backend(url: str, options: dict[str, Any]) -> Backend:
-    backend_class: Any = load_sql_backend()
+    database = url.partition("://")[0].lower().partition("+")[0]
+    backend_class: Any = load_sql_backend(_EXTRA_OF_DATABASE.get(database, "sql"))
     backend: Backend = backend_class(url=url, **options)
     return backend

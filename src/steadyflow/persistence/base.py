@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from steadyflow.errors import NotFoundError, PersistenceError
@@ -26,8 +25,43 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "BackendStatistics", "Lease"]
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+# Lease and BackendStatistics are plain slotted classes rather than dataclasses:
+# importing dataclasses (and the inspect module it pulls in) would cost a
+# short-lived process that only opens a store about a third of its start-up.
+
+
+class _Record:
+    """Immutable, compared and hashed by its :attr:`_fields`, in constructor order."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple[type[_Record], tuple[object, ...]]:
+        return (type(self), self._values())
+
+
+class Lease(_Record):
     """The right to run one flow, and to write its state, until it expires.
 
     A lease is kept in the backend itself, so it outlives nothing but its
@@ -48,15 +82,31 @@ class Lease:
             database server's where there is one), when the lease runs out.
     """
 
+    __slots__ = ("epoch", "expires_at", "flow_uuid", "owner", "ttl")
+    _fields = ("flow_uuid", "owner", "epoch", "ttl", "expires_at")
+
     flow_uuid: str
     owner: str
     epoch: int
     ttl: float
     expires_at: float
 
+    def __init__(
+        self, flow_uuid: str, owner: str, epoch: int, ttl: float, expires_at: float
+    ) -> None:
+        put = object.__setattr__
+        put(self, "flow_uuid", flow_uuid)
+        put(self, "owner", owner)
+        put(self, "epoch", epoch)
+        put(self, "ttl", ttl)
+        put(self, "expires_at", expires_at)
 
-@dataclass(frozen=True, slots=True)
-class BackendStatistics:
+    def renewed(self, expires_at: float) -> Lease:
+        """This lease with a new expiry (what a renewal returns)."""
+        return Lease(self.flow_uuid, self.owner, self.epoch, self.ttl, expires_at)
+
+
+class BackendStatistics(_Record):
     """Counters of what one backend object has done since it was opened.
 
     Attributes:
@@ -67,11 +117,29 @@ class BackendStatistics:
         loads: calls of the ``get_*`` and ``list_*`` methods.
     """
 
-    atom_batches: int = 0
-    atoms_saved: int = 0
-    atom_batch_seconds: float = 0.0
-    flow_saves: int = 0
-    loads: int = 0
+    __slots__ = ("atom_batch_seconds", "atom_batches", "atoms_saved", "flow_saves", "loads")
+    _fields = ("atom_batches", "atoms_saved", "atom_batch_seconds", "flow_saves", "loads")
+
+    atom_batches: int
+    atoms_saved: int
+    atom_batch_seconds: float
+    flow_saves: int
+    loads: int
+
+    def __init__(
+        self,
+        atom_batches: int = 0,
+        atoms_saved: int = 0,
+        atom_batch_seconds: float = 0.0,
+        flow_saves: int = 0,
+        loads: int = 0,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "atom_batches", atom_batches)
+        put(self, "atoms_saved", atoms_saved)
+        put(self, "atom_batch_seconds", atom_batch_seconds)
+        put(self, "flow_saves", flow_saves)
+        put(self, "loads", loads)
 
 
 class Backend(abc.ABC):
@@ -192,6 +260,8 @@ class Backend(abc.ABC):
             LeaseLostError: ``epoch`` is not the current lease's (nothing saved).
             ResultSerializationError: a value cannot be serialized.
         """
+        from dataclasses import replace  # loaded with the models already; not at import
+
         self._check_open()
         version = self._save_flow(book_uuid, flow, expected_version, epoch)
         self._count(flow_saves=1)

@@ -24,7 +24,6 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -388,7 +387,7 @@ class DirectoryBackend(Backend):
         with self._write_lock.held():
             if not self._is_current(lease.flow_uuid, lease.epoch):
                 raise lost_error(lease.flow_uuid, lease.epoch)
-            renewed = replace(lease, expires_at=time.time() + lease.ttl)
+            renewed = lease.renewed(time.time() + lease.ttl)
             self._write_lease(lease.flow_uuid, lease.owner, lease.epoch, renewed.expires_at)
         return renewed
 

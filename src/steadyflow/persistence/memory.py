@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import ConflictError, NotFoundError
@@ -200,7 +199,7 @@ class MemoryBackend(Backend):
         with self._mutex:
             if not self._is_current(lease.flow_uuid, lease.epoch):
                 raise lost_error(lease.flow_uuid, lease.epoch)
-            renewed = replace(lease, expires_at=time.time() + lease.ttl)
+            renewed = lease.renewed(time.time() + lease.ttl)
             self._leases[lease.flow_uuid] = (lease.owner, lease.epoch, renewed.expires_at)
         return renewed
 

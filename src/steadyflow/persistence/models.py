@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid as uuid_module
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -51,7 +50,10 @@ def _empty() -> Mapping[str, Any]:
 
 def new_uuid() -> str:
     """A fresh random id for a logbook, flow detail or atom detail."""
-    return str(uuid_module.uuid4())
+    # Imported here: uuid imports platform, a cost opening a store should not pay.
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def is_valid_id(value: object) -> bool:
