@@ -5,6 +5,8 @@ The flow is a chain ``a, slow, c``: ``slow`` prints ``running`` and sleeps for
 to LOG with one unbuffered write, at start and at end, so a test can tell
 which process executed what, and when. Exit codes: 0 finished, 4 the run
 lost its lease (``LeaseLostError``), 5 the flow was locked, 1 anything else.
+With ``HOLDER_FORKS_A_CHILD`` set, ``a`` forks a child that sleeps for a
+minute holding everything the holder had open (logged as ``forked <pid>``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 import steadyflow as sf
 from steadyflow.errors import FlowLockedError, LeaseLostError
@@ -26,6 +29,8 @@ def main(url: str, flow_id: str, ttl: str, log: str) -> int:
     class Step(sf.Task):
         def execute(self) -> str:
             note("start", self.name)
+            if self.name == "a" and os.environ.get("HOLDER_FORKS_A_CHILD"):
+                _fork_a_long_lived_child(note)
             if self.name == "slow":
                 print("running", flush=True)
                 for _ in range(40):
@@ -45,6 +50,15 @@ def main(url: str, flow_id: str, ttl: str, log: str) -> int:
             return 5
     print("done", flush=True)
     return 0
+
+
+def _fork_a_long_lived_child(note: Callable[[str, str], None]) -> None:
+    """Leave a child behind that inherits every descriptor and socket, and outlives us."""
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    note("forked", str(pid))
 
 
 if __name__ == "__main__":

@@ -189,12 +189,16 @@ def _tail(journal: Journal) -> list[sf.Task]:
 class Holder:
     """``_holder.py`` running in a subprocess, with its log."""
 
-    def __init__(self, url: str, flow_id: str, ttl: float, log: Path) -> None:
+    def __init__(
+        self, url: str, flow_id: str, ttl: float, log: Path, *, fork_child: bool = False
+    ) -> None:
         self.log = log
+        env = {**os.environ, "HOLDER_FORKS_A_CHILD": "1"} if fork_child else None
         self.process = subprocess.Popen(
             [sys.executable, str(HOLDER), url, flow_id, str(ttl), str(log)],
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
 
     def wait_running(self) -> None:
@@ -209,7 +213,10 @@ class Holder:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
-        self.process.communicate(timeout=30)
+        # wait(), not communicate(): a child the holder forked may keep its stdout open.
+        self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @pytest.fixture
@@ -292,6 +299,31 @@ def test_a_killed_holder_blocks_its_flow_only_until_its_lease_expires(
     mine = [(event, atom) for pid, event, atom, _ in _log(log) if pid == os.getpid()]
     assert ("start", "a") not in mine
     assert ("start", "slow") in mine
+
+
+@pytest.mark.crash
+def test_a_killed_holder_whose_task_forked_a_child_is_taken_over(
+    store_url: str, tmp_path: Path, holders: list[Holder]
+) -> None:
+    _durable(store_url)
+    log = tmp_path / "effects.log"
+    # Given a holder whose first task forked a child that keeps every descriptor
+    # and socket of the holder open, and the holder SIGKILLed in the middle of `slow`
+    holder = Holder(store_url, "orphan", 2.0, log, fork_child=True)
+    holders.append(holder)
+    holder.wait_running()
+    holder.kill()
+    orphans = [int(atom) for _, event, atom, _ in _log(log) if event == "forked"]
+    assert len(orphans) == 1
+    try:
+        # When another runner tries, Then the orphan does not keep the flow: once the
+        # dead holder's lease expired, the runner takes over and finishes the flow
+        with _run_when_free(_same_flow(log), store_url, "orphan") as engine:
+            assert engine.storage.flow_state is FlowState.SUCCESS
+        os.kill(orphans[0], 0)  # the orphan was alive all along
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphans[0], signal.SIGKILL)
 
 
 @pytest.mark.crash
