@@ -141,21 +141,38 @@ def keys_in_state(flow: FlowDetail, state: AtomState) -> set[str]:
     return keys
 
 
-def check_no_repeat(effects: Sequence[Effect], snapshots: Sequence[Snapshot]) -> list[Violation]:
+def check_no_repeat(
+    effects: Sequence[Effect],
+    snapshots: Sequence[Snapshot],
+    zombies: Mapping[int, float] | None = None,
+    recorded: Mapping[str, int] | None = None,
+) -> list[Violation]:
     """Nothing recorded as done (or undone) is done (undone) again.
 
     An attempt stored SUCCESS in a snapshot must not execute in any later line;
     one stored REVERTED must not revert again. And one runner (pid) never runs
     the same attempt's execute or revert twice: a repeat is only excusable by
     a kill in between, which means another pid.
+
+    The one excuse is a body a paused runner was in when it was paused
+    (``zombies``: pid -> when), finished once continued: the documented
+    at-least-once case, as long as the store did not record its result
+    (``recorded``, see :func:`recorded_by`).
     """
+    zombies, recorded = zombies or {}, recorded or {}
     found = []
     for snapshot in snapshots:
         if snapshot.flow is None:
             continue
         for event, state in (("exec", AtomState.SUCCESS), ("revert", AtomState.REVERTED)):
             done = keys_in_state(snapshot.flow, state)
-            again = [e for e in effects[snapshot.lines :] if e.event == event and e.key in done]
+            again = [
+                e
+                for e in effects[snapshot.lines :]
+                if e.event == event
+                and e.key in done
+                and not _in_flight_when_paused(e, zombies, recorded)
+            ]
             if again:
                 found.append(
                     Violation(
@@ -297,7 +314,25 @@ def check_no_overlap(
 def _excused(
     a: Effect, b: Effect, zombies: Mapping[int, float], recorded: Mapping[str, int]
 ) -> bool:
-    return any(e.pid in zombies and recorded.get(e.atom) != e.pid for e in (a, b))
+    return any(
+        (e.event == "exec" and e.pid in zombies and recorded.get(e.atom) != e.pid)
+        or _in_flight_when_paused(e, zombies, recorded)
+        for e in (a, b)
+    )
+
+
+def _in_flight_when_paused(
+    effect: Effect, zombies: Mapping[int, float], recorded: Mapping[str, int]
+) -> bool:
+    """A body a paused runner had begun before the pause, its result not stored.
+
+    A revert's line is judged by when it began alone: the stored result of a
+    reverted atom is still its execute's, which says nothing of the revert.
+    """
+    paused_at = zombies.get(effect.pid)
+    if paused_at is None or effect.start >= paused_at:
+        return False
+    return effect.event == "revert" or recorded.get(effect.atom) != effect.pid
 
 
 def check_zombie_silent(
@@ -455,7 +490,7 @@ def check_all(
         return [Violation("torn-log", str(exc))]
     final = snapshots[-1].flow if snapshots else None
     found = check_final(final, exit_code, expect, effects)
-    found += check_no_repeat(effects, snapshots)
+    found += check_no_repeat(effects, snapshots, zombies, recorded_by(final))
     found += check_blocked(effects, expect)
     found += check_no_overlap(effects, zombies or {}, recorded_by(final))
     found += check_zombie_silent(effects, zombies or {}, recorded_by(final))
