@@ -29,7 +29,7 @@ from typing import Any
 
 from steadyflow.errors import NotFoundError
 from steadyflow.persistence import Backend, FlowDetail
-from steadyflow.states import FlowState
+from steadyflow.states import AtomState, FlowState
 
 from . import _invariants
 from ._child import EXIT_ERROR, EXIT_LEASE_LOST, EXIT_LOCKED, EXIT_UNAVAILABLE
@@ -125,6 +125,8 @@ class Campaign:
     exit_code: int | None = None
     snapshots: list[_invariants.Snapshot] = field(default_factory=list)
     zombies: dict[int, float] = field(default_factory=dict)
+    # paused runner -> keys it had stored RUNNING or REVERTING (handed to its executor)
+    handed: dict[int, frozenset[str]] = field(default_factory=dict)
     problems: list[_invariants.Violation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -158,6 +160,7 @@ class Campaign:
             self.exit_code,
             expect,
             zombies=self.zombies,
+            handed=self.handed,
         )
         return found
 
@@ -349,7 +352,12 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
         return
     campaign.zombies[pid] = paused_at
     campaign.kills += 1
-    campaign.snapshot()
+    at_pause = campaign.snapshot()
+    if at_pause is not None:
+        states = (AtomState.RUNNING, AtomState.REVERTING)
+        campaign.handed[pid] = frozenset(
+            key for state in states for key in _invariants.keys_in_state(at_pause, state)
+        )
     successor, found = _take_over(campaign)
     side_by_side = successor is not None and campaign.rng.random() < 0.3
     if successor is not None and campaign.rng.random() < 0.5 and campaign.pick_moment(successor):

@@ -115,6 +115,9 @@ def test_a_paused_runner_finishing_the_body_it_was_in_is_excused_only_for_that_b
     assert kinds(check_no_repeat(effects, snapshots, {100: 0.5}, {"b": 100})) == [
         "exec-after-recorded"
     ]
+    # Unless that later body had been handed to the executor (stored RUNNING) by the pause
+    handed = {100: frozenset({"f:a:1"})}
+    assert check_no_repeat(effects, snapshots, {100: 0.05}, by_200, handed) == []
 
 
 def test_a_paused_runners_revert_in_flight_may_overlap_its_successor() -> None:
