@@ -281,6 +281,14 @@ def test_a_writer_stuck_inside_a_fenced_transaction_does_not_hang_takers(
         lease = holder.acquire_lease("flow-1", "a", 0.1)
         engine = holder.engine  # type: ignore[attr-defined]
         with engine.connect() as stuck:
+            # as on a server that cannot end an idle transaction (MySQL): the lock
+            # wait alone must bound the taker (test_frozen_holder covers the timeout)
+            stuck.exec_driver_sql(
+                "SET idle_in_transaction_session_timeout = 0"
+                if service == "postgresql"
+                else "SET SESSION idle_transaction_timeout = 0"
+            )
+            stuck.commit()
             stuck.execute(
                 update(LEASES).where(LEASES.c.flow_uuid == "flow-1").values(epoch=LEASES.c.epoch)
             )

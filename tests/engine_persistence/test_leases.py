@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 import steadyflow as sf
 from steadyflow.engine import EngineKind
 from steadyflow.errors import BackendUnavailableError, FlowLockedError, LeaseLostError
-from steadyflow.persistence import Backend, MemoryBackend
+from steadyflow.persistence import AtomDetail, Backend, MemoryBackend
 from steadyflow.persistence.base import Lease
 from steadyflow.persistence.leases import process_owner
 from steadyflow.states import AtomState, FlowState
@@ -438,3 +438,54 @@ def test_close_releases_an_owned_backend(tmp_path: Path) -> None:
     engine.close()
     record_backend: Backend = engine._record.backend  # type: ignore[union-attr]
     assert record_backend.closed
+
+
+def test_a_takeover_refusing_the_final_write_ends_the_run_with_lease_lost(
+    backend: Backend,
+) -> None:
+    # Given a flow whose last task sees the flow taken over while it runs, so
+    # that the write of its result with the flow's end is refused by the fence
+    journal = Journal()
+
+    class TakenOver(sf.Task):
+        def execute(self, a: int) -> int:
+            current = backend.get_lease("final")
+            assert current is not None
+            backend.acquire_lease("final", "taker", 30, epoch=current.epoch + 1)
+            return a
+
+    flow = sf.Linear("final", *chain(journal, ["a"]).children, TakenOver("last", provides="z"))
+    engine = sf.load(flow, store={"start": 0}, backend=backend, flow_id="final", lease_ttl=30)
+    # When it runs
+    # Then it ends with LeaseLostError (the fence's own error, not a generic conflict)
+    with pytest.raises(LeaseLostError):
+        engine.run()
+    assert backend.get_flow_detail("final").state is not FlowState.SUCCESS
+
+
+class _PausedAfterMarkingRunning(MemoryBackend):
+    """A store after whose write of b RUNNING the runner stalls past its lease, taken over."""
+
+    def save_atom_details(
+        self, flow_uuid: str, atoms: Sequence[AtomDetail], *, epoch: int | None = None
+    ) -> None:
+        super().save_atom_details(flow_uuid, atoms, epoch=epoch)
+        if any(atom.name == "b" and atom.state is AtomState.RUNNING for atom in atoms):
+            current = self.get_lease(flow_uuid)
+            assert current is not None
+            self.acquire_lease(flow_uuid, "taker", 30, epoch=current.epoch + 1)
+            time.sleep(current.ttl * 1.5)  # as if frozen: the lease lapses meanwhile
+
+
+def test_a_runner_stalled_past_its_lease_before_starting_a_round_starts_nothing() -> None:
+    # Given a run that stalls past its lease (and is taken over) right after
+    # making b's RUNNING mark durable, before handing b to the executor
+    journal = Journal()
+    backend = _PausedAfterMarkingRunning()
+    flow = chain(journal, ["a", "b", "c"])
+    engine = sf.load(flow, store={"start": 0}, backend=backend, flow_id="stall", lease_ttl=0.4)
+    # When it goes on
+    # Then it stops with LeaseLostError without starting b
+    with pytest.raises(LeaseLostError):
+        engine.run()
+    assert journal.names("execute") == ["a"]

@@ -17,6 +17,7 @@ import os
 import queue
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from typing import Any
 
 from steadyflow.errors import NotFoundError
 from steadyflow.persistence import Backend, FlowDetail
-from steadyflow.states import FlowState
+from steadyflow.states import AtomState, FlowState
 
 from . import _invariants
 from ._child import EXIT_ERROR, EXIT_LEASE_LOST, EXIT_LOCKED, EXIT_UNAVAILABLE
@@ -118,9 +119,14 @@ class Campaign:
     unavailable: int = 0
     kills: int = 0
     revert_kills: int = 0  # of which landed while the flow was reverting
+    # pauses that froze a runner holding SQLite's write lock: no takeover is possible
+    # (a documented limit of the embedded store), so they are not counted as kills
+    frozen_writers: int = 0
     exit_code: int | None = None
     snapshots: list[_invariants.Snapshot] = field(default_factory=list)
     zombies: dict[int, float] = field(default_factory=dict)
+    # paused runner -> keys it had stored RUNNING or REVERTING (handed to its executor)
+    handed: dict[int, frozenset[str]] = field(default_factory=dict)
     problems: list[_invariants.Violation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -154,6 +160,7 @@ class Campaign:
             self.exit_code,
             expect,
             zombies=self.zombies,
+            handed=self.handed,
         )
         return found
 
@@ -179,6 +186,7 @@ class Campaign:
             f"flow {self.flow_id}, "
             f"{self.kills} kills, {self.reruns()} re-executions, "
             + (f"{self.unavailable} runners stopped by a lost store, " if self.unavailable else "")
+            + (f"{self.frozen_writers} paused holding SQLite's lock, " * bool(self.frozen_writers))
             + f"{len(found)} violations: "
             + ", ".join(sorted({v.kind for v in found}))
         )
@@ -327,13 +335,30 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
     must notice it lost the lease and stop with LeaseLostError (or
     FlowLockedError, paused before it got the lease), unless the flow had
     already ended when it was paused.
+
+    On SQLite, a runner paused inside a write transaction holds the file's
+    write lock, which blocks every other writer until it resumes: nobody can
+    take over (the documented limit of the embedded store). It still owns the
+    flow, so it is continued at once and its run is checked like an
+    uninterrupted one; a pause between transactions is taken over as usual.
     """
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGSTOP)
-    campaign.zombies[pid] = time.time()
+    stopped = _stopped(pid)  # the signal lands a moment later: bodies may start meanwhile
+    paused_at = time.time()
+    if stopped and _frozen_holding_sqlite_write_lock(campaign, pid):
+        campaign.frozen_writers += 1
+        os.kill(pid, signal.SIGCONT)
+        return
+    campaign.zombies[pid] = paused_at
     campaign.kills += 1
-    paused = campaign.snapshot()
-    successor = _take_over(campaign)
+    at_pause = campaign.snapshot()
+    if at_pause is not None:
+        states = (AtomState.RUNNING, AtomState.REVERTING)
+        campaign.handed[pid] = frozenset(
+            key for state in states for key in _invariants.keys_in_state(at_pause, state)
+        )
+    successor, found = _take_over(campaign)
     side_by_side = successor is not None and campaign.rng.random() < 0.3
     if successor is not None and campaign.rng.random() < 0.5 and campaign.pick_moment(successor):
         sigkill(campaign, successor)
@@ -352,7 +377,17 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
             )
         )
     # paused before it got the lease, it finds the flow locked: as good
-    over = paused is not None and paused.state.value in ("SUCCESS", "REVERTED", "FAILURE")
+    # Ended already: judged by the flow as the successor found it (a commit the
+    # runner had sent just before the pause may land a moment after it). Or paused
+    # before it took the lease (a runner that held it is fenced at its next write,
+    # or when it finishes loading), it takes the lease once free, and reports the
+    # end the successor stored without changing anything; side by side, that is
+    # known only when nothing was stored yet when it was paused.
+    over = (
+        _ended(found)
+        or (not side_by_side and _ended(before) and _same(before, after))
+        or (side_by_side and found is None)
+    )
     if code not in (EXIT_LEASE_LOST, EXIT_LOCKED) and not over:
         campaign.problems.append(
             _invariants.Violation(
@@ -361,34 +396,83 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
         )
 
 
+def _frozen_holding_sqlite_write_lock(campaign: Campaign, pid: int) -> bool:
+    """Whether paused ``pid`` is stopped while holding its SQLite store's write lock.
+
+    No other runner is alive and the test's own reads take no write lock, so
+    once ``pid`` is stopped, a write lock nobody can take is its own.
+    """
+    if not campaign.url.startswith("sqlite"):
+        return False
+    path = campaign.url.split("///", 1)[1]
+    probe = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return True
+    finally:
+        probe.close()
+    return False
+
+
+def _stopped(pid: int) -> bool:
+    """Wait until ``pid`` is in the stopped state (SIGSTOP is delivered asynchronously)."""
+    for _ in range(2000):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        state = stat.rpartition(")")[2].split()[0]
+        if state in ("T", "t"):
+            return True
+        if state in ("Z", "X"):
+            return False
+        time.sleep(0.0005)
+    return False
+
+
+def _ended(flow: FlowDetail | None) -> bool:
+    return flow is not None and flow.state.value in ("SUCCESS", "REVERTED", "FAILURE")
+
+
 def _same(before: FlowDetail | None, after: FlowDetail | None) -> bool:
     if before is None or after is None:
         return before is after
     return before.to_dict() == after.to_dict()
 
 
-def _take_over(campaign: Campaign) -> int | None:
+def _take_over(campaign: Campaign) -> tuple[int | None, FlowDetail | None]:
     """Start runners until one holds the lease (the paused one's must lapse first).
 
+    Returns that runner (None if it ended at once, or nobody got in) and the
+    flow as stored just before it started.
+
     A runner holds it once it writes an effect or ends other than locked. A
-    paused runner stopped inside a transaction may keep row locks that block
-    every successor: that is reported (``no-takeover``), not waited out.
+    paused runner stopped inside a transaction keeps the lease row locked;
+    the servers end such a session after ``IDLE_TRANSACTION_SECONDS``, so a
+    successor still failing to get in by the deadline is reported
+    (``no-takeover``), not waited out.
     """
     assert campaign.lease_ttl is not None
     deadline = time.monotonic() + 6 * campaign.lease_ttl + 3
+    found = None
     while time.monotonic() < deadline:
+        found = campaign.snapshot()
         count = len(campaign.lines())
         pid = campaign.start()
         while campaign.server.exit_code(pid) is None and time.monotonic() < deadline:
             if len(campaign.lines()) > count:
-                return pid
+                return pid, found
             time.sleep(0.001)
         code = campaign.server.exit_code(pid)
         if code is None:
             break
         if code != EXIT_LOCKED:  # it got the lease and ended already
             campaign.settle(pid)
-            return None
+            return None, found
         time.sleep(campaign.lease_ttl / 4)
     else:
         pid = None
@@ -397,7 +481,7 @@ def _take_over(campaign: Campaign) -> int | None:
             os.kill(pid, signal.SIGKILL)
         campaign.settle(pid)
     campaign.problems.append(_invariants.Violation("no-takeover", "nobody took the lease over"))
-    return None
+    return None, found
 
 
 def session_killer(terminate: Callable[[], int], times: int = 3) -> Callable[[Campaign, int], None]:

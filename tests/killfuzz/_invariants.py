@@ -141,21 +141,40 @@ def keys_in_state(flow: FlowDetail, state: AtomState) -> set[str]:
     return keys
 
 
-def check_no_repeat(effects: Sequence[Effect], snapshots: Sequence[Snapshot]) -> list[Violation]:
+def check_no_repeat(
+    effects: Sequence[Effect],
+    snapshots: Sequence[Snapshot],
+    zombies: Mapping[int, float] | None = None,
+    recorded: Mapping[str, int] | None = None,
+    handed: Mapping[int, frozenset[str]] | None = None,
+) -> list[Violation]:
     """Nothing recorded as done (or undone) is done (undone) again.
 
     An attempt stored SUCCESS in a snapshot must not execute in any later line;
     one stored REVERTED must not revert again. And one runner (pid) never runs
     the same attempt's execute or revert twice: a repeat is only excusable by
     a kill in between, which means another pid.
+
+    The one excuse is a body a paused runner was in when it was paused
+    (``zombies``: pid -> when), or had handed to its executor by then
+    (``handed``: pid -> keys it had stored RUNNING or REVERTING at the pause),
+    finished once continued: the documented at-least-once case, as long as
+    the store did not record its result (``recorded``, see :func:`recorded_by`).
     """
+    zombies, recorded, handed = zombies or {}, recorded or {}, handed or {}
     found = []
     for snapshot in snapshots:
         if snapshot.flow is None:
             continue
         for event, state in (("exec", AtomState.SUCCESS), ("revert", AtomState.REVERTED)):
             done = keys_in_state(snapshot.flow, state)
-            again = [e for e in effects[snapshot.lines :] if e.event == event and e.key in done]
+            again = [
+                e
+                for e in effects[snapshot.lines :]
+                if e.event == event
+                and e.key in done
+                and not _in_flight_when_paused(e, zombies, recorded, handed)
+            ]
             if again:
                 found.append(
                     Violation(
@@ -263,7 +282,10 @@ def check_final(
 
 
 def check_no_overlap(
-    effects: Sequence[Effect], zombies: Mapping[int, float], recorded_by: Mapping[str, int]
+    effects: Sequence[Effect],
+    zombies: Mapping[int, float],
+    recorded_by: Mapping[str, int],
+    handed: Mapping[int, frozenset[str]] | None = None,
 ) -> list[Violation]:
     """No two runners executed steps of the flow at overlapping times.
 
@@ -282,7 +304,9 @@ def check_no_overlap(
         for second in ordered[i + 1 :]:
             if second.start >= first.end:
                 break
-            if second.pid == first.pid or _excused(first, second, zombies, recorded_by):
+            if second.pid == first.pid or _excused(
+                first, second, zombies, recorded_by, handed or {}
+            ):
                 continue
             found.append(
                 Violation(
@@ -295,9 +319,40 @@ def check_no_overlap(
 
 
 def _excused(
-    a: Effect, b: Effect, zombies: Mapping[int, float], recorded: Mapping[str, int]
+    a: Effect,
+    b: Effect,
+    zombies: Mapping[int, float],
+    recorded: Mapping[str, int],
+    handed: Mapping[int, frozenset[str]],
 ) -> bool:
-    return any(e.pid in zombies and recorded.get(e.atom) != e.pid for e in (a, b))
+    return any(
+        (e.event == "exec" and e.pid in zombies and recorded.get(e.atom) != e.pid)
+        or _in_flight_when_paused(e, zombies, recorded, handed)
+        for e in (a, b)
+    )
+
+
+def _in_flight_when_paused(
+    effect: Effect,
+    zombies: Mapping[int, float],
+    recorded: Mapping[str, int],
+    handed: Mapping[int, frozenset[str]] | None = None,
+) -> bool:
+    """A body a paused runner had begun, or handed to its executor, before the pause.
+
+    Its result must not be stored. Handed over: stored RUNNING (REVERTING) by
+    then, so submitted to a worker that had not reached its first line yet
+    (the engine checks its lease between the mark and the submission).
+
+    A revert's line is judged by when it began alone: the stored result of a
+    reverted atom is still its execute's, which says nothing of the revert.
+    """
+    paused_at = zombies.get(effect.pid)
+    if paused_at is None:
+        return False
+    if effect.start >= paused_at and effect.key not in (handed or {}).get(effect.pid, ()):
+        return False
+    return effect.event == "revert" or recorded.get(effect.atom) != effect.pid
 
 
 def check_zombie_silent(
@@ -447,6 +502,7 @@ def check_all(
     expect: Expectation,
     *,
     zombies: Mapping[int, float] | None = None,
+    handed: Mapping[int, frozenset[str]] | None = None,
 ) -> list[Violation]:
     """Every check above over one campaign; the last snapshot is the final state."""
     try:
@@ -455,9 +511,9 @@ def check_all(
         return [Violation("torn-log", str(exc))]
     final = snapshots[-1].flow if snapshots else None
     found = check_final(final, exit_code, expect, effects)
-    found += check_no_repeat(effects, snapshots)
+    found += check_no_repeat(effects, snapshots, zombies, recorded_by(final), handed)
     found += check_blocked(effects, expect)
-    found += check_no_overlap(effects, zombies or {}, recorded_by(final))
+    found += check_no_overlap(effects, zombies or {}, recorded_by(final), handed)
     found += check_zombie_silent(effects, zombies or {}, recorded_by(final))
     found += check_states(snapshots, expect.kept)
     if final is not None:

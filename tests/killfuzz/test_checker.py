@@ -19,6 +19,7 @@ from ._invariants import (
     Violation,
     check_all,
     check_no_overlap,
+    check_no_repeat,
     keys_in_state,
     parse_effects,
 )
@@ -85,6 +86,46 @@ def test_a_revert_recorded_as_done_that_runs_again_is_caught() -> None:
         Snapshot(5, flow(FlowState.REVERTED, a=(R, 1), bad=(R, 1))),
     ]
     assert check(lines, snapshots, 3, ends=FlowState.REVERTED) == ["revert-after-recorded"]
+
+
+def test_a_paused_runner_finishing_the_body_it_was_in_is_excused_only_for_that_body() -> None:
+    # Given pid 100 paused at 0.5 inside b's execute and a's revert, both finishing
+    # after the successor (pid 200) recorded them, and b's stored result being 200's
+    effects = parse_effects(
+        [
+            line("exec", "b", pid=200, at=1),
+            line("revert", "a", pid=200, at=1.2),
+            line("exec", "b", pid=100, at=0),
+            line("revert", "a", pid=100, at=0.1),
+        ]
+    )
+    snapshots = [Snapshot(2, flow(FlowState.RUNNING, a=(R, 1), b=(S, 1)))]
+    by_200 = {"a": 100, "b": 200}  # a's stored result is still its execute's (pid 100)
+    # Then without the pause both are repeats; with it, neither is
+    assert kinds(check_no_repeat(effects, snapshots)) == [
+        "exec-after-recorded",
+        "revert-after-recorded",
+    ]
+    assert check_no_repeat(effects, snapshots, {100: 0.5}, by_200) == []
+    # But a body begun after the pause (a's revert, paused at 0.05), or one whose
+    # result was stored, still is
+    assert kinds(check_no_repeat(effects, snapshots, {100: 0.05}, by_200)) == [
+        "revert-after-recorded"
+    ]
+    assert kinds(check_no_repeat(effects, snapshots, {100: 0.5}, {"b": 100})) == [
+        "exec-after-recorded"
+    ]
+    # Unless that later body had been handed to the executor (stored RUNNING) by the pause
+    handed = {100: frozenset({"f:a:1"})}
+    assert check_no_repeat(effects, snapshots, {100: 0.05}, by_200, handed) == []
+
+
+def test_a_paused_runners_revert_in_flight_may_overlap_its_successor() -> None:
+    # Given paused pid 100 finishing a's revert begun before its pause, while 200 reverts b
+    effects = parse_effects([line("revert", "a", at=0), line("revert", "b", pid=200, at=0.5)])
+    # Then that overlap is the at-least-once case; a revert begun after the pause is not
+    assert check_no_overlap(effects, {100: 0.2}, {"a": 100}) == []
+    assert kinds(check_no_overlap(effects, {100: 0.0}, {"a": 100})) == ["overlapping-runners"]
 
 
 def test_one_runner_repeating_an_attempt_is_caught() -> None:

@@ -244,6 +244,10 @@ class Machine:
             return  # the loop flushes before it waits, or with the run's end
         self.storage.flush()
         self._emit()
+        if self.lease_check is not None:
+            # Paused past its lease between making the round durable and starting
+            # it, a runner must not start what a successor may be running by now.
+            self.lease_check()
         for job in batch:
             self.executor.submit(job)
 

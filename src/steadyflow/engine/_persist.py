@@ -263,6 +263,8 @@ class FlowRecord:
                 saved = self.backend.save_flow_detail(
                     self.book, detail, expected_version=0, epoch=epoch
                 )
+        except LeaseLostError:
+            raise  # fenced out: not someone else's creation to resume
         except ConflictError:
             # Someone created it between our read and our write: resume theirs.
             return self.backend.get_flow_detail(self.flow_id)
@@ -449,6 +451,8 @@ class FlowRecord:
             saved = self.backend.save_flow_detail(
                 self.book, update, expected_version=flow.version, epoch=epoch
             )
+        except LeaseLostError:
+            raise  # the runner must see its lost lease as such, not as a plain conflict
         except ConflictError as exc:
             raise ConflictError(
                 f"flow {self.flow_id} was changed by another engine since this one loaded "

@@ -488,6 +488,9 @@ class Engine:
         """
         record.acquire()
         storage = record.open(self.compile(), self._store)
+        # A runner paused past its lease while loading must not act on what it
+        # read (not even report a stored end): someone may have moved the flow on.
+        record.check_lease()
         if self._reset_pending:
             storage = record.reset(storage)
             self._reset_pending = False

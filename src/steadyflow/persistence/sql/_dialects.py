@@ -74,6 +74,19 @@ _EXTRAS = {
 SQLITE_BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer waits for another writer before failing."""
 
+IDLE_TRANSACTION_SECONDS = 1
+"""How long a server lets one of our sessions sit idle inside a write transaction.
+
+Our transactions are a few statements sent back to back, so an idle one
+means its process is frozen (SIGSTOP, a debugger, a stalled VM) while it
+holds the lease row locked: every taker would wait on it for as long as it
+stays frozen. The server ends such a session and rolls its transaction back
+(nothing of it becomes visible). It must stay below ``LOCK_WAIT_SECONDS``
+(:mod:`._leases`), so that a taker waiting on a frozen holder's lock outlasts
+it, and below any sensible lease ttl, so that it never keeps a flow blocked
+longer than the lease does. Whole seconds: MariaDB's setting is an integer.
+"""
+
 
 def mask(url: URL) -> str:
     """``url`` as text with its password masked."""
@@ -143,13 +156,44 @@ def create_backend_engine(
     WAL mode NORMAL may lose the last commits on power loss, and a completion
     we acknowledged must never be lost), foreign keys on, a busy timeout, and
     BEGIN emitted by us so reads get a consistent snapshot. Servers: a connect
-    timeout and a pre-ping so a restarted server costs one retry, not an error.
+    timeout, a pre-ping so a restarted server costs one retry, not an error,
+    and an idle-in-transaction timeout (see IDLE_TRANSACTION_SECONDS), set
+    once per connection.
     """
     if family is Family.SQLITE:
         return _sqlite_engine(url, **options)
     seconds = max(1, round(connect_timeout))
     connect_args: dict[str, Any] = {"connect_timeout": seconds}
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, **options)
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, **options)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        statement = _idle_transaction_setting(family, dbapi_connection)
+        if statement is None:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a SET inside a committed transaction stays
+
+    return engine
+
+
+def _idle_transaction_setting(family: Family, dbapi_connection: Any) -> str | None:
+    """The statement ending our sessions idle inside a write transaction, if the server has one.
+
+    Both settings cover every transaction (ours are all short; a no-op
+    UPDATE such as the fence, which row-locks the lease, does not make a
+    transaction a "write" one for MariaDB). MySQL has no such setting: there a
+    holder frozen inside a transaction blocks takers until it resumes or dies.
+    """
+    if family is Family.POSTGRESQL:
+        return f"SET idle_in_transaction_session_timeout = {IDLE_TRANSACTION_SECONDS * 1000}"
+    if "mariadb" in str(getattr(dbapi_connection, "server_version", "")).lower():
+        return f"SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_SECONDS}"
+    return None
 
 
 def _sqlite_engine(url: URL, **options: Any) -> Engine:
@@ -191,9 +235,17 @@ def upsert(family: Family, table: Table, keys: Sequence[str]) -> Insert:
         return my_stmt.on_duplicate_key_update({c: my_stmt.inserted[c] for c in columns})
     dialect_insert = postgresql.insert if family is Family.POSTGRESQL else sqlite.insert
     stmt = dialect_insert(table)
-    return stmt.on_conflict_do_update(
+    stmt = stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
     )
+    if family is Family.POSTGRESQL:
+        # RETURNING makes SQLAlchemy send many rows as one multi-row INSERT
+        # ("insertmanyvalues") instead of psycopg's pipelined executemany: a
+        # process frozen halfway through a pipeline leaves its session "active",
+        # waiting for the rest with the lease row locked, which no idle timeout
+        # ends; frozen between whole statements, it is idle and the timeout applies.
+        return stmt.returning(*(table.c[key] for key in keys))
+    return stmt
 
 
 @contextlib.contextmanager
