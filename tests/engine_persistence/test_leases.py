@@ -489,3 +489,30 @@ def test_a_runner_stalled_past_its_lease_before_starting_a_round_starts_nothing(
     with pytest.raises(LeaseLostError):
         engine.run()
     assert journal.names("execute") == ["a"]
+
+
+class _LostCommit(MemoryBackend):
+    """A store whose first flow save lands, but whose answer is lost with the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 0
+
+    def save_flow_detail(self, *args: Any, **kwargs: Any) -> Any:
+        saved = super().save_flow_detail(*args, **kwargs)
+        if self.lost == 0 and args[1].state is FlowState.RUNNING:
+            self.lost += 1
+            raise BackendUnavailableError("the connection dropped before the commit's answer")
+        return saved
+
+
+def test_a_write_whose_commit_answer_was_lost_is_made_again() -> None:
+    # Given a store that commits a flow save but reports it failed (the connection died)
+    journal = Journal()
+    backend = _LostCommit()
+    # When a run writes through it, Then the retried write goes through: the epoch
+    # fences others out, so the write is not refused for the version it already bumped
+    sf.load(chain(journal, ["a", "b"]), store={"start": 0}, backend=backend, flow_id="lc").run()
+    assert backend.lost == 1
+    assert backend.get_flow_detail("lc").state is FlowState.SUCCESS
+    assert journal.names("execute") == ["a", "b"]

@@ -447,17 +447,15 @@ class FlowRecord:
             created_at=flow.created_at,
             updated_at=now,
         )
+        # The epoch fences every other writer out, so no version check is needed, and
+        # without one a write whose commit was lost with its connection (it may have
+        # landed) can simply be made again.
         try:
-            saved = self.backend.save_flow_detail(
-                self.book, update, expected_version=flow.version, epoch=epoch
-            )
+            saved = self.backend.save_flow_detail(self.book, update, epoch=epoch)
         except LeaseLostError:
             raise  # the runner must see its lost lease as such, not as a plain conflict
         except ConflictError as exc:
-            raise ConflictError(
-                f"flow {self.flow_id} was changed by another engine since this one loaded "
-                f"it ({exc}); load it again to resume from its latest state"
-            ) from exc
+            raise ConflictError(f"flow {self.flow_id} cannot be saved: {exc}") from exc
         self._flow = FlowDetail(
             uuid=flow.uuid,
             name=flow.name,
