@@ -325,6 +325,12 @@ def sigkill(campaign: Campaign, pid: int) -> None:
         campaign.revert_kills += bool(lines) and lines[-1].startswith("revert")
 
 
+def _holds_lease(campaign: Campaign, pid: int) -> bool:
+    """Whether runner ``pid`` holds the flow's lease (owner ids end with the pid)."""
+    lease = campaign.backend.get_lease(campaign.flow_id)
+    return lease is not None and lease.owner.rsplit(".", 1)[-1] == str(pid)
+
+
 def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
     """Pause the runner beyond its lease; another takes over; then let the first go on.
 
@@ -346,12 +352,20 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
         os.kill(pid, signal.SIGSTOP)
     stopped = _stopped(pid)  # the signal lands a moment later: bodies may start meanwhile
     paused_at = time.time()
-    if stopped and _frozen_holding_sqlite_write_lock(campaign, pid):
+    if not stopped:
+        # It ended before the signal landed (or never stopped): no pause, no kill.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        return
+    if _frozen_holding_sqlite_write_lock(campaign, pid):
         campaign.frozen_writers += 1
         os.kill(pid, signal.SIGCONT)
         return
     campaign.zombies[pid] = paused_at
     campaign.kills += 1
+    # A runner paused before it held the lease is no zombie: once continued it is a
+    # late runner like any other (refused, or it takes a free lease and carries on).
+    held = _holds_lease(campaign, pid)
     at_pause = campaign.snapshot()
     if at_pause is not None:
         states = (AtomState.RUNNING, AtomState.REVERTING)
@@ -384,7 +398,8 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
     # end the successor stored without changing anything; side by side, that is
     # known only when nothing was stored yet when it was paused.
     over = (
-        _ended(found)
+        not held
+        or _ended(found)
         or (not side_by_side and _ended(before) and _same(before, after))
         or (side_by_side and found is None)
     )
