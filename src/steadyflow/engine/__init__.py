@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from steadyflow.engine._clock import Clock
 from steadyflow.engine._plan import Plan
+from steadyflow.engine._revoke import Revocation
 from steadyflow.engine._storage import Storage
 from steadyflow.engine.engine import ENGINE_KINDS, Engine, Statistics
 
@@ -17,6 +18,7 @@ __all__ = [
     "EngineKind",
     "EngineOptions",
     "Plan",
+    "Revocation",
     "RunOptions",
     "Statistics",
     "Storage",

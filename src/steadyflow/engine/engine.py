@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     # Imported when a backend is given: an in-memory run never loads the persistence layer.
     from steadyflow.engine._persist import FlowRecord
+    from steadyflow.engine._revoke import RevokeRequest
     from steadyflow.engine.options import Durability, EngineKind, RevertMode, VersionPolicy
     from steadyflow.persistence.base import Backend
 
@@ -176,6 +177,7 @@ class Engine:
         self._machine: Machine | None = None
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
+        self._revoke: RevokeRequest | None = None
         self._waker: Callable[[], None] | None = None
         self._record: FlowRecord | None = None
         self._reset_pending = False
@@ -349,6 +351,67 @@ class Engine:
         if waker is not None:
             waker()
 
+    def revoke(
+        self,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        raise_error: bool = True,
+        requested_by: str | None = None,
+    ) -> None:
+        """Stop the run and undo the flow: it ends REVERTED.
+
+        Safe to call from any thread, a listener or a task. The loop acts on
+        it at its next round (a wait for running atoms or backoff timers is
+        woken for it): no atom starts any more, atoms that run are given up on
+        as on a run timeout (threads left to finish in the background, their
+        results dropped, asynchronous ones cancelled) unless ``wait`` lets
+        them finish first, then everything that completed is reverted in
+        reverse order. Retry controllers are not asked: a revoke is not a
+        failure. Called while no run is going on, it applies to the next
+        :meth:`run`, which reverts instead of running forward (also for a
+        flow that ended SUCCESS, or FAILURE whose reverts it tries again).
+
+        A persisted run records the revoke in its recovery record, so a run
+        resuming after a crash goes on reverting.
+
+        Args:
+            reason: why, for the error and the record.
+            wait: let running atoms finish instead of giving up on them.
+            raise_error: make :meth:`run` raise
+                :class:`~steadyflow.errors.FlowRevokedError` once the flow is
+                reverted (the default); with False it returns normally and
+                :attr:`state` says REVERTED.
+            requested_by: who asks (default: this host and process).
+
+        Raises:
+            TypeError: ``reason`` or ``requested_by`` is not a string.
+        """
+        from steadyflow.engine._revoke import RevokeRequest, check_request, default_requester
+
+        check_request(reason, requested_by)
+        request = RevokeRequest(reason, requested_by or default_requester(), wait, raise_error)
+        self._revoke = request
+        machine = self._machine
+        if machine is not None:
+            machine.revoke = request
+            machine.executor.wake()
+        # Ends a wait for backoff timers alone (the asyncio driver's, or the threads').
+        self._suspend.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
+
+    def _on_stored_request(self, request: RevokeRequest) -> None:
+        """A stored revoke request was found (maybe on the watcher's thread): obey it."""
+        if self._revoke is None:
+            self.revoke(request.reason, requested_by=request.requested_by)
+
+    @property
+    def revoke_requested(self) -> bool:
+        """Whether a revoke was asked for and the run it applies to has not ended yet."""
+        return self._revoke is not None
+
     def _wake(self, _error: BaseException) -> None:
         """End a wait for backoff timers early: the lease is gone (called from another thread)."""
         self._suspend.set()
@@ -439,6 +502,7 @@ class Engine:
         try:
             if self._record is not None:
                 self._load_under_lease(self._record)
+                self._record.watch_revoke(self._on_stored_request)
             self.validate()
         except BaseException:
             executor.close()
@@ -446,7 +510,10 @@ class Engine:
                 self._record.release()
             raise
         storage = self.storage
-        if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
+        ended = storage.flow_state is FlowState.REVERTED or (
+            storage.flow_state is FlowState.FAILURE and self._revoke is None
+        )
+        if ended:
             executor.close()
             if self._record is not None:
                 self._record.release()
@@ -476,7 +543,8 @@ class Engine:
             machine.poll = min(1.0, self._record.lease_ttl / 6)
             self._record.on_lease_lost = self._wake
         self._machine = machine
-        if storage.flow_state is FlowState.SUCCESS:
+        machine.revoke = self._revoke
+        if storage.flow_state is FlowState.SUCCESS and self._revoke is None:
             machine.outcome = EngineState.SUCCESS
         return machine
 
@@ -511,13 +579,15 @@ class Engine:
         if self._record is not None:
             self._record.owns_backend = True
 
-    def _after_run(self) -> None:
+    def _after_run(self, revoked: bool) -> None:
         record = self._record
         if record is None:
             return
         try:
             if record.holds_lease:
                 record.commit(self.storage)
+                if revoked:
+                    record.revoke_done()
         finally:
             record.release()
 
@@ -560,7 +630,10 @@ class Engine:
             # Interrupted (KeyboardInterrupt in a task, an abandoned run_iter()):
             # the stored state is what a crash would leave, and the next run resumes it.
             self._state = EngineState.UNDEFINED
-        self._after_run()
+        revoked = machine.revoking and machine.outcome is not None
+        if revoked:
+            self._revoke = None
+        self._after_run(revoked)
 
     def _finish(self, machine: Machine) -> None:
         if machine.error is not None:
