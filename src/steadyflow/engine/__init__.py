@@ -9,7 +9,7 @@ from steadyflow.engine._storage import Storage
 from steadyflow.engine.engine import ENGINE_KINDS, Engine, Statistics
 
 if TYPE_CHECKING:
-    from steadyflow.engine.options import EngineKind, EngineOptions, RunOptions
+    from steadyflow.engine.options import EngineKind, EngineOptions, RevokeOutcome, RunOptions
 
 __all__ = [
     "ENGINE_KINDS",
@@ -19,12 +19,13 @@ __all__ = [
     "EngineOptions",
     "Plan",
     "Revocation",
+    "RevokeOutcome",
     "RunOptions",
     "Statistics",
     "Storage",
 ]
 
-_TYPING_NAMES = frozenset({"EngineKind", "EngineOptions", "RunOptions"})
+_TYPING_NAMES = frozenset({"EngineKind", "EngineOptions", "RevokeOutcome", "RunOptions"})
 
 
 def __getattr__(name: str) -> Any:

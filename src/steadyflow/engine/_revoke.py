@@ -24,12 +24,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from steadyflow.errors import ConflictError, FlowRevokedError, NotFoundError
 from steadyflow.failure import Failure
 
 if TYPE_CHECKING:
+    from steadyflow.engine.options import RevokeOutcome
     from steadyflow.persistence.base import Backend
     from steadyflow.states import FlowState
 
@@ -104,7 +105,7 @@ class Revocation(NamedTuple):
     """What :func:`steadyflow.revoke` did with a stored flow."""
 
     flow_id: str
-    outcome: Literal["reverted", "requested", "already-reverted"]
+    outcome: RevokeOutcome
     """``"reverted"``: undone here, now; ``"requested"``: another runner holds the
     flow and will revert it on seeing the stored request; ``"already-reverted"``:
     nothing was left to undo."""
