@@ -31,6 +31,7 @@ from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import DeciderRef, Plan
 from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
+from steadyflow.engine._revoking import obey_revoke
 from steadyflow.errors import (
     EngineStateError,
     FailureGroup,
@@ -145,7 +146,7 @@ class Machine:
             if lease_check is not None:
                 lease_check()
             if self.revoke is not None:
-                self._obey_revoke()
+                obey_revoke(self)
             self._fire_timers()
             self._schedule()
             # A revert can finish within the round (a map with no element to undo).
@@ -619,49 +620,6 @@ class Machine:
             self.error = self._original_error()
         elif revoke.raise_error:
             self.error = revoke.error(self.plan.flow_name, self.run_failures)
-
-    # -- revoking ---------------------------------------------------------------------------------
-
-    def _obey_revoke(self) -> None:
-        """Act on a revoke: stop starting atoms, then revert everything that completed.
-
-        Atoms that run are given up on as a run timeout does (or, with
-        ``wait``, left to finish first). A revert already under way (a
-        failure's, or a retry's) finishes first and then becomes the
-        revoke's; no retry controller is asked about anything any more.
-        """
-        revoke = self.revoke
-        assert revoke is not None
-        if self.revoking:
-            if self.revert_todo is None and self.executor.in_flight == 0:
-                self._revert_for_revoke()  # the atoms it waited for have finished
-            return
-        self.revoking = True
-        self.recovery.changed()
-        self.timers = []
-        if self.revert_todo is not None:
-            if self.recovery.mode != REVERT_ALL:
-                self.after_revert = self._revert_for_revoke
-            return
-        if not revoke.wait:
-            failure = revoke.failure(self.plan.flow_name)
-            for job in self.executor.abandon():
-                if not job.revert and self.storage.states[job.node] is _A.RUNNING:
-                    self._fail_quietly(job.node, failure)
-                    self.maps.abandon(job.node)
-        self.run_failures.extend(f for i in self.failed if (f := self.storage.failures[i]))
-        self.failed = []
-        if self.executor.in_flight == 0:
-            self._revert_for_revoke()
-
-    def _revert_for_revoke(self) -> None:
-        """Revert the whole flow (retrying reverts that failed before), then end revoked."""
-        failed = dict(self.revert_failed) if self.revert_todo is not None else {}
-        self.revert_todo = None
-        self.failed = []
-        if self.storage.flow_state is not FlowState.REVERTING:
-            self._set_flow(FlowState.REVERTING)
-        self._begin_revert(range(len(self.nodes)), self._finish_revert_all, REVERT_ALL, (), failed)
 
     def _escalate_revert_failure(self) -> None:
         """A revert inside a retried scope failed: retrying is unsafe, revert everything."""

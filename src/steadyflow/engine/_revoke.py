@@ -18,9 +18,7 @@ deletes the request record when the revoke is done.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -115,6 +113,8 @@ class Revocation(NamedTuple):
 
 def default_requester() -> str:
     """Who asks when the caller does not say: this host and process."""
+    import socket
+
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
@@ -131,6 +131,8 @@ def check_request(reason: object, requested_by: object) -> None:
 
 def request_id(flow_id: str) -> str:
     """The id of the request record of ``flow_id`` (a valid flow id, whatever its length)."""
+    import hashlib
+
     return "revoke-" + hashlib.sha256(flow_id.encode()).hexdigest()[:40]
 
 

@@ -359,29 +359,21 @@ class Engine:
         raise_error: bool = True,
         requested_by: str | None = None,
     ) -> None:
-        """Stop the run and undo the flow: it ends REVERTED.
+        """Stop the run and undo the flow: it ends REVERTED (docs/engine.md, "Revoke").
 
-        Safe to call from any thread, a listener or a task. The loop acts on
-        it at its next round (a wait for running atoms or backoff timers is
-        woken for it): no atom starts any more, atoms that run are given up on
-        as on a run timeout (threads left to finish in the background, their
-        results dropped, asynchronous ones cancelled) unless ``wait`` lets
-        them finish first, then everything that completed is reverted in
-        reverse order. Retry controllers are not asked: a revoke is not a
-        failure. Called while no run is going on, it applies to the next
-        :meth:`run`, which reverts instead of running forward (also for a
-        flow that ended SUCCESS, or FAILURE whose reverts it tries again).
-
-        A persisted run records the revoke in its recovery record, so a run
-        resuming after a crash goes on reverting.
+        Safe from any thread, a listener or a task; the loop acts on it at its
+        next round. No atom starts any more; running ones are given up on as on
+        a run timeout (or, with ``wait``, finish first); everything that
+        completed is reverted in reverse order, and no retry controller is
+        asked. Called between runs, it applies to the next :meth:`run` (which
+        then reverts even a flow that ended SUCCESS). A persisted run keeps the
+        revoke in its recovery record: a resumed run goes on reverting.
 
         Args:
             reason: why, for the error and the record.
             wait: let running atoms finish instead of giving up on them.
-            raise_error: make :meth:`run` raise
-                :class:`~steadyflow.errors.FlowRevokedError` once the flow is
-                reverted (the default); with False it returns normally and
-                :attr:`state` says REVERTED.
+            raise_error: :meth:`run` raises :class:`~steadyflow.errors.FlowRevokedError`
+                once the flow is reverted; with False it returns normally.
             requested_by: who asks (default: this host and process).
 
         Raises:
