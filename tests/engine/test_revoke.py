@@ -232,3 +232,39 @@ def test_a_revoke_gets_a_clear_error_for_a_bad_reason() -> None:
         engine.revoke(3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="requested_by must be a string"):
         engine.revoke("x", requested_by=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["parallel", "asyncio"])
+def test_revoke_ends_a_backoff_wait_and_no_retry_follows(kind: str) -> None:
+    # Given a retried flow whose task failed once and now waits out a long backoff
+    log = Log()
+    failed_once = threading.Event()
+
+    class FailsOnce(sf.Task):
+        def execute(self) -> None:
+            log.add("execute", self.name)
+            if not failed_once.is_set():
+                failed_once.set()
+                raise RuntimeError("first attempt fails")
+
+        def revert(self) -> None:
+            log.add("revert", self.name)
+
+    flow = sf.Linear("f", Step("a", log), FailsOnce("b"), retry=sf.retry.Times(3, delay=600))
+    engine = sf.load(flow, engine=kind)  # type: ignore[arg-type]
+    errors: list[BaseException] = []
+    runner = threading.Thread(target=lambda: _run_catching(engine, errors))
+    runner.start()
+    failed_once.wait(timeout=10)
+    # When the run is revoked during the backoff
+    for _ in range(1000):
+        if engine.storage.get_state("f.retry") is AtomState.RETRYING:
+            break
+        failed_once.wait(0.01)
+    engine.revoke("no more attempts")
+    runner.join(timeout=30)
+    # Then the run ends at once, revoked, without another attempt
+    assert not runner.is_alive()
+    assert [type(e) for e in errors] == [FlowRevokedError]
+    assert log.names("execute") == ["a", "b"]
+    assert sorted(log.names("revert")) == ["a", "b"]
