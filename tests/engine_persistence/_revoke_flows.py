@@ -37,7 +37,11 @@ def effects(path: str | Path) -> list[tuple[str, str]]:
 
 
 class Logged(sf.Task):
-    """Logs its execute and revert; a ``slow`` one holds until ``<log>.release`` exists."""
+    """Logs its execute and revert; a ``slow`` one holds until ``<log>.release`` exists.
+
+    While a file ``<log>.fail-<name>`` exists its execute raises, and while
+    ``<log>.bad-revert-<name>`` exists its revert raises (after logging).
+    """
 
     def __init__(self, name: str, log: str, *, slow: bool = False) -> None:
         super().__init__(name)
@@ -51,9 +55,13 @@ class Logged(sf.Task):
             while not os.path.exists(self.log + ".release") and time.monotonic() < deadline:
                 time.sleep(0.01)
             record(self.log, "done", self.name)
+        if os.path.exists(f"{self.log}.fail-{self.name}"):
+            raise RuntimeError(f"{self.name} failed")
 
     def revert(self) -> None:
         record(self.log, "revert", self.name)
+        if os.path.exists(f"{self.log}.bad-revert-{self.name}"):
+            raise RuntimeError(f"revert of {self.name} failed")
 
 
 def chain(log: str, slow: str = "") -> sf.Linear:

@@ -9,7 +9,12 @@ import pytest
 
 import steadyflow as sf
 from steadyflow.engine._revoke import read_request, request_id
-from steadyflow.errors import FlowRevokedError, IncompatibleFlowError, NotFoundError
+from steadyflow.errors import (
+    FlowRevokedError,
+    IncompatibleFlowError,
+    NotFoundError,
+    RevertFailedError,
+)
 from steadyflow.persistence import Backend
 from steadyflow.states import AtomState, FlowState
 
@@ -51,6 +56,26 @@ def test_revoking_a_successful_flow_undoes_it_in_reverse_order(
     assert stored.meta["recovery"]["revoke"] == {"reason": "tenant left", "requested_by": "ops"}
     assert sf.revoke(backend, "done-flow").outcome == "already-reverted"
     assert len(effects(log)) == 6
+
+
+def test_revoking_a_flow_whose_revert_failed_tries_the_failed_revert_again(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # Given a stored flow that ended FAILURE: c failed, then b's revert failed (a is blocked)
+    log = tmp_path / "effects.log"
+    fail, bad_revert = Path(f"{log}.fail-c"), Path(f"{log}.bad-revert-b")
+    fail.touch()
+    bad_revert.touch()
+    with _store(backend, log, "failed-flow") as engine, pytest.raises(RevertFailedError):
+        engine.run()
+    assert backend.get_flow_detail("failed-flow").state is FlowState.FAILURE
+    # When the cause is fixed and the flow is revoked
+    fail.unlink()
+    bad_revert.unlink()
+    outcome = sf.revoke(backend, "failed-flow", "clean up")
+    # Then b's revert is tried again, then a's, and nothing else is run or undone
+    assert outcome.state is FlowState.REVERTED
+    assert effects(log)[3:] == [("revert", "c"), ("revert", "b"), ("revert", "b"), ("revert", "a")]
 
 
 def test_a_revoke_of_a_held_flow_is_stored_and_obeyed_by_the_next_runner(
