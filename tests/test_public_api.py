@@ -17,11 +17,11 @@ EXPECTED = {
     # outcomes and states
     "Failure", "AtomState", "FlowState", "EngineState",
     # persisting
-    "load_from_backend", "persistence",
+    "load_from_backend", "revoke", "persistence",
     # observing
     "events", "listeners",
     # errors
-    "errors", "SteadyflowError", "__version__",
+    "errors", "SteadyflowError", "FlowRevokedError", "__version__",
 }  # fmt: skip
 
 

@@ -13,10 +13,10 @@ Declare tasks and flows, then run them::
 from typing import TYPE_CHECKING, Any
 
 from steadyflow import errors, events, listeners, retry
-from steadyflow._api import load, load_from_backend, run, run_async
+from steadyflow._api import load, load_from_backend, revoke, run, run_async
 from steadyflow.context import AtomContext, current_context
 from steadyflow.engine import Engine, Storage
-from steadyflow.errors import SteadyflowError
+from steadyflow.errors import FlowRevokedError, SteadyflowError
 from steadyflow.failure import Failure
 from steadyflow.flow import Depth, Flow, Graph, Linear, Unordered
 from steadyflow.mapreduce import Map, Reduce
@@ -58,6 +58,7 @@ __all__ = [
     "EngineState",
     # persisting
     "load_from_backend",
+    "revoke",
     "persistence",
     # observing
     "events",
@@ -65,6 +66,7 @@ __all__ = [
     # errors
     "errors",
     "SteadyflowError",
+    "FlowRevokedError",
     "__version__",
 ]
 

@@ -1,5 +1,5 @@
-"""The one-call entry points: :func:`run`, :func:`run_async`, :func:`load` and
-:func:`load_from_backend`."""
+"""The one-call entry points: :func:`run`, :func:`run_async`, :func:`load`,
+:func:`load_from_backend` and :func:`revoke`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from steadyflow.flow.base import Flow
 if TYPE_CHECKING:
     from typing import Unpack
 
+    from steadyflow.engine._revoke import Revocation, RevokeRequest
     from steadyflow.engine.options import EngineKind, EngineOptions, RunOptions
     from steadyflow.persistence.base import Backend
 
-__all__ = ["load", "load_from_backend", "run", "run_async"]
+__all__ = ["load", "load_from_backend", "revoke", "run", "run_async"]
 
 
 def load(
@@ -125,3 +126,106 @@ async def run_async(
     with load(flow, store, engine=engine, **options) as runner:
         await runner.run_async()
         return runner.storage.fetch_all()
+
+
+def revoke(
+    backend: str | Backend,
+    flow_id: str,
+    reason: str | None = None,
+    *,
+    requested_by: str | None = None,
+    wait: bool = False,
+    **options: Unpack[RunOptions],
+) -> Revocation:
+    """Undo a stored flow: suspended, interrupted, failed, or even finished with SUCCESS.
+
+    When nobody runs the flow, this takes its lease, rebuilds the flow from
+    its saved factory (as :func:`load_from_backend` does) and reverts in this
+    process everything that is applied; the flow ends REVERTED. When another
+    runner holds the lease, this stores a revoke request instead (no lease
+    needed) and returns at once: that runner reads it within about a second
+    (:data:`~steadyflow.engine._revoke.REQUEST_POLL`) and reverts the flow
+    itself; a runner that died first leaves the request to whoever takes the
+    flow next, and that runner reverts instead of running forward.
+
+    Args:
+        backend: where the flow is stored (a URL or a Backend).
+        flow_id: the flow detail to revoke.
+        reason: why, kept with the request and given to the revoked run's error.
+        requested_by: who asks (default: this host and process).
+        wait: a run revoked by this call lets its running atoms finish first.
+        **options: engine options for the revert done here (``lease_ttl``,
+            ``on_version_change``, ...).
+
+    Returns:
+        What was done, as a :class:`~steadyflow.engine.Revocation`.
+
+    Raises:
+        ValueError: ``flow_id`` is not a valid flow id.
+        TypeError: ``backend`` is neither a URL nor a Backend; ``reason`` or
+            ``requested_by`` is not a string.
+        NotFoundError: the backend holds no flow detail ``flow_id``.
+        IncompatibleFlowError: the flow was saved without a factory, or it
+            cannot be rebuilt, or the rebuilt flow does not fit.
+        RevertFailedError: reverting here failed (the flow ends FAILURE; a
+            later revoke tries the failed reverts again).
+    """
+    from steadyflow.engine._persist import check_flow_id, resolve_backend
+    from steadyflow.engine._revoke import (
+        Revocation,
+        RevokeRequest,
+        check_request,
+        default_requester,
+        write_request,
+    )
+    from steadyflow.errors import FlowLockedError
+
+    check_flow_id(flow_id)
+    check_request(reason, requested_by)
+    request = RevokeRequest(reason, requested_by or default_requester(), wait, raise_error=False)
+    opened, owns = resolve_backend(backend)
+    try:
+        try:
+            return _revert_here(opened, flow_id, request, options)
+        except FlowLockedError:
+            write_request(opened, flow_id, request)
+        try:
+            # The runner may have let the flow go since: then nobody would read the request.
+            return _revert_here(opened, flow_id, request, options)
+        except FlowLockedError:
+            return Revocation(flow_id, "requested", opened.get_flow_detail(flow_id).state)
+    finally:
+        if owns:
+            opened.close()
+
+
+def _revert_here(
+    backend: Backend, flow_id: str, request: RevokeRequest, options: Mapping[str, Any]
+) -> Revocation:
+    """Take the flow's lease and revert it in this process.
+
+    Raises:
+        FlowLockedError: another runner holds the flow.
+    """
+    from steadyflow.engine._factory import FactorySpec
+    from steadyflow.engine._revoke import Revocation
+    from steadyflow.errors import NotFoundError
+    from steadyflow.states import FlowState
+
+    try:
+        detail = backend.get_flow_detail(flow_id)
+    except NotFoundError as exc:
+        raise NotFoundError(f"no flow detail {flow_id} in {backend!r}; nothing to revoke") from exc
+    if detail.state is FlowState.REVERTED:
+        return Revocation(flow_id, "already-reverted", detail.state)
+    flow = FactorySpec.from_meta(detail.meta, flow_id).build()
+    with Engine(flow, backend=backend, flow_id=flow_id, **options) as engine:
+        engine.revoke(
+            request.reason,
+            wait=request.wait,
+            raise_error=False,
+            requested_by=request.requested_by,
+        )
+        engine.run()
+        state = engine.storage.flow_state
+    return Revocation(flow_id, "reverted", state)

@@ -17,6 +17,7 @@ The hierarchy::
     │   ├── TaskTimeoutError           (also TimeoutError)
     │   ├── RunTimeoutError            (also TimeoutError)
     │   ├── RevertFailedError
+    │   ├── FlowRevokedError
     │   ├── FailureGroup               (also ExceptionGroup)
     │   ├── RemoteFailureError
     │   ├── EngineStateError
@@ -57,6 +58,7 @@ __all__ = [
     "FailureGroup",
     "FlowError",
     "FlowLockedError",
+    "FlowRevokedError",
     "IllegalTransitionError",
     "IncompatibleFlowError",
     "LeaseLostError",
@@ -224,6 +226,36 @@ class RevertFailedError(ExecutionError):
         super().__init__(message)
         self.failures: tuple[Failure, ...] = tuple(failures)
         self.revert_failures = dict(revert_failures)
+
+
+class FlowRevokedError(ExecutionError):
+    """Raised by a run that ended REVERTED because someone revoked it.
+
+    A revoke is not a failure: no retry controller was asked, and everything
+    the flow had completed was undone. ``engine.revoke(..., raise_error=False)``
+    makes the run return normally instead.
+
+    Attributes:
+        reason: why the flow was revoked (None when nobody said).
+        requested_by: who asked (a name, or the host and process by default).
+        failures: failures that happened while the revoke was under way (an
+            atom that failed just before the revoke was seen, say).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        requested_by: str | None = None,
+        failures: Sequence[Failure] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.requested_by = requested_by
+        self.failures: tuple[Failure, ...] = tuple(failures)
 
 
 class FailureGroup(ExecutionError, ExceptionGroup[Exception]):

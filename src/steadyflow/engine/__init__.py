@@ -4,11 +4,12 @@ from typing import TYPE_CHECKING, Any
 
 from steadyflow.engine._clock import Clock
 from steadyflow.engine._plan import Plan
+from steadyflow.engine._revoke import Revocation
 from steadyflow.engine._storage import Storage
 from steadyflow.engine.engine import ENGINE_KINDS, Engine, Statistics
 
 if TYPE_CHECKING:
-    from steadyflow.engine.options import EngineKind, EngineOptions, RunOptions
+    from steadyflow.engine.options import EngineKind, EngineOptions, RevokeOutcome, RunOptions
 
 __all__ = [
     "ENGINE_KINDS",
@@ -17,12 +18,14 @@ __all__ = [
     "EngineKind",
     "EngineOptions",
     "Plan",
+    "Revocation",
+    "RevokeOutcome",
     "RunOptions",
     "Statistics",
     "Storage",
 ]
 
-_TYPING_NAMES = frozenset({"EngineKind", "EngineOptions", "RunOptions"})
+_TYPING_NAMES = frozenset({"EngineKind", "EngineOptions", "RevokeOutcome", "RunOptions"})
 
 
 def __getattr__(name: str) -> Any:

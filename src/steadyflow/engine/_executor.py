@@ -194,6 +194,9 @@ class Executor(ABC):
         """
         return []
 
+    def wake(self) -> None:  # noqa: B027 - optional hook: an inline executor never waits
+        """End a :meth:`wait` (or ``wait_async``) early; safe from any thread."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most executors hold nothing
         """Release threads or loops the executor owns."""
 

@@ -31,6 +31,7 @@ from steadyflow.engine._mapping import MapRunner
 from steadyflow.engine._plan import DeciderRef, Plan
 from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
+from steadyflow.engine._revoking import obey_revoke
 from steadyflow.errors import (
     EngineStateError,
     FailureGroup,
@@ -47,6 +48,7 @@ from steadyflow.task import Task
 if TYPE_CHECKING:
     import random
 
+    from steadyflow.engine._revoke import RevokeRequest
     from steadyflow.engine._storage import Storage
     from steadyflow.notifier import Notifier
 
@@ -55,6 +57,7 @@ __all__ = ["Machine"]
 _A = AtomState
 _FINISHED = frozenset({_A.SUCCESS, _A.IGNORE})
 _NEEDS_REVERT = frozenset({_A.SUCCESS, _A.FAILURE, _A.REVERTING, _A.RUNNING})
+_REVOKE_REVERTS = _NEEDS_REVERT | {_A.REVERT_FAILURE}
 
 
 class Machine:
@@ -91,6 +94,10 @@ class Machine:
         self.decider_at = {d.index: d.target.start for n in plan.nodes for d in n.deciders}
         """Decider -> the first node it switches off (to forget decisions inside a retry)."""
         self.suspend_requested = False
+        self.revoke: RevokeRequest | None = None
+        """Set (from any thread) by ``engine.revoke()``; the loop reads it once per round."""
+        self.revoking = False
+        """The loop has acted on :attr:`revoke`: nothing new starts, and the run ends revoked."""
         self.events: list[tuple[Event, dict[str, Any]]] = []
         # Revert bookkeeping; ``revert_todo`` is None while running forward.
         self.revert_todo: set[int] | None = None
@@ -138,6 +145,8 @@ class Machine:
             yield EngineState.SCHEDULING
             if lease_check is not None:
                 lease_check()
+            if self.revoke is not None:
+                obey_revoke(self)
             self._fire_timers()
             self._schedule()
             # A revert can finish within the round (a map with no element to undo).
@@ -145,6 +154,8 @@ class Machine:
             if self._ended():
                 break
             if self._idle():
+                if self.revoke is not None and not self.revoking:
+                    continue  # asked for while this round ran: the next round acts on it
                 self._conclude()
                 break
             # Nothing may have started this round: its completions are durable all the same.
@@ -252,6 +263,8 @@ class Machine:
             self.executor.submit(job)
 
     def _next_jobs(self) -> list[Job]:
+        if self.revoke is not None:
+            return []  # the next round acts on the revoke (a listener may just have asked)
         if self.failed and self.executor.in_flight == 0:
             self.retrying.decide()
             return self._next_reverts() if self._reverting() else []
@@ -345,6 +358,10 @@ class Machine:
         self._release(node.succs)
 
     def _failed(self, index: int, failure: Failure) -> None:
+        if self.revoking:
+            self._fail_quietly(index, failure)  # a revoke is under way: no controller is asked
+            self.run_failures.append(failure)
+            return
         storage = self.storage
         storage.failures[index] = failure
         old = storage.set_state(index, _A.FAILURE)
@@ -483,7 +500,8 @@ class Machine:
         crash): they are not tried again, and they block their predecessors.
         """
         states = self.storage.states
-        todo = {i for i in members if states[i] in _NEEDS_REVERT}
+        undo = _REVOKE_REVERTS if self.revoking else _NEEDS_REVERT
+        todo = {i for i in members if states[i] in undo and i not in (failed or {})}
         self.revert_todo = todo
         self.revert_failed = dict(failed or {})
         blocking = todo | self.revert_failed.keys()
@@ -541,7 +559,9 @@ class Machine:
             kwargs["history"] = History(storage.histories[index])
             return Job(index, True, retry.revert, kwargs, self._context(index))
         task: Task = atom  # type: ignore[assignment]
-        outcome = storage.failures[index] if old is _A.FAILURE else storage.results[index]
+        failure = storage.failures[index]
+        failed = old is _A.FAILURE or (old is _A.REVERT_FAILURE and failure is not None)
+        outcome = failure if failed else storage.results[index]
         failures = storage.failures_by_name()
         return Job(
             index,
@@ -599,7 +619,11 @@ class Machine:
             return
         self._set_flow(FlowState.REVERTED)
         self.outcome = EngineState.REVERTED
-        self.error = self._original_error()
+        revoke = self.revoke
+        if not self.revoking or revoke is None:
+            self.error = self._original_error()
+        elif revoke.raise_error:
+            self.error = revoke.error(self.plan.flow_name, self.run_failures)
 
     def _escalate_revert_failure(self) -> None:
         """A revert inside a retried scope failed: retrying is unsafe, revert everything."""

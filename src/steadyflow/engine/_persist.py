@@ -56,6 +56,7 @@ from steadyflow.retry import Attempt
 
 if TYPE_CHECKING:
     from steadyflow.engine._plan import Plan
+    from steadyflow.engine._revoke import RequestWatcher, RevokeRequest
 
 __all__ = [
     "BATCH_ATOMS",
@@ -184,6 +185,7 @@ class FlowRecord:
         self._serializer = backend.serializer
         self.lease_ttl = float(lease_ttl)
         self._keeper: LeaseKeeper | None = None
+        self._watcher: RequestWatcher | None = None
         self.on_lease_lost: Callable[[LeaseLostError], None] | None = None
         """Called from the lease keeper's thread when the lease is lost mid-run."""
         self._flow: FlowDetail | None = None
@@ -552,6 +554,27 @@ class FlowRecord:
         if callback is not None:
             callback(error)
 
+    def watch_revoke(self, on_request: Callable[[RevokeRequest], None]) -> None:
+        """Obey a stored revoke request: one read now, then a watcher until :meth:`release`.
+
+        Called with the lease held: a request stored while nobody ran the
+        flow is found at once, one stored later within a poll interval.
+        """
+        from steadyflow.engine._revoke import RequestWatcher, read_request
+
+        request = read_request(self.backend, self.flow_id)
+        if request is not None:
+            on_request(request)
+            return
+        if self._watcher is None:
+            self._watcher = RequestWatcher(self.backend, self.flow_id, on_request).start()
+
+    def revoke_done(self) -> None:
+        """Delete the stored revoke request: the flow is reverted (or failed reverting)."""
+        from steadyflow.engine._revoke import delete_request
+
+        delete_request(self.backend, self.flow_id)
+
     def check_lease(self) -> None:
         """Raise :class:`LeaseLostError` when the lease of the current run is gone."""
         if self._keeper is not None:
@@ -559,6 +582,9 @@ class FlowRecord:
 
     def release(self) -> None:
         """Stop renewing the lease and give it up (idempotent; a lost one is left alone)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.stop(release=True)

@@ -11,7 +11,10 @@ atoms' own rows. What otherwise lives only in the engine loop is kept here:
   retried scope they escalate to reverting everything);
 - per-element retry histories of Map atoms;
 - pending backoff timers, as wall-clock due times, so that a resumed run waits
-  only what is left of them.
+  only what is left of them;
+- a revoke the run has acted on (its reason and who asked): a resumed run
+  reverts instead of running forward, and ends revoked. It stays in the
+  record of the REVERTED flow, as the note of why it was undone.
 
 The record is stored in the flow detail's meta under :data:`RECOVERY_KEY`, in
 the same transaction as the atoms of the round that changed it (the flow row
@@ -135,6 +138,9 @@ class Recovery:
         m = self.machine
         names = [node.name for node in m.nodes]
         data: dict[str, Any] = {}
+        revoke = m.revoke
+        if m.revoking and revoke is not None:
+            data["revoke"] = revoke.to_dict()
         if self.mode is not None:
             data["revert"] = {
                 "mode": self.mode,
@@ -245,6 +251,11 @@ class Recovery:
             raise ValueError(f"unknown record format {version!r} (this engine reads 1)")
         m = self.machine
         by_name = m.plan.by_name
+        revoke = data.get("revoke")
+        if revoke is not None and m.revoke is None:
+            from steadyflow.engine._revoke import RevokeRequest
+
+            m.revoke = RevokeRequest.from_dict(revoke)
         revert = data.get("revert")
         if revert is not None:
             mode = revert["mode"]

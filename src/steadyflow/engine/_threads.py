@@ -32,6 +32,10 @@ from steadyflow.engine._executor import (
 __all__ = ["ThreadExecutor"]
 
 
+_WAKE = Completion(-1, False, True, None)
+"""What :meth:`ThreadExecutor.wake` puts in the completion queue to end a wait."""
+
+
 class ThreadExecutor(ThreadedExecutor):
     """Runs jobs on threads; the engine keeps at most ``capacity`` of them in flight.
 
@@ -170,6 +174,10 @@ class ThreadExecutor(ThreadedExecutor):
             self._buffer.append(self._queue.get(timeout=timeout))
         except queue.Empty:
             return
+
+    def wake(self) -> None:
+        # Key 0 names no job (keys start at 1): take() drops it like a zombie's completion.
+        self._queue.put((0, _WAKE))
 
     def abandon(self) -> list[Job]:
         jobs = list(self._live.values())

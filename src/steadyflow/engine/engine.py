@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     # Imported when a backend is given: an in-memory run never loads the persistence layer.
     from steadyflow.engine._persist import FlowRecord
+    from steadyflow.engine._revoke import RevokeRequest
     from steadyflow.engine.options import Durability, EngineKind, RevertMode, VersionPolicy
     from steadyflow.persistence.base import Backend
 
@@ -176,6 +177,7 @@ class Engine:
         self._machine: Machine | None = None
         self._state = EngineState.UNDEFINED
         self._suspend = threading.Event()
+        self._revoke: RevokeRequest | None = None
         self._waker: Callable[[], None] | None = None
         self._record: FlowRecord | None = None
         self._reset_pending = False
@@ -349,6 +351,59 @@ class Engine:
         if waker is not None:
             waker()
 
+    def revoke(
+        self,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        raise_error: bool = True,
+        requested_by: str | None = None,
+    ) -> None:
+        """Stop the run and undo the flow: it ends REVERTED (docs/engine.md, "Revoke").
+
+        Safe from any thread, a listener or a task; the loop acts on it at its
+        next round. No atom starts any more; running ones are given up on as on
+        a run timeout (or, with ``wait``, finish first); everything that
+        completed is reverted in reverse order, and no retry controller is
+        asked. Called between runs, it applies to the next :meth:`run` (which
+        then reverts even a flow that ended SUCCESS). A persisted run keeps the
+        revoke in its recovery record: a resumed run goes on reverting.
+
+        Args:
+            reason: why, for the error and the record.
+            wait: let running atoms finish instead of giving up on them.
+            raise_error: :meth:`run` raises :class:`~steadyflow.errors.FlowRevokedError`
+                once the flow is reverted; with False it returns normally.
+            requested_by: who asks (default: this host and process).
+
+        Raises:
+            TypeError: ``reason`` or ``requested_by`` is not a string.
+        """
+        from steadyflow.engine._revoke import RevokeRequest, check_request, default_requester
+
+        check_request(reason, requested_by)
+        request = RevokeRequest(reason, requested_by or default_requester(), wait, raise_error)
+        self._revoke = request
+        machine = self._machine
+        if machine is not None:
+            machine.revoke = request
+            machine.executor.wake()
+        # Ends a wait for backoff timers alone (the asyncio driver's, or the threads').
+        self._suspend.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
+
+    def _on_stored_request(self, request: RevokeRequest) -> None:
+        """A stored revoke request was found (maybe on the watcher's thread): obey it."""
+        if self._revoke is None:
+            self.revoke(request.reason, requested_by=request.requested_by)
+
+    @property
+    def revoke_requested(self) -> bool:
+        """Whether a revoke was asked for and the run it applies to has not ended yet."""
+        return self._revoke is not None
+
     def _wake(self, _error: BaseException) -> None:
         """End a wait for backoff timers early: the lease is gone (called from another thread)."""
         self._suspend.set()
@@ -439,6 +494,7 @@ class Engine:
         try:
             if self._record is not None:
                 self._load_under_lease(self._record)
+                self._record.watch_revoke(self._on_stored_request)
             self.validate()
         except BaseException:
             executor.close()
@@ -446,7 +502,10 @@ class Engine:
                 self._record.release()
             raise
         storage = self.storage
-        if storage.flow_state in (FlowState.REVERTED, FlowState.FAILURE):
+        ended = storage.flow_state is FlowState.REVERTED or (
+            storage.flow_state is FlowState.FAILURE and self._revoke is None
+        )
+        if ended:
             executor.close()
             if self._record is not None:
                 self._record.release()
@@ -476,7 +535,8 @@ class Engine:
             machine.poll = min(1.0, self._record.lease_ttl / 6)
             self._record.on_lease_lost = self._wake
         self._machine = machine
-        if storage.flow_state is FlowState.SUCCESS:
+        machine.revoke = self._revoke
+        if storage.flow_state is FlowState.SUCCESS and self._revoke is None:
             machine.outcome = EngineState.SUCCESS
         return machine
 
@@ -514,13 +574,15 @@ class Engine:
         if self._record is not None:
             self._record.owns_backend = True
 
-    def _after_run(self) -> None:
+    def _after_run(self, revoked: bool) -> None:
         record = self._record
         if record is None:
             return
         try:
             if record.holds_lease:
                 record.commit(self.storage)
+                if revoked:
+                    record.revoke_done()
         finally:
             record.release()
 
@@ -563,7 +625,10 @@ class Engine:
             # Interrupted (KeyboardInterrupt in a task, an abandoned run_iter()):
             # the stored state is what a crash would leave, and the next run resumes it.
             self._state = EngineState.UNDEFINED
-        self._after_run()
+        revoked = machine.revoking and machine.outcome is not None
+        if revoked:
+            self._revoke = None
+        self._after_run(revoked)
 
     def _finish(self, machine: Machine) -> None:
         if machine.error is not None:

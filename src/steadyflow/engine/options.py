@@ -1,5 +1,8 @@
 """The typed keyword options of :func:`steadyflow.load`, :func:`steadyflow.run` and friends.
 
+:func:`steadyflow.revoke` takes :class:`RunOptions` too (for the revert it
+may run itself), and reports a :data:`RevokeOutcome`.
+
 They are :class:`~typing.TypedDict` s so that ``sf.load(flow, max_worker=3)``
 or ``engine="threads"`` is a type checker's error in the editor, not only a
 ``TypeError`` at run time; :class:`~steadyflow.engine.Engine` documents what
@@ -23,6 +26,7 @@ __all__ = [
     "EngineKind",
     "EngineOptions",
     "RevertMode",
+    "RevokeOutcome",
     "RunOptions",
     "VersionPolicy",
 ]
@@ -35,6 +39,10 @@ RevertMode: TypeAlias = Literal["flow", "scope"]
 
 Durability: TypeAlias = Literal["sync", "batched"]
 """When a persisted run's changes are committed (``durability=``)."""
+
+RevokeOutcome: TypeAlias = Literal["reverted", "requested", "already-reverted"]
+"""What :func:`steadyflow.revoke` did (``Revocation.outcome``): undone here, left as a
+stored request for the runner holding the flow, or nothing left to undo."""
 
 VersionPolicy: TypeAlias = Literal["error", "accept"]
 """Whether a resume accepts an atom whose version changed (``on_version_change=``)."""
