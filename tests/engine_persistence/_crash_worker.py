@@ -19,12 +19,11 @@ once the engine is loaded. Exit codes: 0 finished, 3 reverted.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import steadyflow as sf
 
@@ -86,32 +85,14 @@ def break_lease(url: str, flow_id: str) -> None:
             )
 
 
-def _preload() -> None:
-    """Import what every child needs (the SQL backend and drivers load lazily)."""
-    for module in ("alembic.command", "psycopg", "pymysql", "steadyflow.persistence.sql"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-
-
-def serve() -> None:
-    _preload()
-    for command in sys.stdin:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = run(*command.split())
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        print(f"pid {pid}", flush=True)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code == -signal.SIGKILL:
-            url, flow_id = command.split()[:2]
-            break_lease(url, flow_id)
-        print(f"exit {code}", flush=True)
+def _break_killed_lease(words: list[str], code: int) -> None:
+    if code == -signal.SIGKILL:
+        url, flow_id = words[:2]
+        break_lease(url, flow_id)
 
 
 if __name__ == "__main__":
-    serve()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from engine_persistence._forkserver import serve
+
+    serve(run, announce_pid=True, after=_break_killed_lease)

@@ -18,13 +18,12 @@ first time it does. Every ``execute`` and ``revert`` appends
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import steadyflow as sf
@@ -229,27 +228,8 @@ def run(scenario: str, url: str, flow_id: str, effects_path: str, kill_at: str, 
     return 0
 
 
-def _preload() -> None:
-    """Import what every child needs (the SQL backend and drivers load lazily)."""
-    for module in ("alembic.command", "psycopg", "pymysql", "steadyflow.persistence.sql"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-
-
-def serve() -> None:
-    _preload()
-    for command in sys.stdin:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = run(*command.split())
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
-
-
 if __name__ == "__main__":
-    serve()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from engine_persistence._forkserver import serve
+
+    serve(run)

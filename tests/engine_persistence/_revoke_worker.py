@@ -17,7 +17,6 @@ A run exits 0 on SUCCESS, 5 when revoked, 3 on another error. ``KILL_AT``
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
@@ -67,28 +66,8 @@ def act(action: str, url: str, flow_id: str, log: str, kill_at: str) -> int:
     return 0 if outcome.outcome == "reverted" else REQUESTED
 
 
-def _preload() -> None:
-    """Import what every child needs (the SQL backend and drivers load lazily)."""
-    for module in ("alembic.command", "psycopg", "pymysql", "steadyflow.persistence.sql"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-    importlib.import_module("engine_persistence._revoke_flows")
-
-
-def serve() -> None:
-    _preload()
-    for command in sys.stdin:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = act(*command.split())
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
-
-
 if __name__ == "__main__":
-    serve()
+    from engine_persistence._forkserver import serve
+
+    importlib.import_module("engine_persistence._revoke_flows")
+    serve(act)

@@ -35,6 +35,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+DURABLE = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]
+
+
+@pytest.fixture(params=DURABLE)
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL naming a fresh, empty store that outlives its process: SQLite or a server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    fixture = "postgres_url" if request.param == "postgresql" else "mysql_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
 @pytest.fixture
 def reopen(store_url: str) -> Iterator[Opener]:
     """Opens the test's store again, as a restarted process would (memory: the same object)."""

@@ -10,7 +10,6 @@ that very revert), and the resumed run ends as the uninterrupted one would.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from steadyflow.persistence.models import FlowDetail
 from steadyflow.states import AtomState, FlowState
 
 from ._crash_worker import break_lease
+from ._forkserver import fork_server
 
 pytestmark = pytest.mark.crash
 
@@ -30,37 +30,17 @@ FLOW_ID = "recovery-flow"
 KILLED = -9
 SUCCEEDED, REVERTED, FAILED = 0, 3, 4
 
-TARGETS = [
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.postgres),
-    pytest.param("mysql", marks=pytest.mark.mysql),
-]
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[subprocess.Popen[str]]:
     """One fork server for the module: each run is a cheap fork of it."""
-    process = subprocess.Popen(
-        [sys.executable, str(WORKER), "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    yield process
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.close()
-    process.wait(timeout=30)
-    process.stdout.close()
+    with fork_server(WORKER) as process:
+        yield process
 
 
-@pytest.fixture(params=TARGETS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    name = request.param
-    if name == "sqlite":
-        return f"sqlite:///{tmp_path}/recovery.db"
-    found: str = request.getfixturevalue("postgres_url" if name == "postgresql" else "mysql_url")
-    return found
+@pytest.fixture
+def url(durable_url: str) -> str:
+    return durable_url
 
 
 @dataclass

@@ -9,7 +9,6 @@ log and from the store, never from timings.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from steadyflow.persistence import open_backend
 from steadyflow.states import AtomState, FlowState
 
 from ._crash_worker import break_lease
+from ._forkserver import fork_server
 from ._revoke_flows import effects
 
 pytestmark = pytest.mark.crash
@@ -30,37 +30,17 @@ WORKER = Path(__file__).with_name("_revoke_worker.py")
 FLOW_ID = "revoked-flow"
 KILLED, REVOKED, REQUESTED = -9, 5, 6
 
-TARGETS = [
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.postgres),
-    pytest.param("mysql", marks=pytest.mark.mysql),
-]
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[subprocess.Popen[str]]:
     """One fork server for the module: each action is a cheap fork of it."""
-    process = subprocess.Popen(
-        [sys.executable, str(WORKER), "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    yield process
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.close()
-    process.wait(timeout=30)
-    process.stdout.close()
+    with fork_server(WORKER) as process:
+        yield process
 
 
-@pytest.fixture(params=TARGETS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    name = request.param
-    if name == "sqlite":
-        return f"sqlite:///{tmp_path}/revoke.db"
-    found: str = request.getfixturevalue("postgres_url" if name == "postgresql" else "mysql_url")
-    return found
+@pytest.fixture
+def url(durable_url: str) -> str:
+    return durable_url
 
 
 class Child:
