@@ -26,9 +26,10 @@ from steadyflow.atom import ProvidesSpec
 from steadyflow.context import AtomContext
 from steadyflow.engine._arguments import Dynamic
 from steadyflow.engine._clock import Clock
+from steadyflow.engine._deciding import Deciders
 from steadyflow.engine._executor import Completion, Executor, Job
 from steadyflow.engine._mapping import MapRunner
-from steadyflow.engine._plan import DeciderRef, Plan
+from steadyflow.engine._plan import Plan
 from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
 from steadyflow.engine._revoking import obey_revoke
@@ -90,9 +91,6 @@ class Machine:
         self.timers: list[tuple[float, int, int, int, int]] = []
         """Backoff waits: (due, sequence, node, map element or -1, element attempt or 0)."""
         self.timer_seq = 0
-        self.decisions: dict[int, bool] = {}
-        self.decider_at = {d.index: d.target.start for n in plan.nodes for d in n.deciders}
-        """Decider -> the first node it switches off (to forget decisions inside a retry)."""
         self.suspend_requested = False
         self.revoke: RevokeRequest | None = None
         """Set (from any thread) by ``engine.revoke()``; the loop reads it once per round."""
@@ -125,6 +123,7 @@ class Machine:
         self.progress_inbox: deque[tuple[int, float]] = deque()
         self.is_map = [is_map(n.atom) for n in plan.nodes]
         self.maps = MapRunner(self)
+        self.deciders = Deciders(self)
         self.retrying = RetryHandler(self)
         self.recovery = Recovery(self)
         self.is_async = [bool(getattr(n.atom, "is_async", False)) for n in plan.nodes]
@@ -385,59 +384,11 @@ class Machine:
             if state is _A.IGNORE:
                 work.extend(self.nodes[index].succs)
             elif state in (_A.PENDING, _A.RUNNING):
-                if self._should_ignore(index):
-                    self._ignore(self._ignore_targets(index))
+                if self.deciders.should_ignore(index):
+                    self.deciders.switch_off(index)
                     work.extend(self.nodes[index].succs)
                 else:
                     self.ready.append(index)
-
-    def _should_ignore(self, index: int) -> bool:
-        node = self.nodes[index]
-        for decider in node.deciders:
-            if not self._decide_link(decider):
-                return True
-        states = self.storage.states
-        return any(
-            not optional and states[provider] is _A.IGNORE
-            for _, provider, _, optional in self.dynamic[index]
-        )
-
-    def _decide_link(self, decider: DeciderRef) -> bool:
-        known = self.decisions.get(decider.index)
-        if known is not None:
-            return known
-        states = self.storage.states
-        results = self.storage.results
-        history = {
-            self.nodes[i].name: results[i] for i in decider.source if states[i] is _A.SUCCESS
-        }
-        allowed = bool(decider.fn(history))
-        self.decisions[decider.index] = allowed
-        return allowed
-
-    def _ignore_targets(self, index: int) -> list[int]:
-        """What a node's switch-off reaches: per the strictest failing decider's depth."""
-        targets = {index}
-        for decider in self.nodes[index].deciders:
-            if self.decisions.get(decider.index) is not False:
-                continue
-            if decider.depth == "ATOM":
-                targets.update(decider.target)
-            elif decider.depth == "FLOW":
-                targets |= self.plan.descendants(decider.target, within=decider.graph)
-            else:
-                targets |= self.plan.descendants(decider.target)
-        return sorted(targets)
-
-    def _ignore(self, indices: Iterable[int]) -> None:
-        storage = self.storage
-        for index in indices:
-            if storage.states[index] is not _A.PENDING:
-                continue
-            storage.set_state(index, _A.IGNORE)
-            storage.intentions[index] = Intention.IGNORE
-            if self.notifier.active:
-                self._atom_event(index, _A.IGNORE, _A.PENDING)
 
     def _check_deadline(self) -> None:
         """Once the run's deadline passed: give up on what runs, revert what completed."""

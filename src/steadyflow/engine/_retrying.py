@@ -195,8 +195,7 @@ class RetryHandler:
                     m.maps.reset(index)
                 if index in storage.histories:
                     storage.histories[index].clear()
-            for decider_index in [d for d in m.decisions if m.decider_at[d] in members]:
-                del m.decisions[decider_index]
+            m.deciders.forget_within(members)
             storage.set_state(controller, _A.RETRYING)
             storage.intentions[controller] = Intention.RETRY
             if m.notifier.active:
