@@ -92,6 +92,7 @@ class DumpingListener(Listener):
     """A listener writing one line per transition through :meth:`_dump`."""
 
     def _dump(self, message: str, *args: Any, **kwargs: Any) -> None:
+        # TaskFlow's abstract hook: its subclasses (printing, logging) write the line.
         raise NotImplementedError
 
     def _flow_receiver(self, state: str, details: Mapping[str, Any]) -> None:
