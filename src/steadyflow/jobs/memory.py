@@ -1,0 +1,166 @@
+"""A job board in this process's memory: for tests, users' tests, and one-process farms.
+
+It keeps every promise of :class:`~steadyflow.jobs.base.JobBoard` among the
+threads of one process (one lock makes each operation atomic; a condition
+wakes waiting claimers at once). Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    claimed,
+    lost,
+)
+
+__all__ = ["MemoryBoard"]
+
+
+class MemoryBoard(JobBoard):
+    """Jobs in a dict, guarded by one lock; expiries on this process's wall clock."""
+
+    def __init__(self, name: str = "default") -> None:
+        super().__init__(name)
+        self._jobs: dict[str, Job] = {}
+        self._order: dict[str, int] = {}
+        self._by_key: dict[str, str] = {}
+        self._changed = threading.Condition()
+        self._version = 0
+        self._sequence = 0
+
+    def _post(self, job: Job) -> Job:
+        with self._changed:
+            if job.key is not None and job.key in self._by_key:
+                return self._jobs[self._by_key[job.key]]
+            self._sequence += 1
+            self._jobs[job.id] = job
+            self._order[job.id] = self._sequence
+            if job.key is not None:
+                self._by_key[job.key] = job.id
+            self._bump()
+            return job
+
+    def _get(self, job_id: str) -> Job:
+        with self._changed:
+            try:
+                return self._jobs[job_id]
+            except KeyError:
+                raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}") from None
+
+    def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
+        with self._changed:
+            jobs = sorted(self._jobs.values(), key=self._rank)
+        return iter([job for job in jobs if state is None or job.state is state])
+
+    def _rank(self, job: Job) -> tuple[int, int]:
+        return (-job.priority, self._order[job.id])
+
+    def _try_claim(self, owner: str, ttl: float) -> Claim | None:
+        with self._changed:
+            now = time.time()
+            best: Job | None = None
+            for job in self._jobs.values():
+                if not _claimable(job, owner, now):
+                    continue
+                if best is None or self._rank(job) < self._rank(best):
+                    best = job
+            if best is None:
+                return None
+            taken = claimed(best, owner, now + ttl)
+            self._jobs[taken.id] = taken
+            return Claim(self, taken, owner, taken.epoch, ttl, now + ttl)
+
+    def _current(self, claim: Claim) -> Job:
+        job = self._jobs.get(claim.job.id)
+        if job is None:
+            raise lost(claim, "the job is gone")
+        if job.state is not JobState.CLAIMED or job.epoch != claim.epoch:
+            raise lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
+        return job
+
+    def _renew(self, claim: Claim) -> tuple[float, str | None]:
+        with self._changed:
+            job = self._current(claim)
+            expires_at = time.time() + claim.ttl
+            self._jobs[job.id] = replace(job, expires_at=expires_at)
+            return expires_at, job.revoke_reason
+
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+        with self._changed:
+            job = self._current(claim)
+            self._jobs[job.id] = replace(
+                job, state=state, reason=reason, owner=None, expires_at=None
+            )
+            self._bump()
+
+    def _abandon(self, claim: Claim, delay: float) -> None:
+        with self._changed:
+            job = self._current(claim)
+            self._jobs[job.id] = replace(
+                job,
+                state=JobState.UNCLAIMED,
+                owner=None,
+                expires_at=None,
+                not_before=time.time() + delay,
+            )
+            self._bump()
+
+    def _revoke(self, job_id: str, reason: str) -> Job:
+        with self._changed:
+            job = self._get(job_id)
+            if job.state is JobState.TRASHED:
+                return job
+            if job.state is JobState.UNCLAIMED and job.claims == 0:
+                job = replace(job, state=JobState.TRASHED, reason=reason, revoke_reason=reason)
+            elif job.state is JobState.DONE:
+                job = replace(job, state=JobState.UNCLAIMED, revoke_reason=reason, not_before=0.0)
+            else:
+                job = replace(job, revoke_reason=reason)
+            self._jobs[job_id] = job
+            self._bump()
+            return job
+
+    def _wait_for_change(self, timeout: float | None) -> bool:
+        with self._changed:
+            seen = self._version
+            limit = timeout
+            # Wake up when the earliest claim or abandon delay runs out, too:
+            # that makes a job claimable without anybody touching the board.
+            soonest = self._next_deadline()
+            if soonest is not None:
+                left = max(0.0, soonest - time.time())
+                limit = left if limit is None else min(limit, left)
+            self._changed.wait_for(lambda: self._version != seen, limit)
+            return self._version != seen or (soonest is not None and time.time() >= soonest)
+
+    def _next_deadline(self) -> float | None:
+        times = [
+            job.expires_at if job.state is JobState.CLAIMED else job.not_before
+            for job in self._jobs.values()
+            if job.state in (JobState.CLAIMED, JobState.UNCLAIMED)
+        ]
+        future = [t for t in times if t is not None and t > time.time()]
+        return min(future, default=None)
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._changed.notify_all()
+
+
+def _claimable(job: Job, owner: str, now: float) -> bool:
+    if job.state is JobState.UNCLAIMED:
+        return job.not_before <= now
+    if job.state is JobState.CLAIMED:
+        # An expired claim is up for grabs, but never by the owner that let it lapse
+        # while it may still be working on it: it must claim afresh after renewing fails.
+        return job.expires_at is not None and job.expires_at <= now and job.owner != owner
+    return False
