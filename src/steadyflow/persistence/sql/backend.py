@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, true, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from steadyflow.errors import ConflictError, NotFoundError
-from steadyflow.persistence._fencing import locked_error
+from steadyflow.persistence._fencing import locked_error, lost_error
 from steadyflow.persistence._rows import (
     atom_to_row,
     book_from_row,
@@ -37,6 +37,7 @@ from steadyflow.persistence._rows import (
 from steadyflow.persistence.base import Backend, Lease
 from steadyflow.persistence.sql import _migrate
 from steadyflow.persistence.sql._dialects import (
+    Family,
     create_backend_engine,
     family_of,
     is_contention,
@@ -47,6 +48,7 @@ from steadyflow.persistence.sql._dialects import (
     translated,
     upsert,
 )
+from steadyflow.persistence.sql._fenced_atoms import FencedAtomWrite
 from steadyflow.persistence.sql._leases import SQLLeases
 from steadyflow.persistence.sql._schema import ATOMS, FLOWS, LOGBOOKS
 
@@ -118,6 +120,8 @@ class SQLBackend(Backend):
         self._leases = SQLLeases(self.family)
         self._upsert_book = upsert(self.family, LOGBOOKS, ["uuid"])
         self._upsert_atoms = upsert(self.family, ATOMS, ["flow_uuid", "name"])
+        self._fenced_atoms = FencedAtomWrite() if self.family is Family.POSTGRESQL else None
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         try:
             self.upgrade()
         except BaseException:
@@ -185,6 +189,12 @@ class SQLBackend(Backend):
         rows = [atom_to_row(flow_uuid, atom, self.serializer) for atom in atoms]
         with self._guard():
             try:
+                if epoch is not None and self._fenced_atoms is not None and rows:
+                    # One statement is its own transaction: no BEGIN or COMMIT round trip.
+                    with self._autocommit.connect() as connection:
+                        if not self._fenced_atoms(connection, flow_uuid, epoch, rows):
+                            raise lost_error(flow_uuid, epoch)
+                    return
                 with self.engine.begin() as connection:
                     if epoch is not None:
                         self._leases.fence(connection, flow_uuid, epoch)
