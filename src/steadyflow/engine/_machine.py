@@ -646,14 +646,36 @@ class Machine:
     def _atom_event(self, index: int, state: AtomState, old: AtomState, **extra: Any) -> None:
         node = self.nodes[index]
         details = self._base_details()
+        attempt = max(1, self.storage.attempts[index])
         details.update(
             atom_name=node.name,
             atom_kind="retry" if node.is_retry else "task",
             state=state,
             old_state=old,
+            attempt=attempt,
+            idempotency_key=f"{details['flow_id']}:{node.name}:{attempt}",
             **extra,
         )
         self.events.append((Event.ATOM_STATE, details))
+
+    def element_event(
+        self, index: int, element: int, attempt: int, state: AtomState, old: str, **extra: Any
+    ) -> None:
+        """Queue a map element's transition (callers check ``notifier.active`` first)."""
+        name = self.nodes[index].name
+        details = self._base_details()
+        attempt = max(1, attempt)
+        details.update(
+            atom_name=name,
+            atom_kind="task",
+            element=element,
+            state=state,
+            old_state=AtomState(old),
+            attempt=attempt,
+            idempotency_key=f"{details['flow_id']}:{name}[{element}]:{attempt}",
+            **extra,
+        )
+        self.events.append((Event.ELEMENT_STATE, details))
 
     def _elapsed(self, index: int) -> float:
         started = self.started[index]
