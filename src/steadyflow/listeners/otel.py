@@ -52,6 +52,7 @@ _ENDS = {
     "REVERTED": "revert",
     "REVERT_FAILURE": "revert",
 }
+_OK = Status(StatusCode.OK)
 _FLOW_ENDS = frozenset({"SUCCESS", "REVERTED", "FAILURE", "SUSPENDED"})
 
 _Key = tuple[str, int, int, str]
@@ -99,6 +100,8 @@ class OpenTelemetryListener(Listener):
         self.tracer = trace.get_tracer(name, __version__, tracer_provider=tracer_provider)
         self.context = context
         self._flow: Span | None = None
+        self._flow_context: Context | None = None
+        """The flow-run span as a parent context, made once per run."""
         self._flow_failure: str | None = None
         self._spans: dict[_Key, Span] = {}
         self._current: dict[str, Span] = {}
@@ -139,6 +142,7 @@ class OpenTelemetryListener(Listener):
             self._flow.set_status(Status(StatusCode.ERROR, description))
             self._flow.end(end_time=now)
             self._flow = None
+            self._flow_context = None
 
     # -- flow runs -----------------------------------------------------------------------------
 
@@ -168,7 +172,7 @@ class OpenTelemetryListener(Listener):
         self._first.clear()
         self._executed.clear()
         self._flow_failure = None
-        self._flow = self.tracer.start_span(
+        flow = self._flow = self.tracer.start_span(
             f"run {details['flow_name']}",
             context=self.context,
             start_time=when,
@@ -180,6 +184,7 @@ class OpenTelemetryListener(Listener):
                 _ENGINE_KIND: self.engine.kind,
             },
         )
+        self._flow_context = trace.set_span_in_context(flow)
 
     def _end_flow(self, flow: Span, state: str, when: int) -> None:
         for span in self._spans.values():
@@ -189,7 +194,7 @@ class OpenTelemetryListener(Listener):
         self._spans.clear()
         self._current.clear()
         if state == "SUCCESS":
-            flow.set_status(Status(StatusCode.OK))
+            flow.set_status(_OK)
         elif state == "SUSPENDED":
             flow.add_event("steadyflow.flow.suspended", timestamp=when)
         else:
@@ -197,6 +202,7 @@ class OpenTelemetryListener(Listener):
             flow.set_status(Status(StatusCode.ERROR, f"{state.lower()}: {cause or 'failed'}"))
         flow.end(end_time=when)
         self._flow = None
+        self._flow_context = None
 
     # -- atoms and elements ----------------------------------------------------------------------
 
@@ -238,7 +244,11 @@ class OpenTelemetryListener(Listener):
         if stale is not None:
             stale.set_status(Status(StatusCode.ERROR, "started again before it ended"))
             stale.end(end_time=when)
-        parent = self._current.get(name) if element >= 0 else self._flow
+        if element < 0:
+            context = self._flow_context if self._flow is not None else self.context
+        else:
+            parent = self._current.get(name)
+            context = trace.set_span_in_context(parent) if parent is not None else self.context
         attributes: dict[str, Any] = {
             _FLOW_ID: details["flow_id"],
             _ATOM_NAME: name,
@@ -254,7 +264,7 @@ class OpenTelemetryListener(Listener):
             attributes[_ATOM_RERUN] = True  # an attempt a crash interrupted, run again
         span = self.tracer.start_span(
             f"{phase} {name} element" if element >= 0 else f"{phase} {name}",
-            context=trace.set_span_in_context(parent) if parent is not None else self.context,
+            context=context,
             start_time=when,
             attributes=attributes,
             links=self._links(name, element, attempt, phase),
@@ -286,7 +296,7 @@ class OpenTelemetryListener(Listener):
         span.set_attribute(_ATOM_STATE, state)
         failure = details.get("failure")
         if failure is None:
-            span.set_status(Status(StatusCode.OK))
+            span.set_status(_OK)
         else:
             span.add_event(
                 "exception",
