@@ -515,3 +515,33 @@ def test_a_listener_registered_mid_run_leaves_earlier_atoms_alone(traces: Traces
     listener.deregister()
     # Then the later atom has a span (a root: there was no run span to hang it under)
     assert [s.name for s in traces.spans] == ["execute second"]
+
+
+def test_a_revoked_run_says_so_and_a_switched_off_atom_is_noted(traces: Traces) -> None:
+    # Given a graph whose decider switches c off, and a task that revokes the run
+    engine: sf.Engine
+
+    @sf.task(name="a", provides="x")
+    def a() -> int:
+        return 1
+
+    @sf.task(name="b")
+    def b(x: int) -> None:
+        engine.revoke("operator said stop", raise_error=False)
+
+    @sf.task(name="c")
+    def c(x: int) -> None:
+        return None
+
+    graph = sf.Graph("g").add(a, b, c).link(a, c, decider=lambda history: False)
+    engine = sf.load(graph)
+    # When the traced run ends
+    with OpenTelemetryListener(engine, tracer_provider=traces.provider):
+        engine.run()
+    # Then the run span ends in error, saying it was revoked, and notes the switched-off atom
+    run = traces.one("run g")
+    assert _attrs(run)["steadyflow.flow.state"] == "REVERTED"
+    assert run.status.description == "reverted: revoked"
+    ignored = [e for e in run.events if e.name == "steadyflow.atom.ignore"]
+    assert [_attrs_of_event(e)["steadyflow.atom.name"] for e in ignored] == ["c"]
+    assert {s.name for s in traces.spans} >= {"execute a", "execute b", "revert a", "revert b"}
