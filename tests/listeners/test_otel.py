@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from opentelemetry import trace
@@ -545,3 +546,28 @@ def test_a_revoked_run_says_so_and_a_switched_off_atom_is_noted(traces: Traces) 
     ignored = [e for e in run.events if e.name == "steadyflow.atom.ignore"]
     assert [_attrs_of_event(e)["steadyflow.atom.name"] for e in ignored] == ["c"]
     assert {s.name for s in traces.spans} >= {"execute a", "execute b", "revert a", "revert b"}
+
+
+def test_an_abandoned_run_iter_is_ended_as_interrupted_by_the_next_run(traces: Traces) -> None:
+    # Given a listener registered for good (no with block), and a run_iter() left half-way
+    flow = sf.Linear("it", sf.task(lambda: None, name="a"), sf.task(lambda: None, name="b"))
+    engine = sf.load(flow)
+    OpenTelemetryListener(engine, tracer_provider=traces.provider).register()
+    steps = cast("Generator[sf.EngineState, None, None]", engine.run_iter())
+    for state in steps:
+        if state is sf.EngineState.WAITING:
+            break  # a is running (inline): stop here
+    steps.close()
+    assert traces.spans == []  # nothing told the listener the run stopped
+    # When the engine runs again
+    engine.run()
+    # Then the abandoned run's spans ended as interrupted, and the new run has its own
+    first, second = sorted(traces.named("run it"), key=lambda s: s.start_time or 0)
+    assert first.status.status_code is StatusCode.ERROR
+    assert first.status.description == (
+        "interrupted: the run stopped before its end; a later run resumes it"
+    )
+    assert _attrs(second)["steadyflow.flow.resumed"] is True
+    assert second.status.status_code is StatusCode.OK
+    assert second.context is not None
+    assert {_parent_id(s) for s in traces.named("execute b")} == {second.context.span_id}

@@ -149,14 +149,14 @@ class OpenTelemetryListener(Listener):
     def on_flow_state(self, details: Mapping[str, Any]) -> None:
         state = str(details["state"])
         when = _ns(details["timestamp"])
+        # A run begins RESUMING, or RUNNING from PENDING; no later move looks like either.
+        begins = state == "RESUMING" or (state == "RUNNING" and details["old_state"] == "PENDING")
+        if begins and self._flow is not None:
+            # The previous run stopped without an end (an abandoned run_iter()).
+            self._interrupt("the run stopped before its end")
         if self._flow is None:
             if state in _FLOW_ENDS:
                 return  # registered after the run began: nothing of it to end
-            self._start_flow(details, state, when)
-            return
-        if state in ("RUNNING", "RESUMING") and str(details["old_state"]) in _FLOW_ENDS:
-            # The previous run stopped without telling (run_iter() abandoned).
-            self._interrupt("the previous run stopped before its end")
             self._start_flow(details, state, when)
             return
         flow = self._flow
