@@ -15,7 +15,9 @@ carries the attempt it undoes) and ``idempotency_key``, the key the atom's
 :class:`~steadyflow.context.AtomContext` has. Element events are sent for each
 element of a :class:`~steadyflow.mapreduce.Map`, with the details of an atom
 event (``atom_name`` is the map's name) plus ``element``, the element's index;
-their ``attempt`` counts that element's own attempts.
+their ``attempt`` counts that element's own attempts. RUNNING and REVERTING
+events of a job (any atom but a map itself, and every element) carry its
+``context``, the :class:`~steadyflow.context.AtomContext` the job will run under.
 """
 
 from __future__ import annotations

@@ -571,3 +571,56 @@ def test_an_abandoned_run_iter_is_ended_as_interrupted_by_the_next_run(traces: T
     assert second.status.status_code is StatusCode.OK
     assert second.context is not None
     assert {_parent_id(s) for s in traces.named("execute b")} == {second.context.span_id}
+
+
+@pytest.mark.parametrize("kind", ["serial", "parallel", "asyncio"])
+def test_spans_a_task_opens_are_children_of_its_attempt_span(
+    traces: Traces, kind: EngineKind
+) -> None:
+    # Given tasks that open spans of their own (as an instrumented HTTP client would):
+    # a thread task, an async task, map elements, and a revert
+    tracer = traces.provider.get_tracer("client")
+
+    class Calling(sf.Task):
+        def execute(self) -> None:
+            with tracer.start_as_current_span(f"call from {self.name}"):
+                pass
+
+        def revert(self, **kwargs: Any) -> None:
+            with tracer.start_as_current_span(f"undo call from {self.name}"):
+                pass
+
+    @sf.task(name="async_call")
+    async def async_call() -> None:
+        with tracer.start_as_current_span("call from async_call"):
+            await asyncio.sleep(0)
+
+    def element(item: int) -> None:
+        with tracer.start_as_current_span(f"call for {item}"):
+            pass
+
+    flow = sf.Linear(
+        "calls",
+        Calling("sync_call"),
+        async_call,
+        sf.Map(element, over="xs", name="each"),
+        Undoable("last", fail=True),
+    )
+    engine = sf.load(flow, engine=kind, store={"xs": [1, 2]})
+    # When the traced run executes them, then reverts
+    with (
+        pytest.raises(KeyError),
+        OpenTelemetryListener(engine, tracer_provider=traces.provider),
+    ):
+        engine.run()
+    # Then each span opened inside an atom is a child of that attempt's span
+    _assert_child_of(traces.one("call from sync_call"), traces.one("execute sync_call"))
+    _assert_child_of(traces.one("undo call from sync_call"), traces.one("revert sync_call"))
+    _assert_child_of(traces.one("call from async_call"), traces.one("execute async_call"))
+    elements = {
+        _attrs(s)["steadyflow.atom.element"]: s for s in traces.named("execute each element")
+    }
+    _assert_child_of(traces.one("call for 1"), elements[0])
+    _assert_child_of(traces.one("call for 2"), elements[1])
+    # And nothing stays current in the thread that ran the engine
+    assert not trace.get_current_span().get_span_context().is_valid

@@ -231,9 +231,8 @@ class MapRunner:
             meta["element_attempts"][element] += 1
         old = meta["elements"][element]
         self._set(index, element, _A.RUNNING)
-        self._tell(index, element, _A.RUNNING, old)
         self.running[index] += 1
-        return Job(
+        job = Job(
             index,
             False,
             atom.element.execute,
@@ -243,6 +242,8 @@ class MapRunner:
             machine.is_async[index],
             element,
         )
+        self._tell(index, element, _A.RUNNING, old, context=job.context)
+        return job
 
     def completed(self, completion: Completion) -> None:
         """Record one element's outcome; finish the map once every element is done."""
@@ -364,8 +365,9 @@ class MapRunner:
             else:
                 outcome = results[element] if isinstance(results, list) else None
             states[element] = _A.REVERTING.value
-            self._tell(index, element, _A.REVERTING, state)
-            jobs.append(make_job(index, element, outcome))
+            job = make_job(index, element, outcome)
+            self._tell(index, element, _A.REVERTING, state, context=job.context)
+            jobs.append(job)
         storage.touch(index)
         if jobs:
             self.reverting[index] = len(jobs)

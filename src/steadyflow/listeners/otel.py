@@ -13,10 +13,11 @@ the events' timestamps, and their parents from the span objects kept here
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import TracerProvider
 
+    from steadyflow.context import AtomContext
     from steadyflow.engine.engine import Engine
 
 __all__ = ["OpenTelemetryListener"]
@@ -272,6 +274,12 @@ class OpenTelemetryListener(Listener):
         self._spans[key] = span
         if element < 0:
             self._current[name] = span
+        atom_context: AtomContext | None = details.get("context")
+        if atom_context is not None:
+            # Spans the atom's own code opens (an HTTP client's) become children of this one.
+            if atom_context._around is None:
+                atom_context._around = []
+            atom_context._around.append(_make_current(span))
         if phase == "execute":
             self._first.setdefault((name, element), span.get_span_context())
             self._executed[(name, element, attempt)] = span.get_span_context()
@@ -318,3 +326,14 @@ class OpenTelemetryListener(Listener):
             span = self._spans.pop(key)
             span.set_status(Status(StatusCode.ERROR, "given up on: its map ended first"))
             span.end(end_time=when)
+
+
+def _make_current(span: Span) -> Callable[[], Callable[[], None]]:
+    """A hook making ``span`` current where the atom's code runs, for as long as it runs."""
+    current = trace.set_span_in_context(span)
+
+    def enter() -> Callable[[], None]:
+        token = otel_context.attach(current)
+        return lambda: otel_context.detach(token)
+
+    return enter
