@@ -102,13 +102,10 @@ def failed(job: Job, failure: Failure) -> Completion:
     return Completion(job.node, job.revert, False, failure, job.element)
 
 
-def _enter(context: AtomContext) -> list[Callable[[], None]] | None:
+def _enter(context: AtomContext) -> list[Callable[[], None]]:
     """Run the listeners' hooks around an atom's code; one that raises is logged, skipped."""
-    around = context._around
-    if around is None:
-        return None
     exits: list[Callable[[], None]] = []
-    for enter in around:
+    for enter in context._around or ():
         try:
             exits.append(enter())
         except Exception:
@@ -139,7 +136,7 @@ def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
     loop (the executor's own, so ``asyncio.run`` is never nested).
     """
     token = _current.set(job.context)
-    exits = _enter(job.context)
+    exits = None if job.context._around is None else _enter(job.context)
     try:
         value = job.fn(**job.kwargs)
         if _awaitable(value):
@@ -177,7 +174,7 @@ async def invoke_async(job: Job) -> Completion:
     job fails with :class:`~steadyflow.errors.TaskTimeoutError`.
     """
     token = _current.set(job.context)
-    exits = _enter(job.context)
+    exits = None if job.context._around is None else _enter(job.context)
     try:
         value = job.fn(**job.kwargs)
         if _awaitable(value):
