@@ -11,6 +11,8 @@ all alike):
 
 - ``none``: no listener;
 - ``capturing``: a CapturingListener (what building the events alone costs);
+- ``otel-api``: OpenTelemetryListener on the API's no-op tracer provider (what
+  the listener's own bookkeeping costs, without any SDK);
 - ``otel-simple``: OpenTelemetryListener on the SDK's TracerProvider with a
   SimpleSpanProcessor and an exporter that drops every span (each span is
   handed to the exporter as it ends, in the engine's thread);
@@ -31,18 +33,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 
 import steadyflow as sf
 from steadyflow.listeners import CapturingListener, Listener, OpenTelemetryListener
 
-MODES = ("none", "capturing", "otel-simple", "otel-batch")
+MODES = ("none", "capturing", "otel-api", "otel-simple", "otel-batch")
 
 
 class DroppingExporter(SpanExporter):
@@ -62,11 +66,11 @@ def _flow(shape: str, n: int) -> sf.Flow:
 
 
 def _providers() -> dict[str, TracerProvider]:
-    simple = TracerProvider()
+    simple = SDKTracerProvider()
     simple.add_span_processor(SimpleSpanProcessor(DroppingExporter()))
-    batch = TracerProvider()
+    batch = SDKTracerProvider()
     batch.add_span_processor(BatchSpanProcessor(DroppingExporter(), max_queue_size=1 << 16))
-    return {"otel-simple": simple, "otel-batch": batch}
+    return {"otel-api": NoOpTracerProvider(), "otel-simple": simple, "otel-batch": batch}
 
 
 def _listener(mode: str, engine: sf.Engine, providers: dict[str, TracerProvider]) -> Listener:
@@ -88,8 +92,9 @@ def _time_one(
     elapsed = time.perf_counter() - began
     if listener is not None:
         listener.deregister()
-    if mode == "otel-batch":
-        providers[mode].force_flush()  # the queue starts empty for the next run
+    provider = providers.get(mode)
+    if isinstance(provider, SDKTracerProvider):
+        provider.force_flush()  # the batch queue starts empty for the next run
     return elapsed
 
 
@@ -109,7 +114,8 @@ def measure(shape: str, n: int, reps: int) -> dict[str, list[float]]:
         for mode in MODES:
             timings[mode].append(_time_one(mode, make, providers))
     for provider in providers.values():
-        provider.shutdown()
+        if isinstance(provider, SDKTracerProvider):
+            provider.shutdown()
     return timings
 
 
