@@ -624,3 +624,34 @@ def test_spans_a_task_opens_are_children_of_its_attempt_span(
     _assert_child_of(traces.one("call for 2"), elements[1])
     # And nothing stays current in the thread that ran the engine
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_bad_arguments_are_refused_with_their_name() -> None:
+    engine = sf.load(sf.Linear("l", sf.task(lambda: None, name="t")))
+    with pytest.raises(TypeError, match="tracer_provider must be a TracerProvider"):
+        OpenTelemetryListener(engine, tracer_provider="jaeger")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="context must be an opentelemetry Context"):
+        OpenTelemetryListener(engine, context={"span": 1})  # type: ignore[arg-type]
+
+
+def test_deregistering_mid_run_ends_the_open_spans_as_not_seen_to_their_end(
+    traces: Traces,
+) -> None:
+    # Given a task that deregisters the listener while it runs
+    listener: OpenTelemetryListener
+
+    @sf.task(name="quiet")
+    def quiet() -> None:
+        listener.deregister()
+
+    engine = sf.load(sf.Linear("d", quiet, sf.task(lambda: None, name="after")))
+    listener = OpenTelemetryListener(engine, tracer_provider=traces.provider)
+    listener.register()
+    # When the run ends
+    engine.run()
+    # Then the spans open at that moment ended, saying so; nothing after was traced
+    description = "not seen to its end: the listener was deregistered while it ran"
+    assert [(s.name, s.status.description) for s in traces.spans] == [
+        ("execute quiet", description),
+        ("run d", description),
+    ]

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
 from steadyflow.listeners.base import Listener
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
     from opentelemetry.trace import TracerProvider
 
     from steadyflow.context import AtomContext
@@ -97,6 +97,10 @@ class OpenTelemetryListener(Listener):
         super().__init__(engine)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, not {name!r}")
+        if tracer_provider is not None and not callable(getattr(tracer_provider, "get_tracer", 0)):
+            raise TypeError(f"tracer_provider must be a TracerProvider, not {tracer_provider!r}")
+        if context is not None and not isinstance(context, Context):
+            raise TypeError(f"context must be an opentelemetry Context, not {context!r}")
         from steadyflow import __version__
 
         self.tracer = trace.get_tracer(name, __version__, tracer_provider=tracer_provider)
@@ -117,7 +121,7 @@ class OpenTelemetryListener(Listener):
 
     def deregister(self) -> None:
         """Stop receiving events; spans still open end as interrupted."""
-        self._interrupt("the listener was deregistered before the run ended")
+        self._interrupt("not seen to its end: the listener was deregistered while it ran")
         super().deregister()
 
     def __exit__(
@@ -127,13 +131,13 @@ class OpenTelemetryListener(Listener):
         tb: TracebackType | None,
     ) -> None:
         if exc_type is not None:
-            self._interrupt(f"the run stopped on {exc_type.__name__}")
+            self._interrupt(_interrupted(f"the run stopped on {exc_type.__name__}"))
         super().__exit__(exc_type, exc, tb)
 
-    def _interrupt(self, why: str) -> None:
+    def _interrupt(self, description: str) -> None:
+        """End every open span, the run's included, as ERROR ``description``."""
         if self._flow is None and not self._spans:
             return
-        description = f"interrupted: {why}; a later run resumes it"
         now = time.time_ns()
         for span in self._spans.values():
             span.set_status(Status(StatusCode.ERROR, description))
@@ -155,7 +159,7 @@ class OpenTelemetryListener(Listener):
         begins = state == "RESUMING" or (state == "RUNNING" and details["old_state"] == "PENDING")
         if begins and self._flow is not None:
             # The previous run stopped without an end (an abandoned run_iter()).
-            self._interrupt("the run stopped before its end")
+            self._interrupt(_interrupted("the run stopped before its end"))
         if self._flow is None:
             if state in _FLOW_ENDS:
                 return  # registered after the run began: nothing of it to end
@@ -326,6 +330,10 @@ class OpenTelemetryListener(Listener):
             span = self._spans.pop(key)
             span.set_status(Status(StatusCode.ERROR, "given up on: its map ended first"))
             span.end(end_time=when)
+
+
+def _interrupted(why: str) -> str:
+    return f"interrupted: {why}; a later run resumes it"
 
 
 def _make_current(span: Span) -> Callable[[], Callable[[], None]]:
