@@ -47,6 +47,7 @@ def test_listeners_and_errors_export_their_names() -> None:
         "Listener",
         "CapturingListener",
         "LoggingListener",
+        "OpenTelemetryListener",
         "PrintingListener",
         "TimingListener",
     }

@@ -28,7 +28,7 @@ class AtomContext:
         report_progress: sends a progress fraction to the engine's listeners.
     """
 
-    __slots__ = ("atom_name", "attempt", "flow_id", "report_progress")
+    __slots__ = ("_around", "atom_name", "attempt", "flow_id", "report_progress")
 
     def __init__(
         self,
@@ -41,6 +41,10 @@ class AtomContext:
         self.atom_name = atom_name
         self.attempt = attempt
         self.report_progress = report_progress
+        self._around: list[Callable[[], Callable[[], None]]] | None = None
+        """Set by listeners before the job starts: each is called where the atom's code
+        runs, just before it, and returns what to call just after (a tracer makes the
+        atom's span current there). Empty for almost every run: None."""
 
     def __repr__(self) -> str:
         return f"<AtomContext {self.idempotency_key}>"

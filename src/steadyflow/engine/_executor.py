@@ -102,6 +102,33 @@ def failed(job: Job, failure: Failure) -> Completion:
     return Completion(job.node, job.revert, False, failure, job.element)
 
 
+def _enter(context: AtomContext) -> list[Callable[[], None]]:
+    """Run the listeners' hooks around an atom's code; one that raises is logged, skipped."""
+    exits: list[Callable[[], None]] = []
+    for enter in context._around or ():
+        try:
+            exits.append(enter())
+        except Exception:
+            _log_hook_error(enter)
+    return exits
+
+
+def _leave(exits: list[Callable[[], None]]) -> None:
+    for leave in reversed(exits):
+        try:
+            leave()
+        except Exception:
+            _log_hook_error(leave)
+
+
+def _log_hook_error(hook: Callable[..., Any]) -> None:
+    import logging  # here, not at import: most runs never need it
+
+    logging.getLogger("steadyflow.notifier").exception(
+        "listener hook %r failed around an atom; the run goes on", hook
+    )
+
+
 def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
     """Call a synchronous job with its context set; never raises an ``Exception``.
 
@@ -109,6 +136,7 @@ def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
     loop (the executor's own, so ``asyncio.run`` is never nested).
     """
     token = _current.set(job.context)
+    exits = None if job.context._around is None else _enter(job.context)
     try:
         value = job.fn(**job.kwargs)
         if _awaitable(value):
@@ -118,6 +146,8 @@ def invoke(job: Job, await_fn: AwaitFn | None = None) -> Completion:
     except Exception as exc:
         return failed(job, Failure.from_exception(exc))
     finally:
+        if exits is not None:
+            _leave(exits)
         _current.reset(token)
     return Completion(job.node, job.revert, True, value, job.element)
 
@@ -144,6 +174,7 @@ async def invoke_async(job: Job) -> Completion:
     job fails with :class:`~steadyflow.errors.TaskTimeoutError`.
     """
     token = _current.set(job.context)
+    exits = None if job.context._around is None else _enter(job.context)
     try:
         value = job.fn(**job.kwargs)
         if _awaitable(value):
@@ -151,6 +182,8 @@ async def invoke_async(job: Job) -> Completion:
     except Exception as exc:
         return failed(job, Failure.from_exception(exc))
     finally:
+        if exits is not None:
+            _leave(exits)
         _current.reset(token)
     return Completion(job.node, job.revert, True, value, job.element)
 

@@ -285,17 +285,16 @@ class Machine:
         if old is not _A.RUNNING:
             storage.attempts[index] += 1
         storage.intentions[index] = Intention.EXECUTE
-        if self.notifier.active:
-            self._atom_event(index, _A.RUNNING, old)
-            self.started[index] = time.perf_counter()
         if self.is_map[index]:
+            if self.notifier.active:
+                self._announce(index, _A.RUNNING, old, None)
             self.maps.start(index, resumed=old is _A.RUNNING)
             return None
         kwargs = self._arguments(index)
         atom = node.atom
         if node.is_retry:
             kwargs["history"] = History(storage.histories[index])
-        return Job(
+        job = Job(
             index,
             False,
             atom.execute,  # type: ignore[attr-defined]
@@ -304,6 +303,16 @@ class Machine:
             getattr(atom, "timeout", None),
             self.is_async[index],
         )
+        if self.notifier.active:
+            self._announce(index, _A.RUNNING, old, job.context)
+        return job
+
+    def _announce(
+        self, index: int, state: AtomState, old: AtomState, context: AtomContext | None
+    ) -> None:
+        """Queue the start of an execute or revert; ``context`` is its job's (None for a map)."""
+        self._atom_event(index, state, old, context=context)
+        self.started[index] = time.perf_counter()
 
     def _arguments(self, index: int, *, reverting: bool = False) -> dict[str, Any]:
         """The atom's inputs; a revert gets those whose providers still hold results."""
@@ -490,11 +499,11 @@ class Machine:
             storage.set_state(index, _A.FAILURE)
         old = storage.set_state(index, _A.REVERTING)
         storage.intentions[index] = Intention.REVERT
+        job = None if self.is_map[index] else self._revert_job(index, old)
         if self.notifier.active:
-            self._atom_event(index, _A.REVERTING, old)
-            self.started[index] = time.perf_counter()
-        if not self.is_map[index]:
-            return [self._revert_job(index, old)]
+            self._announce(index, _A.REVERTING, old, None if job is None else job.context)
+        if job is not None:
+            return [job]
         jobs = self.maps.revert_jobs(index, self.maps.element_revert_job)
         if not jobs:
             self._reverted(self.maps.revert_outcome(index))
@@ -646,14 +655,36 @@ class Machine:
     def _atom_event(self, index: int, state: AtomState, old: AtomState, **extra: Any) -> None:
         node = self.nodes[index]
         details = self._base_details()
+        attempt = max(1, self.storage.attempts[index])
         details.update(
             atom_name=node.name,
             atom_kind="retry" if node.is_retry else "task",
             state=state,
             old_state=old,
+            attempt=attempt,
+            idempotency_key=f"{details['flow_id']}:{node.name}:{attempt}",
             **extra,
         )
         self.events.append((Event.ATOM_STATE, details))
+
+    def element_event(
+        self, index: int, element: int, attempt: int, state: AtomState, old: str, **extra: Any
+    ) -> None:
+        """Queue a map element's transition (callers check ``notifier.active`` first)."""
+        name = self.nodes[index].name
+        details = self._base_details()
+        attempt = max(1, attempt)
+        details.update(
+            atom_name=name,
+            atom_kind="task",
+            element=element,
+            state=state,
+            old_state=AtomState(old),
+            attempt=attempt,
+            idempotency_key=f"{details['flow_id']}:{name}[{element}]:{attempt}",
+            **extra,
+        )
+        self.events.append((Event.ELEMENT_STATE, details))
 
     def _elapsed(self, index: int) -> float:
         started = self.started[index]

@@ -30,6 +30,7 @@ element's attempt, so a timer left from before a reset is dropped when it fires.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import deque
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,8 @@ class MapRunner:
         """Per map node: elements interrupted by a crash, to run again under their attempt."""
         self.restored_timers: dict[tuple[int, int], tuple[float, int]] = {}
         """(node, element) -> (due, attempt): backoffs a crash interrupted."""
+        self.started: dict[tuple[int, int], float] = {}
+        """(node, element) -> when its execute or revert started (perf_counter), while observed."""
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -84,6 +87,22 @@ class MapRunner:
     def _set(self, index: int, element: int, state: AtomState) -> None:
         self._meta(index)["elements"][element] = state.value
         self.machine.storage.touch(index)
+
+    def _tell(self, index: int, element: int, state: AtomState, old: str, **extra: Any) -> None:
+        """Queue an element's transition for the listeners, if there are any."""
+        machine = self.machine
+        if not machine.notifier.active:
+            return
+        attempts = self._meta(index).get("element_attempts") or []
+        attempt = attempts[element] if element < len(attempts) else 1
+        key = (index, element)
+        if state is _A.RUNNING or state is _A.REVERTING:
+            self.started[key] = time.perf_counter()
+        else:
+            started = self.started.pop(key, None)
+            if started is not None:
+                extra["elapsed"] = time.perf_counter() - started
+        machine.element_event(index, element, attempt, state, old, **extra)
 
     def _context(self, index: int, element: int, attempt: int) -> AtomContext:
         machine = self.machine
@@ -210,9 +229,10 @@ class MapRunner:
             reruns.discard(element)  # the interrupted attempt again, under its own key
         else:
             meta["element_attempts"][element] += 1
+        old = meta["elements"][element]
         self._set(index, element, _A.RUNNING)
         self.running[index] += 1
-        return Job(
+        job = Job(
             index,
             False,
             atom.element.execute,
@@ -222,6 +242,8 @@ class MapRunner:
             machine.is_async[index],
             element,
         )
+        self._tell(index, element, _A.RUNNING, old, context=job.context)
+        return job
 
     def completed(self, completion: Completion) -> None:
         """Record one element's outcome; finish the map once every element is done."""
@@ -235,11 +257,13 @@ class MapRunner:
         if completion.ok:
             self.machine.storage.results[index][element] = completion.value
             self._set(index, element, _A.SUCCESS)
+            self._tell(index, element, _A.SUCCESS, _A.RUNNING.value)
             self._meta(index)["element_failures"].pop(str(element), None)
             self._close_one(index)
             return
         failure: Failure = completion.value
         self._set(index, element, _A.FAILURE)
+        self._tell(index, element, _A.FAILURE, _A.RUNNING.value, failure=failure)
         self._meta(index)["element_failures"][str(element)] = failure.to_dict()
         if self._retry_later(index, element, failure):
             return
@@ -341,7 +365,9 @@ class MapRunner:
             else:
                 outcome = results[element] if isinstance(results, list) else None
             states[element] = _A.REVERTING.value
-            jobs.append(make_job(index, element, outcome))
+            job = make_job(index, element, outcome)
+            self._tell(index, element, _A.REVERTING, state, context=job.context)
+            jobs.append(job)
         storage.touch(index)
         if jobs:
             self.reverting[index] = len(jobs)
@@ -356,8 +382,12 @@ class MapRunner:
         index, element = completion.node, completion.element
         if completion.ok:
             self._set(index, element, _A.REVERTED)
+            self._tell(index, element, _A.REVERTED, _A.REVERTING.value)
         else:
             self._set(index, element, _A.REVERT_FAILURE)
+            self._tell(
+                index, element, _A.REVERT_FAILURE, _A.REVERTING.value, failure=completion.value
+            )
             failures = self._meta(index).setdefault("element_revert_failures", {})
             failures[str(element)] = completion.value.to_dict()
             self.revert_failures.setdefault(index, completion.value)

@@ -1,4 +1,4 @@
-"""Listeners observe an engine's transitions: logging, printing, capturing, timing."""
+"""Listeners observe an engine's transitions: logging, printing, capturing, timing, tracing."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -9,11 +9,13 @@ from steadyflow.listeners.timing import TimingListener
 
 if TYPE_CHECKING:
     from steadyflow.listeners.logging import LoggingListener
+    from steadyflow.listeners.otel import OpenTelemetryListener
 
 __all__ = [
     "CapturingListener",
     "Listener",
     "LoggingListener",
+    "OpenTelemetryListener",
     "PrintingListener",
     "TimingListener",
 ]
@@ -26,4 +28,21 @@ def __getattr__(name: str) -> Any:
         from steadyflow.listeners.logging import LoggingListener
 
         return LoggingListener
+    if name == "OpenTelemetryListener":
+        return _load_otel()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load_otel() -> Any:
+    # OpenTelemetry is an extra: without it, say which one to install.
+    try:
+        from steadyflow.listeners.otel import OpenTelemetryListener
+    except ImportError as exc:
+        if not (exc.name or "opentelemetry").startswith("opentelemetry"):
+            raise
+        raise ImportError(
+            "OpenTelemetryListener needs the OpenTelemetry API "
+            f"({exc.name or 'opentelemetry'} is missing): pip install 'steadyflow[otel]'",
+            name=exc.name,
+        ) from exc
+    return OpenTelemetryListener

@@ -61,12 +61,17 @@ class Listener:
             self.on_flow_state(details)
         elif event is Event.ATOM_PROGRESS:
             self.on_progress(details)
+        elif event is Event.ELEMENT_STATE:
+            self.on_element_state(details)
 
     def on_flow_state(self, details: Mapping[str, Any]) -> None:
         """The flow changed state; ``details["state"]`` is the new one."""
 
     def on_atom_state(self, details: Mapping[str, Any]) -> None:
         """A task or retry controller changed state."""
+
+    def on_element_state(self, details: Mapping[str, Any]) -> None:
+        """An element of a map atom changed state (``details["element"]`` is its index)."""
 
     def on_progress(self, details: Mapping[str, Any]) -> None:
         """A task reported progress (``details["progress"]``, 0.0 to 1.0)."""
