@@ -1,0 +1,422 @@
+"""A job board on Redis (redis-py): every change of state is one Lua script, atomic on the server.
+
+Layout: every key of a board named ``N`` starts with ``steadyflow:board:{N}:``
+(the braces are a Redis Cluster hash tag: a board's keys share one slot, so
+each script may touch them all). Per job, a hash ``job:<id>`` holds its fixed
+fields as JSON (``doc``) beside its changing ones (state, owner, expiry,
+epoch, claim count, ...). Sorted sets index them: ``ready`` (unclaimed and
+claimable, by priority then age), ``delayed`` (abandoned with a delay, by the
+time they become claimable), ``claimed`` (by claim expiry) and ``all`` (every
+job in claim order, for :meth:`~steadyflow.jobs.JobBoard.iter_jobs`); a hash
+``keys`` maps idempotency keys to job ids.
+
+Guarantees, beyond :class:`~steadyflow.jobs.JobBoard`'s:
+
+* Each of post, claim, renew, complete, abandon, trash and revoke is one
+  script (``redis_lua/*.lua``, loaded with ``register_script``), so no other
+  client sees a half-made change and no check is separated from its write.
+* The epoch is ``HINCRBY`` on the job's hash inside the claim script: it grows
+  by one on every claim of the job. Renew, complete, abandon and trash check
+  the state, the epoch and the owner in the same script that writes.
+* Expiries, abandon delays and creation times come from Redis's ``TIME``,
+  never from the caller's clock.
+* Waiting claimers are woken by pub/sub on the board's channel within
+  milliseconds of a post or a hand-back, and at the earliest claim expiry or
+  abandon delay; there is no polling loop.
+
+Availability: a connection error (server down, restarting, unreachable)
+surfaces as :class:`~steadyflow.errors.BackendUnavailableError` and the board
+stays usable: the next call connects afresh. Commands are never retried
+behind the caller's back, since a script whose reply was lost may have run.
+
+Durability is Redis's: a server that keeps nothing on disk (``save ""`` and
+``appendonly no``) loses every board when it restarts. Run the board on a
+Redis with ``appendonly yes`` (and ``appendfsync always`` to lose not even
+the last second's claims) when jobs must survive a restart of the server.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    lost,
+)
+from steadyflow.persistence._urls import mask_url
+
+try:
+    import redis
+    import redis.exceptions
+    from redis.backoff import NoBackoff
+    from redis.commands.core import Script
+    from redis.retry import Retry
+except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+    raise MissingDriverError(
+        f"the Redis job board needs redis-py ({exc.name or 'redis'} is missing): "
+        "pip install 'steadyflow[redis]'"
+    ) from exc
+
+__all__ = ["RedisBoard"]
+
+_SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "deadline")
+_MICROS = 1_000_000
+#: Scores are doubles: priorities beyond this would lose their order.
+_MAX_PRIORITY = 2**53 - 1
+#: How long the wake-up listener blocks on its socket before checking it should stop.
+_LISTEN_SLICE_S = 0.2
+_RECONNECT_PAUSE_S = 0.2
+_SUBSCRIBE_WAIT_S = 2.0
+_T = TypeVar("_T")
+_FIXED = ("name", "flow_id", "factory", "arguments", "store", "priority", "key")
+
+
+def _load_scripts() -> dict[str, str]:
+    folder = resources.files("steadyflow.jobs").joinpath("redis_lua")
+    return {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in _SCRIPTS}
+
+
+class RedisBoard(JobBoard):
+    """Jobs in Redis hashes and sorted sets, changed only by Lua scripts; see the module doc.
+
+    Args:
+        client: a ``redis.Redis`` client (any ``decode_responses`` setting).
+        name: the board's name; boards with different names share nothing.
+        where: how error messages name the server (default: from the client).
+    """
+
+    def __init__(self, client: redis.Redis, *, name: str = "default", where: str = "") -> None:
+        super().__init__(name)
+        if "{" in name or "}" in name:
+            raise ValueError(f"a Redis board name may not contain braces, not {name!r}")
+        self._client = client
+        self._where = where or _describe(client)
+        self._prefix = f"steadyflow:board:{{{name}}}:"
+        self._job_prefix = self._prefix + "job:"
+        self._ready = self._prefix + "ready"
+        self._delayed = self._prefix + "delayed"
+        self._claimed = self._prefix + "claimed"
+        self._all = self._prefix + "all"
+        self._keys = self._prefix + "keys"
+        self._seq = self._prefix + "seq"
+        self.channel = self._prefix + "events"
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(text) for name, text in _load_scripts().items()
+        }
+        self._wakeup = _Wakeup(self)
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str = "default", **options: Any) -> RedisBoard:
+        """Open the board ``name`` on the Redis server ``url`` names (``redis://``, ``rediss://``).
+
+        ``options`` go to ``redis.Redis.from_url`` (``socket_timeout``, ...);
+        connections time out after 2 s and commands after 10 s unless told otherwise.
+        """
+        options.setdefault("socket_connect_timeout", 2.0)
+        options.setdefault("socket_timeout", 10.0)
+        options.setdefault("decode_responses", True)
+        # A script whose reply was lost may have run: sending it again could claim or
+        # post twice. So a broken connection is reported, never silently re-sent; the
+        # pool still connects afresh on the next call.
+        options.setdefault("retry", Retry(NoBackoff(), 0))
+        try:
+            client = redis.Redis.from_url(url, **options)
+        except ValueError as exc:
+            raise InvalidURLError(f"not a Redis URL: {mask_url(url)!r}: {exc}") from exc
+        return cls(client, name=name, where=mask_url(url))
+
+    # -- the primitives ------------------------------------------------------------------
+
+    def _post(self, job: Job) -> Job:
+        if abs(job.priority) > _MAX_PRIORITY:
+            raise ValueError(f"a Redis board's priorities are within ±2**53, not {job.priority}")
+        doc = json.dumps({field: getattr(job, field) for field in _FIXED}, allow_nan=False)
+        reply = self._run(
+            "post",
+            [self._keys, self._seq, self._ready, self._all],
+            [self._job_prefix, job.id, job.key or "", doc, str(-job.priority), self.channel],
+        )
+        created, *fields = reply
+        if int(created):
+            values = _pairs(fields)
+            return _replace_created(job, _seconds(values["created_at"]))
+        return self._job(job.key or job.id, _pairs(fields))
+
+    def _get(self, job_id: str) -> Job:
+        values = self._call(lambda: self._client.hgetall(self._job_prefix + job_id))
+        return self._job(job_id, _texts(values))
+
+    def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
+        ranks = self._call(lambda: self._client.zrange(self._all, 0, -1))
+        ids = [_text(rank)[17:] for rank in ranks]
+        jobs: list[Job] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            replies = self._call(functools.partial(self._hgetall_many, chunk))
+            for job_id, values in zip(chunk, replies, strict=True):
+                if not values:
+                    continue  # deleted after the index was read
+                job = self._job(job_id, _texts(values))
+                if state is None or job.state is state:
+                    jobs.append(job)
+        return iter(jobs)
+
+    def _hgetall_many(self, ids: Sequence[str]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self._job_prefix + job_id)
+        return list(pipe.execute())
+
+    def _try_claim(self, owner: str, ttl: float) -> Claim | None:
+        self._wakeup.note_attempt()
+        reply = self._run(
+            "claim",
+            [self._ready, self._delayed, self._claimed],
+            [self._job_prefix, owner, _us(ttl)],
+        )
+        if not reply:
+            return None
+        values = _pairs(reply)
+        job = self._job(values.get("rank", "")[17:], values)
+        assert job.expires_at is not None
+        return Claim(self, job, owner, job.epoch, ttl, job.expires_at)
+
+    def _renew(self, claim: Claim) -> tuple[float, str | None]:
+        reply = self._run(
+            "renew",
+            [self._job_prefix + claim.job.id, self._claimed],
+            [claim.job.id, str(claim.epoch), claim.owner, _us(claim.ttl)],
+        )
+        self._check_current(claim, reply)
+        return _seconds(reply[1]), (_text(reply[2]) or None)
+
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+        reply = self._run(
+            "finish",
+            [self._job_prefix + claim.job.id, self._claimed],
+            [claim.job.id, str(claim.epoch), claim.owner, state.value, reason or "", self.channel],
+        )
+        self._check_current(claim, reply)
+
+    def _abandon(self, claim: Claim, delay: float) -> None:
+        reply = self._run(
+            "abandon",
+            [self._job_prefix + claim.job.id, self._claimed, self._ready, self._delayed],
+            [claim.job.id, str(claim.epoch), claim.owner, _us(delay), self.channel],
+        )
+        self._check_current(claim, reply)
+
+    def _revoke(self, job_id: str, reason: str) -> Job:
+        reply = self._run(
+            "revoke",
+            [self._job_prefix + job_id, self._ready, self._delayed],
+            [job_id, reason, self.channel],
+        )
+        if not reply:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        return self._job(job_id, _pairs(reply))
+
+    def _wait_for_change(self, timeout: float | None) -> bool:
+        return self._wakeup.wait(timeout)
+
+    def _close(self) -> None:
+        self._wakeup.stop()
+        self._client.close()
+
+    # -- beyond the contract -----------------------------------------------------------
+
+    def drop(self) -> int:
+        """Delete every key of this board (all its jobs); returns how many keys went.
+
+        For tests and for retiring a board: claimers still at work on it get
+        :class:`~steadyflow.jobs.ClaimLostError` at their next step.
+        """
+        self._check_open()
+
+        def delete_all() -> int:
+            keys = list(self._client.scan_iter(match=_glob_escape(self._prefix) + "*", count=1000))
+            removed = 0
+            for start in range(0, len(keys), 1000):
+                removed += int(self._client.delete(*keys[start : start + 1000]))
+            return removed
+
+        return self._call(delete_all)
+
+    def earliest_deadline(self) -> tuple[float, float | None]:
+        """(Redis's clock now, the earliest claim expiry or abandon delay end, or None)."""
+        self._check_open()
+        now, earliest = self._run("deadline", [self._delayed, self._claimed], [])
+        return _seconds(now), (_seconds(earliest) if _text(earliest) else None)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        return self._call(lambda: self._scripts[script](keys=keys, args=args))
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        try:
+            return fn()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise BackendUnavailableError(
+                f"cannot reach the Redis server of job board {self.name!r} at {self._where}: {exc}"
+            ) from exc
+
+    def _check_current(self, claim: Claim, reply: Sequence[Any]) -> None:
+        if int(reply[0]) != 1:
+            raise lost(claim, f"the job is {_text(reply[1])} at epoch {_text(reply[2])}")
+
+    def _job(self, job_id: str, values: Mapping[str, str]) -> Job:
+        if "doc" not in values:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        fixed = json.loads(values["doc"])
+        rank = values["rank"]
+        return Job(
+            id=rank[17:],
+            name=fixed["name"],
+            flow_id=fixed["flow_id"],
+            factory=fixed["factory"],
+            arguments=fixed["arguments"],
+            store=fixed["store"],
+            priority=int(fixed["priority"]),
+            key=fixed["key"],
+            created_at=_seconds(values["created_at"]),
+            state=JobState(values["state"]),
+            reason=values.get("reason") or None,
+            claims=int(values["claims"]),
+            owner=values.get("owner") or None,
+            expires_at=_seconds(values["expires_at"]) if values.get("expires_at") else None,
+            epoch=int(values["epoch"]),
+            not_before=_seconds(values["not_before"]),
+            revoke_reason=values.get("revoke_reason") or None,
+        )
+
+
+class _Wakeup:
+    """Wakes a board's waiting claimers: a pub/sub listener thread bumps a version.
+
+    The listener starts with the first wait (a board that only posts keeps no
+    subscription). Each thread remembers the version it saw just before its last
+    claim attempt, so a post that lands between that attempt and the wait is
+    not missed. A reconnection counts as a change, since messages may have been
+    lost while the connection was down.
+    """
+
+    def __init__(self, board: RedisBoard) -> None:
+        self._board = board
+        self._changed = threading.Condition()
+        self._version = 0
+        self._seen = threading.local()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._subscribed = threading.Event()
+
+    def note_attempt(self) -> None:
+        if self._thread is not None:
+            self._seen.version = self._version
+
+    def wait(self, timeout: float | None) -> bool:
+        if self._thread is None:
+            self._start()
+            return True  # a post may have landed before the subscription: look again
+        limit = self._until_deadline(timeout)
+        with self._changed:
+            seen = getattr(self._seen, "version", None)
+            self._seen.version = None
+            if seen is None:
+                seen = self._version
+            woken = self._changed.wait_for(lambda: self._version != seen, limit)
+        return woken or limit != timeout
+
+    def _until_deadline(self, timeout: float | None) -> float | None:
+        now, earliest = self._board.earliest_deadline()
+        if earliest is None:
+            return timeout
+        left = max(0.0, earliest - now) + 0.001
+        return left if timeout is None else min(timeout, left)
+
+    def _start(self) -> None:
+        with self._changed:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(
+                target=self._listen, name=f"steadyflow-redis-board-{self._board.name}", daemon=True
+            )
+            self._thread = thread
+        thread.start()
+        self._subscribed.wait(_SUBSCRIBE_WAIT_S)
+
+    def stop(self) -> None:
+        self._stopping = True
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * _LISTEN_SLICE_S + 1.0)
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def _listen(self) -> None:
+        while not self._stopping:
+            pubsub = self._board._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self._board.channel)
+                self._subscribed.set()
+                self._bump()
+                while not self._stopping:
+                    message = pubsub.get_message(timeout=_LISTEN_SLICE_S)
+                    if message is not None:
+                        self._bump()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                time.sleep(_RECONNECT_PAUSE_S)
+            finally:
+                pubsub.close()
+
+
+def _describe(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+def _replace_created(job: Job, created_at: float) -> Job:
+    from dataclasses import replace
+
+    return replace(job, created_at=created_at)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _texts(values: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in values.items()}
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    it = iter(flat)
+    return {_text(k): _text(v) for k, v in zip(it, it, strict=True)}
+
+
+def _seconds(micros: Any) -> float:
+    return int(_text(micros)) / _MICROS
+
+
+def _us(seconds: float) -> str:
+    return str(round(seconds * _MICROS))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
