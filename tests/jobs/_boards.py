@@ -24,6 +24,8 @@ import pytest
 from steadyflow.jobs import JobBoard
 from steadyflow.jobs.memory import MemoryBoard
 
+from . import _redis_service
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from contextlib import AbstractContextManager
@@ -94,6 +96,12 @@ def _memory(tmp_path: Path) -> Iterator[BoardSite]:
 #: kind name → how to make one. One entry per board kind.
 KINDS: dict[str, BoardKind] = {
     "memory": BoardKind(_memory, cross_process=False, wake_within=0.1),
+    "redis": BoardKind(
+        _redis_service.redis_site,
+        cross_process=True,
+        wake_within=0.1,
+        marks=(pytest.mark.redis,),
+    ),
 }
 
 

@@ -254,7 +254,7 @@ class RedisBoard(JobBoard):
         return self._call(delete_all)
 
     def earliest_deadline(self) -> tuple[float, float | None]:
-        """(Redis's clock now, the earliest claim expiry or abandon delay end, or None)."""
+        """(Redis's clock now, the next claim expiry or abandon delay end to come, or None)."""
         self._check_open()
         now, earliest = self._run("deadline", [self._delayed, self._claimed], [])
         return _seconds(now), (_seconds(earliest) if _text(earliest) else None)
@@ -322,13 +322,14 @@ class _Wakeup:
         self._subscribed = threading.Event()
 
     def note_attempt(self) -> None:
-        if self._thread is not None:
-            self._seen.version = self._version
+        self._seen.version = self._version
 
     def wait(self, timeout: float | None) -> bool:
         if self._thread is None:
+            # Subscribing bumps the version, so a claimer whose last attempt came
+            # before the subscription looks again at once: a post may have landed
+            # in between, unheard.
             self._start()
-            return True  # a post may have landed before the subscription: look again
         limit = self._until_deadline(timeout)
         with self._changed:
             seen = getattr(self._seen, "version", None)
@@ -372,8 +373,8 @@ class _Wakeup:
             pubsub = self._board._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._board.channel)
+                self._bump()  # messages may have been missed while not subscribed
                 self._subscribed.set()
-                self._bump()
                 while not self._stopping:
                     message = pubsub.get_message(timeout=_LISTEN_SLICE_S)
                     if message is not None:
