@@ -39,13 +39,12 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs._redis_link import ScriptRunner, Wakeup
 from steadyflow.jobs.base import (
     Claim,
     Job,
@@ -60,7 +59,6 @@ try:
     import redis
     import redis.exceptions
     from redis.backoff import NoBackoff
-    from redis.commands.core import Script
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - exercised without the extra installed
     raise MissingDriverError(
@@ -74,10 +72,6 @@ _SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "deadline")
 _MICROS = 1_000_000
 #: Scores are doubles: priorities beyond this would lose their order.
 _MAX_PRIORITY = 2**53 - 1
-#: How long the wake-up listener blocks on its socket before checking it should stop.
-_LISTEN_SLICE_S = 0.2
-_RECONNECT_PAUSE_S = 0.2
-_SUBSCRIBE_WAIT_S = 2.0
 _T = TypeVar("_T")
 _FIXED = ("name", "flow_id", "factory", "arguments", "store", "priority", "key")
 
@@ -111,10 +105,10 @@ class RedisBoard(JobBoard):
         self._keys = self._prefix + "keys"
         self._seq = self._prefix + "seq"
         self.channel = self._prefix + "events"
-        self._scripts: dict[str, Script] = {
-            name: client.register_script(text) for name, text in _load_scripts().items()
-        }
-        self._wakeup = _Wakeup(self)
+        self._scripts = ScriptRunner(client, _load_scripts(), self._unavailable)
+        self._wakeup = Wakeup(
+            client, self.channel, self.earliest_deadline, f"steadyflow-redis-board-{name}"
+        )
 
     @classmethod
     def from_url(cls, url: str, *, name: str = "default", **options: Any) -> RedisBoard:
@@ -232,6 +226,7 @@ class RedisBoard(JobBoard):
 
     def _close(self) -> None:
         self._wakeup.stop()
+        self._scripts.close()
         self._client.close()
 
     # -- beyond the contract -----------------------------------------------------------
@@ -262,15 +257,18 @@ class RedisBoard(JobBoard):
     # -- helpers -------------------------------------------------------------------------
 
     def _run(self, script: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-        return self._call(lambda: self._scripts[script](keys=keys, args=args))
+        return self._scripts.run(script, keys, args)
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         try:
             return fn()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise BackendUnavailableError(
-                f"cannot reach the Redis server of job board {self.name!r} at {self._where}: {exc}"
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"cannot reach the Redis server of job board {self.name!r} at {self._where}: {exc}"
+        )
 
     def _check_current(self, claim: Claim, reply: Sequence[Any]) -> None:
         if int(reply[0]) != 1:
@@ -300,89 +298,6 @@ class RedisBoard(JobBoard):
             not_before=_seconds(values["not_before"]),
             revoke_reason=values.get("revoke_reason") or None,
         )
-
-
-class _Wakeup:
-    """Wakes a board's waiting claimers: a pub/sub listener thread bumps a version.
-
-    The listener starts with the first wait (a board that only posts keeps no
-    subscription). Each thread remembers the version it saw just before its last
-    claim attempt, so a post that lands between that attempt and the wait is
-    not missed. A reconnection counts as a change, since messages may have been
-    lost while the connection was down.
-    """
-
-    def __init__(self, board: RedisBoard) -> None:
-        self._board = board
-        self._changed = threading.Condition()
-        self._version = 0
-        self._seen = threading.local()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._subscribed = threading.Event()
-
-    def note_attempt(self) -> None:
-        self._seen.version = self._version
-
-    def wait(self, timeout: float | None) -> bool:
-        if self._thread is None:
-            # Subscribing bumps the version, so a claimer whose last attempt came
-            # before the subscription looks again at once: a post may have landed
-            # in between, unheard.
-            self._start()
-        limit = self._until_deadline(timeout)
-        with self._changed:
-            seen = getattr(self._seen, "version", None)
-            self._seen.version = None
-            if seen is None:
-                seen = self._version
-            woken = self._changed.wait_for(lambda: self._version != seen, limit)
-        return woken or limit != timeout
-
-    def _until_deadline(self, timeout: float | None) -> float | None:
-        now, earliest = self._board.earliest_deadline()
-        if earliest is None:
-            return timeout
-        left = max(0.0, earliest - now) + 0.001
-        return left if timeout is None else min(timeout, left)
-
-    def _start(self) -> None:
-        with self._changed:
-            if self._thread is not None:
-                return
-            thread = threading.Thread(
-                target=self._listen, name=f"steadyflow-redis-board-{self._board.name}", daemon=True
-            )
-            self._thread = thread
-        thread.start()
-        self._subscribed.wait(_SUBSCRIBE_WAIT_S)
-
-    def stop(self) -> None:
-        self._stopping = True
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2 * _LISTEN_SLICE_S + 1.0)
-
-    def _bump(self) -> None:
-        with self._changed:
-            self._version += 1
-            self._changed.notify_all()
-
-    def _listen(self) -> None:
-        while not self._stopping:
-            pubsub = self._board._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-            try:
-                pubsub.subscribe(self._board.channel)
-                self._bump()  # messages may have been missed while not subscribed
-                self._subscribed.set()
-                while not self._stopping:
-                    message = pubsub.get_message(timeout=_LISTEN_SLICE_S)
-                    if message is not None:
-                        self._bump()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-                time.sleep(_RECONNECT_PAUSE_S)
-            finally:
-                pubsub.close()
 
 
 def _describe(client: redis.Redis) -> str:
