@@ -71,3 +71,8 @@ def redis_site(tmp_path: Path, url: str | None = None) -> Iterator[BoardSite]:
         site.close_all()
         with RedisBoard.from_url(url, name=name) as cleaner:
             cleaner.drop()
+
+
+def unavailable_binary() -> None:
+    """Skip or fail: the tests that run a Redis server of their own need ``redis-server``."""
+    _services.unavailable("redis-server is not installed (Debian package redis-server)")
