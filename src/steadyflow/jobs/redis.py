@@ -37,9 +37,10 @@ the last second's claims) when jobs must survive a restart of the server.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -73,6 +74,20 @@ _MICROS = 1_000_000
 #: Scores are doubles: priorities beyond this would lose their order.
 _MAX_PRIORITY = 2**53 - 1
 _T = TypeVar("_T")
+#: The fields of a job's hash that make a Job, in the order the scripts return them.
+_ROW = (
+    "doc",
+    "rank",
+    "created_at",
+    "state",
+    "reason",
+    "claims",
+    "owner",
+    "expires_at",
+    "epoch",
+    "not_before",
+    "revoke_reason",
+)
 _FIXED = ("name", "flow_id", "factory", "arguments", "store", "priority", "key")
 
 
@@ -141,15 +156,14 @@ class RedisBoard(JobBoard):
             [self._keys, self._seq, self._ready, self._all],
             [self._job_prefix, job.id, job.key or "", doc, str(-job.priority), self.channel],
         )
-        created, *fields = reply
+        created, *row = reply
         if int(created):
-            values = _pairs(fields)
-            return _replace_created(job, _seconds(values["created_at"]))
-        return self._job(job.key or job.id, _pairs(fields))
+            return dataclasses.replace(job, created_at=_seconds(row[0]))
+        return self._job(job.key or job.id, row)
 
     def _get(self, job_id: str) -> Job:
-        values = self._call(lambda: self._client.hgetall(self._job_prefix + job_id))
-        return self._job(job_id, _texts(values))
+        row = self._call(lambda: self._client.hmget(self._job_prefix + job_id, _ROW))
+        return self._job(job_id, row)
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
         ranks = self._call(lambda: self._client.zrange(self._all, 0, -1))
@@ -157,19 +171,19 @@ class RedisBoard(JobBoard):
         jobs: list[Job] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            replies = self._call(functools.partial(self._hgetall_many, chunk))
-            for job_id, values in zip(chunk, replies, strict=True):
-                if not values:
+            rows = self._call(functools.partial(self._rows, chunk))
+            for job_id, row in zip(chunk, rows, strict=True):
+                if row[0] is None:
                     continue  # deleted after the index was read
-                job = self._job(job_id, _texts(values))
+                job = self._job(job_id, row)
                 if state is None or job.state is state:
                     jobs.append(job)
         return iter(jobs)
 
-    def _hgetall_many(self, ids: Sequence[str]) -> list[Any]:
+    def _rows(self, ids: Sequence[str]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hgetall(self._job_prefix + job_id)
+            pipe.hmget(self._job_prefix + job_id, _ROW)
         return list(pipe.execute())
 
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
@@ -181,8 +195,7 @@ class RedisBoard(JobBoard):
         )
         if not reply:
             return None
-        values = _pairs(reply)
-        job = self._job(values.get("rank", "")[17:], values)
+        job = self._job("?", reply)
         assert job.expires_at is not None
         return Claim(self, job, owner, job.epoch, ttl, job.expires_at)
 
@@ -219,7 +232,7 @@ class RedisBoard(JobBoard):
         )
         if not reply:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
-        return self._job(job_id, _pairs(reply))
+        return self._job(job_id, reply)
 
     def _wait_for_change(self, timeout: float | None) -> bool:
         return self._wakeup.wait(timeout)
@@ -274,11 +287,14 @@ class RedisBoard(JobBoard):
         if int(reply[0]) != 1:
             raise lost(claim, f"the job is {_text(reply[1])} at epoch {_text(reply[2])}")
 
-    def _job(self, job_id: str, values: Mapping[str, str]) -> Job:
-        if "doc" not in values:
+    def _job(self, job_id: str, row: Sequence[Any]) -> Job:
+        """The Job a row of the job's hash (fields in :data:`_ROW` order) describes."""
+        doc, rank, created, state, reason, claims, owner, expires, epoch, not_before, revoke = (
+            None if value is None else _text(value) for value in row
+        )
+        if doc is None or rank is None or state is None:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
-        fixed = json.loads(values["doc"])
-        rank = values["rank"]
+        fixed = json.loads(doc)
         return Job(
             id=rank[17:],
             name=fixed["name"],
@@ -288,15 +304,15 @@ class RedisBoard(JobBoard):
             store=fixed["store"],
             priority=int(fixed["priority"]),
             key=fixed["key"],
-            created_at=_seconds(values["created_at"]),
-            state=JobState(values["state"]),
-            reason=values.get("reason") or None,
-            claims=int(values["claims"]),
-            owner=values.get("owner") or None,
-            expires_at=_seconds(values["expires_at"]) if values.get("expires_at") else None,
-            epoch=int(values["epoch"]),
-            not_before=_seconds(values["not_before"]),
-            revoke_reason=values.get("revoke_reason") or None,
+            created_at=_seconds(created),
+            state=JobState(state),
+            reason=reason or None,
+            claims=int(claims or 0),
+            owner=owner or None,
+            expires_at=_seconds(expires) if expires else None,
+            epoch=int(epoch or 0),
+            not_before=_seconds(not_before),
+            revoke_reason=revoke or None,
         )
 
 
@@ -307,23 +323,8 @@ def _describe(client: redis.Redis) -> str:
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
 
-def _replace_created(job: Job, created_at: float) -> Job:
-    from dataclasses import replace
-
-    return replace(job, created_at=created_at)
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _texts(values: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in values.items()}
-
-
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    it = iter(flat)
-    return {_text(k): _text(v) for k, v in zip(it, it, strict=True)}
 
 
 def _seconds(micros: Any) -> float:

@@ -4,7 +4,7 @@
 -- KEYS[1] ready (zset: -priority, rank)   KEYS[2] delayed (zset: not_before, id)
 -- KEYS[3] claimed (zset: expires_at, id)
 -- ARGV[1] job hash prefix   ARGV[2] owner   ARGV[3] ttl in microseconds
--- Returns the claimed job's fields, or false when nothing is claimable.
+-- Returns the claimed job's row (see RedisBoard._ROW), or false when nothing is claimable.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_text = string.format('%.0f', now)
@@ -50,4 +50,6 @@ redis.call('HINCRBY', key, 'claims', 1)
 redis.call('HSET', key, 'state', 'CLAIMED', 'owner', ARGV[2], 'expires_at', expires)
 redis.call('ZREM', KEYS[1], best_rank)
 redis.call('ZADD', KEYS[3], expires, best_id)
-return redis.call('HGETALL', key)
+-- The job's fields, in the order RedisBoard._ROW names them.
+return redis.call('HMGET', key, 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at', 'epoch',
+    'not_before', 'revoke_reason')

@@ -3,13 +3,15 @@
 -- KEYS[3] ready (zset)   KEYS[4] all jobs in claim order (zset)
 -- ARGV[1] job hash prefix   ARGV[2] job id   ARGV[3] idempotency key, or ''
 -- ARGV[4] the job's fixed fields as JSON   ARGV[5] score (-priority)   ARGV[6] channel
--- Returns {1, job fields...} for a new job, {0, job fields...} for the existing one.
+-- Returns {1, created_at} for a new job, {0, the existing job's row (RedisBoard._ROW)...}.
 if ARGV[3] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[3])
   if existing and redis.call('EXISTS', ARGV[1] .. existing) == 1 then
-    local fields = redis.call('HGETALL', ARGV[1] .. existing)
-    table.insert(fields, 1, 0)
-    return fields
+    -- The job's fields, in the order RedisBoard._ROW names them.
+    local row = redis.call('HMGET', ARGV[1] .. existing, 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at', 'epoch',
+      'not_before', 'revoke_reason')
+    table.insert(row, 1, 0)
+    return row
   end
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
 end
@@ -23,4 +25,4 @@ redis.call('HSET', key, 'doc', ARGV[4], 'state', 'UNCLAIMED', 'claims', '0', 'ep
 redis.call('ZADD', KEYS[3], ARGV[5], rank)
 redis.call('ZADD', KEYS[4], ARGV[5], rank)
 redis.call('PUBLISH', ARGV[6], 'post')
-return {1, 'created_at', now}
+return {1, now}

@@ -3,13 +3,18 @@
 -- on the job for its owner (or the next claimer) to obey. Trashed jobs are left alone.
 -- KEYS[1] job hash   KEYS[2] ready (zset)   KEYS[3] delayed (zset)
 -- ARGV[1] job id   ARGV[2] reason   ARGV[3] channel
--- Returns the job's fields, or false when there is no such job.
+-- Returns the job's row (RedisBoard._ROW), or false when there is no such job.
+local function row()
+  -- The job's fields, in the order RedisBoard._ROW names them.
+  return redis.call('HMGET', KEYS[1], 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at', 'epoch',
+    'not_before', 'revoke_reason')
+end
 local f = redis.call('HMGET', KEYS[1], 'state', 'claims', 'score', 'rank')
 if not f[1] then
   return false
 end
 if f[1] == 'TRASHED' then
-  return redis.call('HGETALL', KEYS[1])
+  return row()
 end
 if f[1] == 'UNCLAIMED' and f[2] == '0' then
   redis.call('HSET', KEYS[1], 'state', 'TRASHED', 'reason', ARGV[2], 'revoke_reason', ARGV[2])
@@ -22,4 +27,4 @@ else
   redis.call('HSET', KEYS[1], 'revoke_reason', ARGV[2])
 end
 redis.call('PUBLISH', ARGV[3], 'revoke')
-return redis.call('HGETALL', KEYS[1])
+return row()
