@@ -97,6 +97,28 @@ def test_a_board_name_with_braces_is_refused() -> None:
         open_board("redis://127.0.0.1:6379/0", name="a{b}")
 
 
+def test_a_board_on_a_client_of_the_users_own_that_returns_bytes() -> None:
+    import redis
+
+    from steadyflow.jobs.redis import RedisBoard
+
+    _redis_service.require()
+    client = redis.Redis.from_url(_redis_service.redis_url())  # decode_responses=False
+    with RedisBoard(client, name=unique_name("redis")) as board:
+        try:
+            job = board.post("bytes", factory=FACTORY, store={"é": 1}, key="k")
+            assert board.post("again", factory=FACTORY, key="k").id == job.id
+            claim = board.claim("a", TTL)
+            assert claim is not None
+            claim.renew()
+            claim.complete()
+            stored = board.get(job.id)
+            assert (stored.state, dict(stored.store)) == (JobState.DONE, {"é": 1})
+            assert [found.id for found in board.iter_jobs(JobState.DONE)] == [job.id]
+        finally:
+            board.drop()
+
+
 def test_importing_the_jobs_package_does_not_import_redis() -> None:
     code = "import sys, steadyflow, steadyflow.jobs; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

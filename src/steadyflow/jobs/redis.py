@@ -21,8 +21,13 @@ Guarantees, beyond :class:`~steadyflow.jobs.JobBoard`'s:
 * Expiries, abandon delays and creation times come from Redis's ``TIME``,
   never from the caller's clock.
 * Waiting claimers are woken by pub/sub on the board's channel within
-  milliseconds of a post or a hand-back, and at the earliest claim expiry or
-  abandon delay; there is no polling loop.
+  milliseconds of a post, a hand-back or a revoke, and at the next claim
+  expiry or abandon delay end; there is no polling loop.
+
+Scripts reach a job's hash through the board's key prefix rather than a
+declared key, which a standalone server allows; on Redis Cluster every key of
+a board hashes to one slot (the tag), but Cluster is untested. Tested against
+a standalone Redis 7.0.
 
 Availability: a connection error (server down, restarting, unreachable)
 surfaces as :class:`~steadyflow.errors.BackendUnavailableError` and the board
@@ -212,7 +217,7 @@ class RedisBoard(JobBoard):
         reply = self._run(
             "finish",
             [self._job_prefix + claim.job.id, self._claimed],
-            [claim.job.id, str(claim.epoch), claim.owner, state.value, reason or "", self.channel],
+            [claim.job.id, str(claim.epoch), claim.owner, state.value, reason or ""],
         )
         self._check_current(claim, reply)
 

@@ -1,7 +1,8 @@
 -- Move a claimed job to DONE or TRASHED if the claim is still the job's current one.
 -- KEYS[1] job hash   KEYS[2] claimed (zset)
 -- ARGV[1] job id   ARGV[2] epoch   ARGV[3] owner   ARGV[4] DONE or TRASHED
--- ARGV[5] reason, or ''   ARGV[6] channel
+-- ARGV[5] reason, or ''
+-- Nothing is published: a finished job wakes no claimer, since it makes nothing claimable.
 -- Returns {1} or {0, state, epoch} when the claim is lost (nothing is changed then).
 local f = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'owner')
 if f[1] ~= 'CLAIMED' or f[2] ~= ARGV[2] or f[3] ~= ARGV[3] then
@@ -15,5 +16,4 @@ else
   redis.call('HDEL', KEYS[1], 'reason')
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[6], 'finish')
 return {1}

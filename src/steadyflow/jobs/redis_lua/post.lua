@@ -4,15 +4,16 @@
 -- ARGV[1] job hash prefix   ARGV[2] job id   ARGV[3] idempotency key, or ''
 -- ARGV[4] the job's fixed fields as JSON   ARGV[5] score (-priority)   ARGV[6] channel
 -- Returns {1, created_at} for a new job, {0, the existing job's row (RedisBoard._ROW)...}.
-if ARGV[3] ~= '' then
+if ARGV[3] ~= '' and redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[2]) == 0 then
   local existing = redis.call('HGET', KEYS[1], ARGV[3])
-  if existing and redis.call('EXISTS', ARGV[1] .. existing) == 1 then
+  if redis.call('EXISTS', ARGV[1] .. existing) == 1 then
     -- The job's fields, in the order RedisBoard._ROW names them.
-    local row = redis.call('HMGET', ARGV[1] .. existing, 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at', 'epoch',
-      'not_before', 'revoke_reason')
+    local row = redis.call('HMGET', ARGV[1] .. existing, 'doc', 'rank', 'created_at', 'state',
+      'reason', 'claims', 'owner', 'expires_at', 'epoch', 'not_before', 'revoke_reason')
     table.insert(row, 1, 0)
     return row
   end
+  -- The job the key named was deleted (RedisBoard.drop): the key is free again.
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
 end
 local t = redis.call('TIME')
