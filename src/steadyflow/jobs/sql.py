@@ -162,6 +162,7 @@ class SQLBoard(JobBoard):
             self._check_family(engine.url)
             self._owns_engine = False
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.where = mask(engine.url)
         self._password = engine.url.password
         self._now = literal_column(_NOW[self.family], Double)
@@ -216,6 +217,21 @@ class SQLBoard(JobBoard):
             self._after_fork()
         return self.engine.begin()
 
+    @contextlib.contextmanager
+    def _single(self) -> Iterator[Connection]:
+        """A connection in autocommit mode, driver errors translated.
+
+        For work done in one statement: it is atomic by itself, and saves the
+        BEGIN and COMMIT round trips (half the cost of a claim on a busy server).
+        """
+        with self._translated(), self._single_raw() as connection:
+            yield connection
+
+    def _single_raw(self) -> contextlib.AbstractContextManager[Connection]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        return self._autocommit.connect()
+
     def _after_fork(self) -> None:
         # Pooled connections belong to the parent: leave them to it, unclosed.
         self.engine.dispose(close=False)
@@ -256,29 +272,35 @@ class SQLBoard(JobBoard):
 
     def _insert(self, job: Job, values: dict[str, Any]) -> Job:
         if self.family is Family.POSTGRESQL:
-            stmt = (
+            # One statement: the insert, and the wake-up of waiting claimers when it
+            # inserted (NOTIFY is delivered when the statement's transaction commits).
+            posted = (
                 postgresql.insert(JOBS)
                 .values(values)
                 .on_conflict_do_nothing(index_elements=["board", "job_key"])
                 .returning(*JOBS.c)
+                .cte("posted")
             )
-            with self._begin_raw() as connection:
+            stmt = select(posted, func.pg_notify(self._channel, "").label("notified"))
+            with self._single_raw() as connection:
                 row = connection.execute(stmt).mappings().first()
                 if row is not None:
-                    self._notify(connection)
                     return job_from_row(row)
                 # The key is taken: ON CONFLICT waited for its poster to commit.
                 row = self._row(connection, _c.board == self.name, _c.job_key == job.key)
             assert row is not None
             return job_from_row(row)
         try:
-            with self._begin_raw() as connection:
-                connection.execute(insert(JOBS).values(values))
-                row = self._row(connection, _c.id == job.id)
+            with self._single_raw() as connection:
+                row = (
+                    connection.execute(insert(JOBS).values(values).returning(*JOBS.c))
+                    .mappings()
+                    .first()
+                )
         except IntegrityError:
             if job.key is None:
                 raise
-            with self._begin_raw() as connection:
+            with self._single_raw() as connection:
                 row = self._row(connection, _c.board == self.name, _c.job_key == job.key)
             if row is None:  # the violation was something else than our key
                 raise
@@ -286,7 +308,7 @@ class SQLBoard(JobBoard):
         return job_from_row(row)
 
     def _get(self, job_id: str) -> Job:
-        with self._begin() as connection:
+        with self._single() as connection:
             row = self._row(connection, _c.id == job_id, _c.board == self.name)
         if row is None:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
@@ -296,7 +318,7 @@ class SQLBoard(JobBoard):
         stmt = select(JOBS).where(_c.board == self.name)
         if state is not None:
             stmt = stmt.where(_c.state == state.value)
-        with self._begin() as connection:
+        with self._single() as connection:
             rows = connection.execute(stmt.order_by(_c.priority.desc(), _c.seq)).mappings()
             return iter([job_from_row(row) for row in rows])
 
@@ -326,11 +348,12 @@ class SQLBoard(JobBoard):
             claims=_c.claims + 1,
             epoch=_c.epoch + 1,
         )
-        with self._begin() as connection:
-            if self.family is Family.POSTGRESQL:
-                stmt = take.where(_c.seq == pick.scalar_subquery()).returning(*JOBS.c)
+        if self.family is Family.POSTGRESQL:
+            stmt = take.where(_c.seq == pick.scalar_subquery()).returning(*JOBS.c)
+            with self._single() as connection:
                 row = connection.execute(stmt).mappings().first()
-            else:
+        else:
+            with self._begin() as connection:
                 # MariaDB cannot UPDATE a table it reads in a subquery: lock, then write.
                 seq = connection.execute(pick).scalar()
                 if seq is None:
@@ -360,17 +383,17 @@ class SQLBoard(JobBoard):
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
         stmt = update(JOBS).where(self._current(claim)).values(expires_at=self._now + claim.ttl)
-        with self._begin() as connection:
-            if self.family is Family.POSTGRESQL:
+        if self.family is Family.POSTGRESQL:
+            with self._single() as connection:
                 row = (
                     connection.execute(stmt.returning(_c.expires_at, _c.revoke_reason))
                     .mappings()
                     .first()
                 )
-            elif connection.execute(stmt).rowcount == 1:
-                row = self._row(connection, _c.id == claim.job.id)
-            else:
-                row = None
+        else:
+            with self._begin() as connection:
+                done = connection.execute(stmt).rowcount == 1
+                row = self._row(connection, _c.id == claim.job.id) if done else None
         if row is None:
             raise self._lost(claim)
         return float(row["expires_at"]), row["revoke_reason"]
@@ -381,7 +404,7 @@ class SQLBoard(JobBoard):
             .where(self._current(claim))
             .values(state=state.value, reason=reason, owner=None, expires_at=None)
         )
-        with self._begin() as connection:
+        with self._single() as connection:
             done = connection.execute(stmt).rowcount
         if done != 1:
             raise self._lost(claim)
@@ -439,7 +462,7 @@ class SQLBoard(JobBoard):
             .where(_c.board == self.name, or_(self._ready(), self._lapsed()))
             .scalar_subquery(),
         )
-        with self._begin() as connection:
+        with self._single() as connection:
             seen = tuple(connection.execute(fingerprint).one())
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -447,13 +470,13 @@ class SQLBoard(JobBoard):
             if left <= 0:
                 return False
             time.sleep(min(self.poll_interval, left))
-            with self._begin() as connection:
+            with self._single() as connection:
                 if tuple(connection.execute(fingerprint).one()) != seen:
                     return True
 
     def _anything_claimable(self) -> bool:
         stmt = select(_c.seq).where(_c.board == self.name, or_(self._ready(), self._lapsed()))
-        with self._begin() as connection:
+        with self._single() as connection:
             return connection.execute(stmt.limit(1)).first() is not None
 
     def _seconds_to_next_deadline(self) -> float | None:
@@ -466,7 +489,7 @@ class SQLBoard(JobBoard):
                 and_(_c.state == _UNCLAIMED, _c.not_before > self._now),
             ),
         )
-        with self._begin() as connection:
+        with self._single() as connection:
             left = connection.execute(stmt).scalar()
         return None if left is None else max(0.0, float(left))
 
