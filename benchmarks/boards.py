@@ -8,6 +8,11 @@ Two figures per board:
 
 * **throughput**: one loop posting a no-op job, claiming it and completing it,
   ``--jobs`` times (after a warm-up); jobs per second over the whole loop.
+* **floor** (SQL boards): in blocks interleaved with the throughput loop, the
+  same service's plain driver commits one-row INSERTs, durably, one at a time;
+  a job costs three commits (post, claim, complete), so a third of that rate
+  is what the database allows the loop on this machine at this moment (other
+  work on a shared machine moves both figures alike).
 * **post-to-claim latency**: a claimer blocked in ``claim(wait=...)`` in
   another process (a thread for the in-process memory board); the parent posts
   one job at a time and the claimer reports when ``claim()`` returned. Latency
@@ -103,6 +108,52 @@ KINDS: dict[str, Callable[[], AbstractContextManager[str]]] = {
 }
 """Board name → a context manager yielding the URL of a fresh, empty board service."""
 
+
+@contextlib.contextmanager
+def _sqlite_floor(url: str) -> Iterator[Callable[[], object]]:
+    import sqlite3
+
+    db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, v INTEGER)")
+    try:
+        yield lambda: db.execute("INSERT INTO floor (v) VALUES (1)")
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def _postgres_floor(url: str) -> Iterator[Callable[[], object]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE TABLE floor (id serial PRIMARY KEY, v int)")
+        yield lambda: db.execute("INSERT INTO floor (v) VALUES (1)")
+
+
+@contextlib.contextmanager
+def _mysql_floor(url: str) -> Iterator[Callable[[], object]]:
+    import pymysql
+
+    database = url.rsplit("/", 1)[1]
+    db = pymysql.connect(host=MYSQL_HOST, user="root", database=database, autocommit=True)
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("CREATE TABLE floor (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        cursor = db.cursor()
+        yield lambda: cursor.execute("INSERT INTO floor (v) VALUES (1)")
+    finally:
+        db.close()
+
+
+FLOORS: dict[str, Callable[[str], AbstractContextManager[Callable[[], object]]]] = {
+    "sqlite": _sqlite_floor,
+    "postgresql": _postgres_floor,
+    "mariadb": _mysql_floor,
+}
+"""Board name → a context manager yielding "commit one row" on the board's service."""
+
 PEERS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {}
 """Board name → TaskFlow's figures on the same service (added by boards_<kind>.py)."""
 
@@ -118,14 +169,32 @@ def _load_plugins() -> None:
 # -- throughput ---------------------------------------------------------------------------
 
 
-def throughput(board: JobBoard, jobs: int) -> float:
-    """Jobs per second through post, claim and complete, one after the other."""
+BLOCK = 100
+
+
+def throughput(
+    board: JobBoard, jobs: int, commit: Callable[[], object] | None = None
+) -> tuple[float, float | None]:
+    """Jobs per second through post, claim and complete, one after the other.
+
+    With ``commit``, also the floor: a third of the plain commits per second,
+    timed in blocks alternating with the loop's.
+    """
     for i in range(WARMUP):
         _cycle(board, i)
-    started = time.perf_counter()
-    for i in range(jobs):
-        _cycle(board, i)
-    return jobs / (time.perf_counter() - started)
+    spent = floor_spent = 0.0
+    for block in range(0, jobs, BLOCK):
+        started = time.perf_counter()
+        for i in range(block, min(jobs, block + BLOCK)):
+            _cycle(board, i)
+        spent += time.perf_counter() - started
+        if commit is not None:
+            started = time.perf_counter()
+            for _ in range(3 * BLOCK):
+                commit()
+            floor_spent += time.perf_counter() - started
+    floor = None if commit is None else (jobs // BLOCK * BLOCK) / floor_spent
+    return jobs / spent, floor
 
 
 def _cycle(board: JobBoard, i: int) -> None:
@@ -198,13 +267,17 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
     """One board's figures: jobs/s, and latency median and p95 in milliseconds."""
     with KINDS[kind]() as url:
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        with open_board(url, name=name) as board:
-            rate = throughput(board, args.jobs)
+        with contextlib.ExitStack() as stack:
+            board = stack.enter_context(open_board(url, name=name))
+            floor = FLOORS.get(kind)
+            commit = None if floor is None else stack.enter_context(floor(url))
+            rate, floor_rate = throughput(board, args.jobs, commit)
         with open_board(url, name=name + "-latency") as board:
             delays = latency(board, url, args.samples)
     delays.sort()
     return {
         "jobs_per_s": rate,
+        "floor_jobs_per_s": float("nan") if floor_rate is None else floor_rate,
         "latency_median_ms": statistics.median(delays) * 1000,
         "latency_p95_ms": delays[max(0, round(0.95 * len(delays)) - 1)] * 1000,
     }
@@ -223,14 +296,19 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown boards {unknown}; known: {', '.join(KINDS)}")
     print(f"{args.jobs} jobs for throughput, {args.samples} post-to-claim samples")
-    print(f"{'board':<22} {'post+claim+complete/s':>22} {'median ms':>10} {'p95 ms':>8}")
+    print(
+        f"{'board':<22} {'post+claim+complete/s':>22} {'floor/s':>8} "
+        f"{'median ms':>10} {'p95 ms':>8}"
+    )
     for kind in kinds:
         rows = [(f"steadyflow {kind}", measure(kind, args))]
         if not args.no_peers and kind in PEERS:
             rows.append((f"TaskFlow {kind}", PEERS[kind](args)))
         for label, figures in rows:
+            floor = figures.get("floor_jobs_per_s", float("nan"))
             print(
                 f"{label:<22} {figures['jobs_per_s']:>22,.0f} "
+                f"{'-' if floor != floor else f'{floor:,.0f}':>8} "
                 f"{figures['latency_median_ms']:>10.1f} {figures['latency_p95_ms']:>8.1f}",
                 flush=True,
             )

@@ -1,10 +1,13 @@
-"""A job board in PostgreSQL or MariaDB, through SQLAlchemy Core.
+"""A job board in PostgreSQL or MariaDB, through SQLAlchemy.
 
 Engines are opened as the SQL store opens them
 (:mod:`steadyflow.persistence.sql._dialects`): one supported driver per
 database (psycopg 3, PyMySQL), connect timeouts, pre-ping, and sessions idle
 inside a transaction ended by the server. The board's table and its Alembic
 version table have their own names, so a board may live in a store's database.
+Statements are built with SQLAlchemy Core once per board
+(:mod:`._sql_statements`) and run as driver SQL on connections the board
+keeps checked out between calls.
 """
 
 from __future__ import annotations
@@ -14,25 +17,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from steadyflow.errors import InvalidURLError, MissingDriverError
 
 try:
-    from sqlalchemy import (
-        Connection,
-        Double,
-        Engine,
-        and_,
-        case,
-        func,
-        insert,
-        literal_column,
-        or_,
-        select,
-        update,
-    )
-    from sqlalchemy.dialects import postgresql
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.engine import URL, RowMapping
     from sqlalchemy.exc import DBAPIError, IntegrityError
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -41,9 +32,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'steadyflow[postgres]' (or steadyflow[mysql])"
     ) from exc
 
-from pathlib import Path
-
-from steadyflow.jobs._sql_schema import JOBS, VERSION_TABLE
+from steadyflow.jobs._sql_schema import VERSION_TABLE
+from steadyflow.jobs._sql_statements import BoardStatements, Statement
 from steadyflow.jobs._sqlrows import channel_name, job_from_row, job_to_row, revoked_state
 from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
 from steadyflow.persistence.sql import _migrate
@@ -63,20 +53,14 @@ __all__ = ["SQLBoard"]
 POLL_INTERVAL = 0.05
 """Seconds between two looks at the board while waiting, where the database cannot push."""
 
-_MIGRATIONS = Path(__file__).with_name("_sql_migrations")
+FRESH_FOR = 1.0
+"""Seconds a kept connection is used without a ping; older ones go back to the pool,
+which pings what it hands out (so a restarted server costs a reconnect, not an error)."""
 
-_NOW = {
-    Family.POSTGRESQL: "CAST(extract(epoch from clock_timestamp()) AS double precision)",
-    Family.MYSQL: "UNIX_TIMESTAMP(NOW(6))",
-}
-"""Seconds since the Unix epoch on the database server's clock."""
+_MIGRATIONS = Path(__file__).with_name("_sql_migrations")
 
 _POST_ATTEMPTS = 3
 """Tries of a post that lost a race on the key index (MariaDB deadlocks between inserters)."""
-
-_c = JOBS.c
-_UNCLAIMED = JobState.UNCLAIMED.value
-_CLAIMED = JobState.CLAIMED.value
 
 
 class SQLBoard(JobBoard):
@@ -84,30 +68,32 @@ class SQLBoard(JobBoard):
 
     Guarantees (beyond :class:`~steadyflow.jobs.base.JobBoard`'s):
 
-    * A claim is one transaction that picks the best claimable row with
-      ``SELECT ... FOR UPDATE SKIP LOCKED`` (racing claimers skip each other's
-      rows instead of queueing) and bumps its ``epoch`` and ``claims``; on
-      PostgreSQL it is a single ``UPDATE ... WHERE seq = (SELECT ... SKIP LOCKED)
-      RETURNING``. Renew, complete, abandon and trash are one ``UPDATE`` each
-      matching only the current claim's epoch: a claim taken over changes nothing.
+    * A claim picks the best claimable row with ``SELECT ... FOR UPDATE SKIP
+      LOCKED`` (racing claimers skip each other's rows instead of queueing)
+      and bumps its ``epoch`` and ``claims``, atomically: on PostgreSQL one
+      ``UPDATE ... WHERE seq = (SELECT ... SKIP LOCKED) RETURNING``; on MariaDB,
+      which cannot update a table its subquery reads, the locking SELECT then
+      the UPDATE in one transaction. Renew, complete, abandon and trash are one
+      ``UPDATE`` each matching only the current claim's epoch and owner: a
+      claim taken over changes nothing.
     * Posting with a key is guarded by a unique constraint on (board, key):
       racing posters make one job (``ON CONFLICT DO NOTHING`` on PostgreSQL;
       the duplicate-key error, then a read of the winner, on MariaDB).
     * The claim lives in the job's row (``state``, ``owner``, ``expires_at``,
       ``epoch``): no second table of workers or claims that could drift from it.
+    * Durability is the server's: a returned claim is committed.
 
     Clock: every expiry and ``not_before`` is computed in SQL from the database
     server's clock (``clock_timestamp()``, ``NOW(6)``); conductors whose
     own clocks disagree still agree on who holds a job.
 
     Wake-ups: on PostgreSQL, posts, abandons and revokes ``NOTIFY`` a channel
-    of the board inside their transaction, and each waiting thread ``LISTEN``\\ s on
+    of the board in their own transaction, and each waiting thread ``LISTEN``\\ s on
     a dedicated connection; it also wakes when the next claim or abandon delay
-    runs out (read from the database). On MariaDB, which cannot push, waiting
-    looks at the board every ``poll_interval`` seconds (one indexed read).
+    runs out (read from the database's clock). On MariaDB, which cannot push,
+    waiting looks at the board every ``poll_interval`` seconds (one indexed read).
 
-    Thread-safe: a connection pool; each waiting thread has its own listener.
-    Open boards after forking (a child re-creates its connections).
+    Thread-safe. Open boards after forking (a child re-creates its connections).
 
     Args:
         url: ``postgresql://...`` or ``mysql://...``/``mariadb://...``.
@@ -143,6 +129,7 @@ class SQLBoard(JobBoard):
         ):
             raise ValueError(f"poll_interval must be a positive number, not {poll_interval!r}")
         self.poll_interval = float(poll_interval)
+        self._owns_engine = engine is None
         if engine is None:
             assert url is not None
             parsed, self.family = normalize_url(url)
@@ -156,19 +143,18 @@ class SQLBoard(JobBoard):
                 connect_timeout=connect_timeout,
                 isolation_level="READ COMMITTED",
             )
-            self._owns_engine = True
         else:
             self.family = family_of(engine)
             self._check_family(engine.url)
-            self._owns_engine = False
         self.engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.where = mask(engine.url)
         self._password = engine.url.password
-        self._now = literal_column(_NOW[self.family], Double)
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sql = BoardStatements(self.family, engine.dialect)
         self._pushes = self.family is Family.POSTGRESQL
         self._channel = channel_name(name)
         self._lock = threading.Lock()
+        self._idle: list[tuple[Connection, float]] = []
         self._local = threading.local()
         self._listeners: list[Any] = []
         self._pid = os.getpid()
@@ -200,57 +186,85 @@ class SQLBoard(JobBoard):
     def __repr__(self) -> str:
         return f"SQLBoard({self.where!r}, name={self.name!r})"
 
-    # -- plumbing ----------------------------------------------------------------------------
+    # -- connections -------------------------------------------------------------------------
 
     def _translated(self) -> contextlib.AbstractContextManager[None]:
         return translated(self.family, self.where, self._password)
 
     @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """One transaction, driver errors translated."""
-        with self._translated(), self._begin_raw() as connection:
-            yield connection
+    def _connection(self) -> Iterator[Connection]:
+        """An autocommit connection for one call, driver errors as they are.
 
-    def _begin_raw(self) -> contextlib.AbstractContextManager[Connection]:
-        """One transaction, driver errors as they are (for retries)."""
+        Connections are kept between calls (no pool checkout, reset and ping on
+        every statement); one unused for :data:`FRESH_FOR` seconds goes back to
+        the pool, and one that saw an error is not kept.
+        """
         if self._pid != os.getpid():
             self._after_fork()
-        return self.engine.begin()
+        with self._lock:
+            kept = self._idle.pop() if self._idle else None
+        connection = None
+        if kept is not None:
+            connection, used = kept
+            if time.monotonic() - used > FRESH_FOR or connection.invalidated:
+                connection.close()
+                connection = None
+        if connection is None:
+            connection = self._autocommit.connect()
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        with self._lock:
+            self._idle.append((connection, time.monotonic()))
 
     @contextlib.contextmanager
     def _single(self) -> Iterator[Connection]:
-        """A connection in autocommit mode, driver errors translated.
-
-        For work done in one statement: it is atomic by itself, and saves the
-        BEGIN and COMMIT round trips (half the cost of a claim on a busy server).
-        """
-        with self._translated(), self._single_raw() as connection:
+        """A connection for work done in one statement (atomic by itself), errors translated."""
+        with self._translated(), self._connection() as connection:
             yield connection
 
-    def _single_raw(self) -> contextlib.AbstractContextManager[Connection]:
-        if self._pid != os.getpid():
-            self._after_fork()
-        return self._autocommit.connect()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A connection inside an explicit transaction, errors translated."""
+        with self._translated(), self._connection() as connection:
+            connection.exec_driver_sql("BEGIN")
+            try:
+                yield connection
+            except BaseException:
+                # A broken connection cannot roll back; it is discarded either way.
+                with contextlib.suppress(DBAPIError):
+                    connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+
+    def _run(self, connection: Connection, statement: Statement, **values: Any) -> Any:
+        return connection.exec_driver_sql(statement.sql, statement.params(**values))
+
+    def _first(
+        self, connection: Connection, statement: Statement, **values: Any
+    ) -> RowMapping | None:
+        row: RowMapping | None = self._run(connection, statement, **values).mappings().first()
+        return row
 
     def _after_fork(self) -> None:
-        # Pooled connections belong to the parent: leave them to it, unclosed.
+        # Pooled and kept connections belong to the parent: leave them to it, unclosed.
         self.engine.dispose(close=False)
         self._lock = threading.Lock()
+        self._idle = []
         self._local = threading.local()
         self._listeners = []
         self._pid = os.getpid()
 
-    def _row(self, connection: Connection, *where: Any) -> RowMapping | None:
-        return connection.execute(select(JOBS).where(*where)).mappings().first()
-
-    def _notify(self, connection: Connection) -> None:
-        if self._pushes:
-            connection.execute(select(func.pg_notify(self._channel, "")))
-
     def _close(self) -> None:
         with self._lock:
+            kept, self._idle = self._idle, []
             listeners, self._listeners = self._listeners, []
         if self._pid == os.getpid():
+            for connection, _ in kept:
+                with contextlib.suppress(Exception):
+                    connection.close()
             for listener in listeners:
                 with contextlib.suppress(Exception):
                     listener.close()
@@ -260,7 +274,7 @@ class SQLBoard(JobBoard):
     # -- posting and reading ---------------------------------------------------------------------
 
     def _post(self, job: Job) -> Job:
-        values = {**job_to_row(self.name, job), "created_at": self._now}
+        values = {f"p_{key}": value for key, value in job_to_row(self.name, job).items()}
         with self._translated():
             for attempt in range(1, _POST_ATTEMPTS + 1):
                 try:
@@ -272,36 +286,23 @@ class SQLBoard(JobBoard):
 
     def _insert(self, job: Job, values: dict[str, Any]) -> Job:
         if self.family is Family.POSTGRESQL:
-            # One statement: the insert, and the wake-up of waiting claimers when it
-            # inserted (NOTIFY is delivered when the statement's transaction commits).
-            posted = (
-                postgresql.insert(JOBS)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["board", "job_key"])
-                .returning(*JOBS.c)
-                .cte("posted")
-            )
-            stmt = select(posted, func.pg_notify(self._channel, "").label("notified"))
-            with self._single_raw() as connection:
-                row = connection.execute(stmt).mappings().first()
-                if row is not None:
-                    return job_from_row(row)
-                # The key is taken: ON CONFLICT waited for its poster to commit.
-                row = self._row(connection, _c.board == self.name, _c.job_key == job.key)
+            with self._connection() as connection:
+                row = self._first(connection, self._sql.post, p_channel=self._channel, **values)
+                if row is None:
+                    # The key is taken: ON CONFLICT waited for its poster to commit.
+                    row = self._first(
+                        connection, self._sql.by_key, p_board=self.name, p_key=job.key
+                    )
             assert row is not None
             return job_from_row(row)
         try:
-            with self._single_raw() as connection:
-                row = (
-                    connection.execute(insert(JOBS).values(values).returning(*JOBS.c))
-                    .mappings()
-                    .first()
-                )
+            with self._connection() as connection:
+                row = self._first(connection, self._sql.post, **values)
         except IntegrityError:
             if job.key is None:
                 raise
-            with self._single_raw() as connection:
-                row = self._row(connection, _c.board == self.name, _c.job_key == job.key)
+            with self._connection() as connection:
+                row = self._first(connection, self._sql.by_key, p_board=self.name, p_key=job.key)
             if row is None:  # the violation was something else than our key
                 raise
         assert row is not None
@@ -309,70 +310,44 @@ class SQLBoard(JobBoard):
 
     def _get(self, job_id: str) -> Job:
         with self._single() as connection:
-            row = self._row(connection, _c.id == job_id, _c.board == self.name)
+            row = self._first(connection, self._sql.by_id, p_id=job_id, p_board=self.name)
         if row is None:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
         return job_from_row(row)
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
-        stmt = select(JOBS).where(_c.board == self.name)
-        if state is not None:
-            stmt = stmt.where(_c.state == state.value)
         with self._single() as connection:
-            rows = connection.execute(stmt.order_by(_c.priority.desc(), _c.seq)).mappings()
-            return iter([job_from_row(row) for row in rows])
+            if state is None:
+                result = self._run(connection, self._sql.listing, p_board=self.name)
+            else:
+                result = self._run(
+                    connection, self._sql.listing_state, p_board=self.name, p_state=state.value
+                )
+            return iter([job_from_row(row) for row in result.mappings()])
 
     # -- claims ------------------------------------------------------------------------------
 
-    def _ready(self) -> Any:
-        return and_(_c.state == _UNCLAIMED, _c.not_before <= self._now)
-
-    def _lapsed(self) -> Any:
-        return and_(_c.state == _CLAIMED, _c.expires_at <= self._now)
-
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
-        pick = (
-            select(_c.seq)
-            .where(
-                _c.board == self.name,
-                or_(self._ready(), and_(self._lapsed(), _c.owner != owner)),
-            )
-            .order_by(_c.priority.desc(), _c.seq)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        take = update(JOBS).values(
-            state=_CLAIMED,
-            owner=owner,
-            expires_at=self._now + ttl,
-            claims=_c.claims + 1,
-            epoch=_c.epoch + 1,
-        )
-        if self.family is Family.POSTGRESQL:
-            stmt = take.where(_c.seq == pick.scalar_subquery()).returning(*JOBS.c)
+        values = {"p_board": self.name, "p_owner": owner, "p_ttl": ttl}
+        if self._sql.claim is not None:
             with self._single() as connection:
-                row = connection.execute(stmt).mappings().first()
+                row = self._first(connection, self._sql.claim, **values)
         else:
-            with self._begin() as connection:
-                # MariaDB cannot UPDATE a table it reads in a subquery: lock, then write.
-                seq = connection.execute(pick).scalar()
+            with self._transaction() as connection:
+                seq = self._run(connection, self._sql.pick, **values).scalar()
                 if seq is None:
                     return None
-                connection.execute(take.where(_c.seq == seq))
-                row = self._row(connection, _c.seq == seq)
+                self._run(connection, self._sql.take, p_seq=seq, **values)
+                row = self._first(connection, self._sql.by_seq, p_seq=seq)
         if row is None:
             return None
         job = job_from_row(row)
         assert job.expires_at is not None
         return Claim(self, job, owner, job.epoch, ttl, job.expires_at)
 
-    def _current(self, claim: Claim) -> Any:
-        return and_(
-            _c.id == claim.job.id,
-            _c.state == _CLAIMED,
-            _c.epoch == claim.epoch,
-            _c.owner == claim.owner,
-        )
+    @staticmethod
+    def _current(claim: Claim) -> dict[str, Any]:
+        return {"p_id": claim.job.id, "p_epoch": claim.epoch, "p_owner": claim.owner}
 
     def _lost(self, claim: Claim) -> Exception:
         try:
@@ -382,69 +357,63 @@ class SQLBoard(JobBoard):
         return lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
-        stmt = update(JOBS).where(self._current(claim)).values(expires_at=self._now + claim.ttl)
-        if self.family is Family.POSTGRESQL:
+        values = {**self._current(claim), "p_ttl": claim.ttl}
+        if self._sql.renew_returning is not None:
             with self._single() as connection:
-                row = (
-                    connection.execute(stmt.returning(_c.expires_at, _c.revoke_reason))
-                    .mappings()
-                    .first()
-                )
+                row = self._first(connection, self._sql.renew_returning, **values)
         else:
-            with self._begin() as connection:
-                done = connection.execute(stmt).rowcount == 1
-                row = self._row(connection, _c.id == claim.job.id) if done else None
+            with self._transaction() as connection:
+                row = None
+                if self._run(connection, self._sql.renew, **values).rowcount == 1:
+                    row = self._first(
+                        connection, self._sql.by_id, p_id=claim.job.id, p_board=self.name
+                    )
         if row is None:
             raise self._lost(claim)
         return float(row["expires_at"]), row["revoke_reason"]
 
     def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
-        stmt = (
-            update(JOBS)
-            .where(self._current(claim))
-            .values(state=state.value, reason=reason, owner=None, expires_at=None)
-        )
+        values = {**self._current(claim), "p_state": state.value, "p_reason": reason}
         with self._single() as connection:
-            done = connection.execute(stmt).rowcount
+            done = self._run(connection, self._sql.finish, **values).rowcount
         if done != 1:
             raise self._lost(claim)
 
     def _abandon(self, claim: Claim, delay: float) -> None:
-        stmt = (
-            update(JOBS)
-            .where(self._current(claim))
-            .values(state=_UNCLAIMED, owner=None, expires_at=None, not_before=self._now + delay)
-        )
-        with self._begin() as connection:
-            done = connection.execute(stmt).rowcount
+        with self._transaction() as connection:
+            done = self._run(
+                connection, self._sql.abandon, **self._current(claim), p_delay=delay
+            ).rowcount
             if done == 1:
                 self._notify(connection)
         if done != 1:
             raise self._lost(claim)
 
+    def _notify(self, connection: Connection) -> None:
+        if self._pushes:
+            self._run(connection, self._sql.notify, p_channel=self._channel)
+
     def _revoke(self, job_id: str, reason: str) -> Job:
-        mine = and_(_c.id == job_id, _c.board == self.name)
-        with self._begin() as connection:
-            row = connection.execute(select(JOBS).where(mine).with_for_update()).mappings().first()
+        with self._transaction() as connection:
+            row = self._first(connection, self._sql.lock_by_id, p_id=job_id, p_board=self.name)
             if row is None:
                 raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
             job = job_from_row(row)
             if job.state is JobState.TRASHED:
                 return job
             state, trashed = revoked_state(job.state, job.claims)
-            connection.execute(
-                update(JOBS)
-                .where(_c.seq == row["seq"])
-                .values(
-                    state=state.value,
-                    revoke_reason=reason,
-                    reason=reason if trashed else job.reason,
-                    not_before=0.0 if job.state is JobState.DONE else job.not_before,
-                )
+            self._run(
+                connection,
+                self._sql.revoke,
+                p_seq=row["seq"],
+                p_state=state.value,
+                p_revoke_reason=reason,
+                p_reason=reason if trashed else job.reason,
+                p_not_before=0.0 if job.state is JobState.DONE else job.not_before,
             )
             if state is JobState.UNCLAIMED:
                 self._notify(connection)
-            row = self._row(connection, _c.seq == row["seq"])
+            row = self._first(connection, self._sql.by_seq, p_seq=row["seq"])
         assert row is not None
         return job_from_row(row)
 
@@ -455,42 +424,30 @@ class SQLBoard(JobBoard):
             return self._wait_for_notify(timeout)
         return self._poll(timeout)
 
-    def _poll(self, timeout: float | None) -> bool:
-        fingerprint = select(
-            select(func.coalesce(func.max(_c.seq), 0)).scalar_subquery(),
-            select(func.count())
-            .where(_c.board == self.name, or_(self._ready(), self._lapsed()))
-            .scalar_subquery(),
-        )
+    def _fingerprint(self) -> tuple[Any, ...]:
         with self._single() as connection:
-            seen = tuple(connection.execute(fingerprint).one())
+            return tuple(self._run(connection, self._sql.fingerprint, p_board=self.name).one())
+
+    def _poll(self, timeout: float | None) -> bool:
+        seen = self._fingerprint()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = self.poll_interval if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(self.poll_interval, left))
-            with self._single() as connection:
-                if tuple(connection.execute(fingerprint).one()) != seen:
-                    return True
+            if self._fingerprint() != seen:
+                return True
 
     def _anything_claimable(self) -> bool:
-        stmt = select(_c.seq).where(_c.board == self.name, or_(self._ready(), self._lapsed()))
         with self._single() as connection:
-            return connection.execute(stmt.limit(1)).first() is not None
+            found = self._run(connection, self._sql.any_claimable, p_board=self.name).first()
+        return found is not None
 
     def _seconds_to_next_deadline(self) -> float | None:
         """When the next claim or abandon delay runs out, from now, on the database's clock."""
-        due = case((_c.state == _CLAIMED, _c.expires_at), else_=_c.not_before)
-        stmt = select(func.min(due) - self._now).where(
-            _c.board == self.name,
-            or_(
-                and_(_c.state == _CLAIMED, _c.expires_at > self._now),
-                and_(_c.state == _UNCLAIMED, _c.not_before > self._now),
-            ),
-        )
         with self._single() as connection:
-            left = connection.execute(stmt).scalar()
+            left = self._run(connection, self._sql.next_deadline, p_board=self.name).scalar()
         return None if left is None else max(0.0, float(left))
 
     def _wait_for_notify(self, timeout: float | None) -> bool:
