@@ -11,6 +11,7 @@ migrations directory and version table, so each keeps its own revision.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["current_revision", "head_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+
+_RUNNING = threading.Lock()
+"""Alembic keeps the running migration in module globals (``alembic.context``):
+two threads of one process migrating at once would see each other's."""
 
 
 def _config(migrations: Path = _MIGRATIONS) -> Config:
@@ -89,7 +94,7 @@ def upgrade(
                 f"{head!r}; upgrade steadyflow (schemas are never downgraded)"
             )
         try:
-            with engine.begin() as connection:
+            with _RUNNING, engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
             return
