@@ -9,11 +9,15 @@ by posts.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,7 +25,7 @@ import pytest
 from steadyflow.jobs import Claim, ClaimLostError, Job, JobNotFoundError, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from steadyflow.jobs import JobBoard
 
@@ -555,3 +559,81 @@ def test_a_closed_board_refuses_work(open_same_board: Callable[[], JobBoard]) ->
         post(board)
     with pytest.raises(RuntimeError, match="closed"):
         board.claim("a", TTL)
+
+
+# -- other processes: killed and frozen claimants ---------------------------------------------
+
+CLAIMER = str(Path(__file__).with_name("_claimer.py"))
+
+
+@contextmanager
+def claimer(site: BoardSite, ttl: float) -> Iterator[tuple[subprocess.Popen[str], str, int]]:
+    """A process holding a claim on the board's one job: (process, job id, epoch).
+
+    Continued, killed and reaped on the way out, whatever the test did to it.
+    """
+    assert site.url is not None
+    with subprocess.Popen(
+        [sys.executable, CLAIMER, site.url, site.name, str(ttl)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            words = process.stdout.readline().split()
+            assert words[:1] == ["claimed"], words
+            yield process, words[1], int(words[2])
+        finally:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
+                process.kill()
+
+
+def test_a_killed_claimants_job_is_taken_over_after_its_ttl(
+    board: JobBoard, board_kind: BoardKind, board_site: BoardSite
+) -> None:
+    if not board_kind.cross_process:
+        pytest.skip("an in-process board")
+    job = post(board)
+    with claimer(board_site, ttl=1.0) as (process, job_id, epoch):
+        assert job_id == job.id
+        # When the claimant is SIGKILLed holding the job
+        process.kill()
+        process.wait()
+        killed_at = time.monotonic()
+        # Then a waiting conductor gets it once the claim runs out, with a larger epoch
+        claim = board.claim("heir", TTL, wait=10)
+    assert claim is not None
+    assert claim.job.id == job.id
+    assert claim.epoch > epoch
+    assert time.monotonic() - killed_at < 1.0 + 2.0
+    claim.complete()
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_a_frozen_claimant_cannot_finish_a_job_taken_over(
+    board: JobBoard, board_kind: BoardKind, board_site: BoardSite
+) -> None:
+    if not board_kind.cross_process:
+        pytest.skip("an in-process board")
+    job = post(board)
+    with claimer(board_site, ttl=1.0) as (process, _, epoch):
+        assert process.stdin is not None
+        assert process.stdout is not None
+        # Given the claimant SIGSTOPped past its ttl, and the job taken over
+        os.kill(process.pid, signal.SIGSTOP)
+        heir = board.claim("heir", TTL, wait=10)
+        assert heir is not None
+        assert heir.epoch > epoch
+        before = board.get(job.id)
+        # When it is continued and tries to renew, then complete
+        os.kill(process.pid, signal.SIGCONT)
+        process.stdin.write("renew\ncomplete\n")
+        process.stdin.flush()
+        answers = [process.stdout.readline().strip() for _ in range(2)]
+    # Then both are refused and the job is as the heir holds it
+    assert answers == ["lost", "lost"]
+    assert board.get(job.id) == before
+    heir.complete()
+    assert board.get(job.id).state is JobState.DONE
