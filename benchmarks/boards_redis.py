@@ -16,15 +16,24 @@ Two figures per board:
   just before ``post`` to the claim returning, median and p95. Target: a
   median of at most 20 ms.
 
+Beside the loop's rate, a floor: three bare PINGs a job on a raw connection,
+timed in blocks alternating with the loop's, is what the machine allows at
+that moment for three round trips a job and nothing else.
+
 TaskFlow runs in benchmarks/.venv-peers (peers/taskflow_boards_redis.py);
 every board's keys are deleted afterwards. The machine is shared: the figures
 move with its load, so compare boards measured in the same run.
+
+benchmarks/boards.py also runs this board (``KINDS``) and TaskFlow's
+(``PEERS``) in its own table, with its own method (a claimer process).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -33,15 +42,20 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import redis
 from _env import BENCH_DIR, cpu_model, ensure_peers_venv, git_revision, package_version
 
 from steadyflow.jobs import Claim
 from steadyflow.jobs.redis import RedisBoard
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
 
 TTL = 30.0
 FACTORY = "bench.flows:noop"
@@ -53,29 +67,71 @@ def _fresh(url: str) -> RedisBoard:
     return RedisBoard.from_url(url, name=f"sfbench-{uuid.uuid4().hex[:8]}")
 
 
-def _loop(board: RedisBoard, n: int) -> float:
-    began = time.perf_counter()
-    for i in range(n):
-        board.post(f"noop-{i}", factory=FACTORY)
-        claim = board.claim("bench", TTL)
-        if claim is None:
-            raise RuntimeError("the posted job could not be claimed")
-        claim.complete()
-    return n / (time.perf_counter() - began)
+BLOCK = 100
+
+
+def _cycle(board: RedisBoard, i: int) -> None:
+    board.post(f"noop-{i}", factory=FACTORY)
+    claim = board.claim("bench", TTL)
+    if claim is None:
+        raise RuntimeError("the posted job could not be claimed")
+    claim.complete()
+
+
+def _round_trip(url: str) -> Callable[[], object]:
+    """One bare PING on a raw connection: the cheapest round trip redis-py makes."""
+    client = redis.Redis.from_url(url)
+    pool = client.connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
+
+    def ping() -> object:
+        connection.send_command("PING")
+        return connection.read_response()
+
+    return ping
+
+
+def _loop(board: RedisBoard, n: int, ping: Callable[[], object]) -> tuple[float, float]:
+    """(jobs/s, floor jobs/s): the loop and three bare round trips a job, in alternating blocks.
+
+    The floor is what the machine allows at this moment for three round trips a
+    job and nothing else; on a shared machine both figures move together.
+    """
+    spent = floor_spent = 0.0
+    for block in range(0, n, BLOCK):
+        began = time.perf_counter()
+        for i in range(block, min(n, block + BLOCK)):
+            _cycle(board, i)
+        spent += time.perf_counter() - began
+        began = time.perf_counter()
+        for _ in range(3 * min(BLOCK, n - block)):
+            ping()
+        floor_spent += time.perf_counter() - began
+    return n / spent, n / floor_spent
 
 
 def throughput(url: str, jobs: int, reps: int, warmup: int) -> dict[str, Any]:
     """post + claim + complete per second, one loop; each rep on a fresh board."""
-    rates = []
+    rates, floors = [], []
+    ping = _round_trip(url)
     for _ in range(reps):
         board = _fresh(url)
         try:
-            _loop(board, warmup)
-            rates.append(_loop(board, jobs))
+            for i in range(warmup):
+                _cycle(board, i)
+            rate, floor = _loop(board, jobs, ping)
+            rates.append(rate)
+            floors.append(floor)
         finally:
             board.drop()
             board.close()
-    return {"per_s": rates, "median": statistics.median(rates), "best": max(rates)}
+    return {
+        "per_s": rates,
+        "median": statistics.median(rates),
+        "best": max(rates),
+        "floor_per_s": floors,
+        "floor_median": statistics.median(floors),
+    }
 
 
 def latency(url: str, samples: int) -> dict[str, Any]:
@@ -146,6 +202,45 @@ def taskflow(url: str, jobs: int, reps: int, warmup: int, samples: int) -> dict[
     return result
 
 
+# -- the plug-in for benchmarks/boards.py ------------------------------------------------------
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.contextmanager
+def _redis_for_boards() -> Iterator[str]:
+    """The shared Redis's URL; the boards benchmarks/boards.py made there are deleted after."""
+    client = redis.Redis.from_url(REDIS_URL)
+    pattern = "steadyflow:board:{bench-*"
+    before = set(client.scan_iter(match=pattern, count=1000))
+    try:
+        yield REDIS_URL
+    finally:
+        made = [key for key in client.scan_iter(match=pattern, count=1000) if key not in before]
+        for start in range(0, len(made), 1000):
+            client.delete(*made[start : start + 1000])
+        client.close()
+
+
+def _taskflow_for_boards(args: argparse.Namespace) -> dict[str, float]:
+    figures = taskflow(REDIS_URL, args.jobs, 1, 50, args.samples)
+    if "problem" in figures:
+        raise RuntimeError(f"TaskFlow's Redis board was not measured: {figures['problem']}")
+    return {
+        "jobs_per_s": figures["throughput"]["conductor_loop"]["median"],
+        "latency_median_ms": figures["latency"]["median_ms"],
+        "latency_p95_ms": figures["latency"]["p95_ms"],
+    }
+
+
+#: What benchmarks/boards.py runs besides its own boards.
+KINDS: dict[str, Callable[[], AbstractContextManager[str]]] = {"redis": _redis_for_boards}
+PEERS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {"redis": _taskflow_for_boards}
+
+
+# -- this script on its own ---------------------------------------------------------------------
+
+
 def _report(results: dict[str, Any]) -> str:
     ours = results["steadyflow"]
     lines = [
@@ -155,6 +250,7 @@ def _report(results: dict[str, Any]) -> str:
         f"{'steadyflow RedisBoard':<40} {ours['throughput']['median']:>9.0f} "
         f"{ours['throughput']['best']:>8.0f} {ours['latency']['median_ms']:>9.1f}ms "
         f"{ours['latency']['p95_ms']:>6.1f}ms",
+        f"{'floor: 3 bare PINGs a job':<40} {ours['throughput']['floor_median']:>9.0f}",
     ]
     peer = results.get("taskflow")
     if peer and "problem" not in peer:
