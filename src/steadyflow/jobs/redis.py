@@ -75,6 +75,8 @@ __all__ = ["RedisBoard"]
 
 _SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "deadline")
 _MICROS = 1_000_000
+#: A rank is the post's sequence number in 16 digits, a colon, then the job id.
+_RANK_PREFIX = 17
 #: Scores are doubles: priorities beyond this would lose their order.
 _MAX_PRIORITY = 2**53 - 1
 _T = TypeVar("_T")
@@ -177,7 +179,7 @@ class RedisBoard(JobBoard):
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
         ranks = self._call(lambda: self._client.zrange(self._all, 0, -1))
-        ids = [_text(rank)[17:] for rank in ranks]
+        ids = [_id_of(_text(rank)) for rank in ranks]
         jobs: list[Job] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -306,7 +308,7 @@ class RedisBoard(JobBoard):
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
         fixed = json.loads(doc)
         return Job(
-            id=rank[17:],
+            id=_id_of(rank),
             name=fixed["name"],
             flow_id=fixed["flow_id"],
             factory=fixed["factory"],
@@ -331,6 +333,12 @@ def _describe(client: redis.Redis) -> str:
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+def _id_of(rank: str) -> str:
+    """The job id in a rank (``"%016d:<id>"``: the post's sequence number, zero-padded so
+    that equal scores sort oldest first, as the scripts write it)."""
+    return rank[_RANK_PREFIX:]
 
 
 def _text(value: Any) -> str:
