@@ -54,15 +54,14 @@ def require() -> None:
 
 
 @contextmanager
-def redis_site(tmp_path: Path, url: str | None = None) -> Iterator[BoardSite]:
+def redis_site(tmp_path: Path) -> Iterator[BoardSite]:
     """A fresh Redis board (a unique name) for the contract suite; its keys deleted after."""
     from steadyflow.jobs.redis import RedisBoard
 
     from ._boards import BoardSite, unique_name
 
-    if url is None:
-        require()
-        url = redis_url()
+    require()
+    url = redis_url()
     name = unique_name("redis")
     site = BoardSite(name, url, lambda: RedisBoard.from_url(url, name=name))
     try:
