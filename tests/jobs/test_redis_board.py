@@ -184,6 +184,28 @@ def test_boards_with_different_names_share_nothing(board: RedisBoard) -> None:
             other.drop()
 
 
+def test_iter_jobs_reads_a_large_board_in_claim_order(board: RedisBoard) -> None:
+    # More jobs than one pipelined read (500) holds, in two priorities
+    posted = [board.post(f"job-{i}", factory=FACTORY, priority=i % 2).id for i in range(1100)]
+    listed = [job.id for job in board.iter_jobs()]
+    assert listed == posted[1::2] + posted[0::2]
+    assert [job.id for job in board.iter_jobs(JobState.CLAIMED)] == []
+
+
+def test_closing_a_board_stops_its_wakeup_listener() -> None:
+    from steadyflow.jobs.redis import RedisBoard
+
+    _redis_service.require()
+    name = unique_name("redis")
+    board = RedisBoard.from_url(_redis_service.redis_url(), name=name)
+    assert board.wait(timeout=0.1) is False
+    listeners = [t for t in threading.enumerate() if t.name == f"steadyflow-redis-board-{name}"]
+    assert len(listeners) == 1
+    board.drop()
+    board.close()
+    assert not listeners[0].is_alive()
+
+
 # -- claim order across the indexes -----------------------------------------------------------
 
 
