@@ -171,6 +171,25 @@ def test_every_key_of_a_board_is_under_its_name_and_drop_removes_them(board: Red
         client.close()
 
 
+def test_a_board_laid_out_by_a_newer_steadyflow_is_refused(board: RedisBoard) -> None:
+    import redis
+
+    from steadyflow.errors import SchemaVersionError
+    from steadyflow.jobs.redis import RedisBoard
+
+    board.post("job", factory=FACTORY)
+    client = redis.Redis.from_url(_redis_service.redis_url())
+    try:
+        client.set("steadyflow:board:{" + board.name + "}:layout", "2")
+    finally:
+        client.close()
+    with RedisBoard.from_url(_redis_service.redis_url(), name=board.name) as newer:
+        with pytest.raises(SchemaVersionError, match="layout '2'"):
+            newer.claim("a", TTL)
+        with pytest.raises(SchemaVersionError):
+            list(newer.iter_jobs())
+
+
 def test_boards_with_different_names_share_nothing(board: RedisBoard) -> None:
     from steadyflow.jobs.redis import RedisBoard
 

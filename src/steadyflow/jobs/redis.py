@@ -8,7 +8,9 @@ epoch, claim count, ...). Sorted sets index them: ``ready`` (unclaimed and
 claimable, by priority then age), ``delayed`` (abandoned with a delay, by the
 time they become claimable), ``claimed`` (by claim expiry) and ``all`` (every
 job in claim order, for :meth:`~steadyflow.jobs.JobBoard.iter_jobs`); a hash
-``keys`` maps idempotency keys to job ids.
+``keys`` maps idempotency keys to job ids; ``layout`` records the version of
+this layout (:data:`LAYOUT`), and a board laid out by a newer steadyflow is
+refused with :class:`~steadyflow.errors.SchemaVersionError`.
 
 Guarantees, beyond :class:`~steadyflow.jobs.JobBoard`'s:
 
@@ -48,7 +50,12 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
-from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.errors import (
+    BackendUnavailableError,
+    InvalidURLError,
+    MissingDriverError,
+    SchemaVersionError,
+)
 from steadyflow.jobs._redis_link import ScriptRunner, Wakeup
 from steadyflow.jobs.base import (
     Claim,
@@ -71,7 +78,10 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
         "pip install 'steadyflow[redis]'"
     ) from exc
 
-__all__ = ["RedisBoard"]
+__all__ = ["LAYOUT", "RedisBoard"]
+
+#: Version of the board's key layout and scripts, stored in ``...:layout``.
+LAYOUT = "1"
 
 _SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "deadline")
 _MICROS = 1_000_000
@@ -128,6 +138,8 @@ class RedisBoard(JobBoard):
         self._keys = self._prefix + "keys"
         self._seq = self._prefix + "seq"
         self.channel = self._prefix + "events"
+        self._layout_key = self._prefix + "layout"
+        self._layout_checked = False
         self._scripts = ScriptRunner(client, _load_scripts(), self._unavailable)
         self._wakeup = Wakeup(
             client, self.channel, self.earliest_deadline, f"steadyflow-redis-board-{name}"
@@ -174,10 +186,14 @@ class RedisBoard(JobBoard):
         return self._job(job.key or job.id, row)
 
     def _get(self, job_id: str) -> Job:
+        if not self._layout_checked:
+            self._check_layout()
         row = self._call(lambda: self._client.hmget(self._job_prefix + job_id, _ROW))
         return self._job(job_id, row)
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
+        if not self._layout_checked:
+            self._check_layout()
         ranks = self._call(lambda: self._client.zrange(self._all, 0, -1))
         ids = [_id_of(_text(rank)) for rank in ranks]
         jobs: list[Job] = []
@@ -282,7 +298,24 @@ class RedisBoard(JobBoard):
     # -- helpers -------------------------------------------------------------------------
 
     def _run(self, script: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        if not self._layout_checked:
+            self._check_layout()
         return self._scripts.run(script, keys, args)
+
+    def _check_layout(self) -> None:
+        """Refuse a board whose keys a newer steadyflow laid out differently.
+
+        The first call of each board object records this code's layout version
+        on a new board, or checks the one recorded (two round trips, once).
+        """
+        self._call(lambda: self._client.setnx(self._layout_key, LAYOUT))
+        recorded = self._call(lambda: self._client.get(self._layout_key))
+        if recorded is not None and _text(recorded) != LAYOUT:
+            raise SchemaVersionError(
+                f"job board {self.name!r} at {self._where} has key layout {_text(recorded)!r}; "
+                f"this steadyflow reads layout {LAYOUT!r} only"
+            )
+        self._layout_checked = True
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         try:
