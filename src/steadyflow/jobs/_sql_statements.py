@@ -158,10 +158,10 @@ class BoardStatements:
         )
         self.notify = self._render(select(func.pg_notify(_p("channel"), "")))
 
-        self.fingerprint = self._render(
+        self.look = self._render(
             select(
-                select(func.coalesce(func.max(_c.seq), 0)).scalar_subquery(),
-                select(func.count()).where(mine, or_(ready, lapsed)).scalar_subquery(),
+                select(func.count()).where(mine, ready).scalar_subquery().label("ready"),
+                select(func.count()).where(mine, lapsed).scalar_subquery().label("lapsed"),
             )
         )
         self.any_claimable = self._render(select(_c.seq).where(mine, or_(ready, lapsed)).limit(1))
