@@ -207,3 +207,29 @@ def test_a_waiter_on_postgresql_wakes_when_a_claim_expires(postgres_url: str) ->
         # Then it is woken by the expiry, read from the database, not after its wait
         assert claim is not None
         assert time.monotonic() - began < 2.0
+
+
+@pytest.mark.parametrize(
+    ("is_mariadb", "version", "refused"),
+    [
+        (True, (10, 11, 19), False),
+        (True, (10, 6, 0), False),
+        (True, (10, 5, 22), "MariaDB 10.5.22"),
+        (False, (8, 0, 36), "MySQL 8.0.36"),
+    ],
+)
+def test_sql_board_refuses_servers_without_skip_locked_and_returning(
+    is_mariadb: bool, version: tuple[int, ...], refused: str | bool
+) -> None:
+    from types import SimpleNamespace
+
+    from steadyflow.errors import PersistenceError
+    from steadyflow.jobs.sql import check_server
+    from steadyflow.persistence.sql._dialects import Family
+
+    dialect = SimpleNamespace(is_mariadb=is_mariadb, server_version_info=version)
+    if not refused:
+        check_server(Family.MYSQL, dialect, "db")
+        return
+    with pytest.raises(PersistenceError, match=f"needs MariaDB 10.6.*{refused}"):
+        check_server(Family.MYSQL, dialect, "db")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from steadyflow.errors import InvalidURLError, MissingDriverError
+from steadyflow.errors import InvalidURLError, MissingDriverError, PersistenceError
 
 try:
     from sqlalchemy import Connection, Engine
@@ -59,8 +59,29 @@ which pings what it hands out (so a restarted server costs a reconnect, not an e
 
 _MIGRATIONS = Path(__file__).with_name("_sql_migrations")
 
+MIN_MARIADB = (10, 6)
+"""The oldest MariaDB with ``SKIP LOCKED`` (and ``INSERT ... RETURNING``)."""
+
 _POST_ATTEMPTS = 3
 """Tries of a post that lost a race on the key index (MariaDB deadlocks between inserters)."""
+
+
+def check_server(family: Family, dialect: Any, where: str) -> None:
+    """Refuse a server the board's statements do not run on, before any job is touched.
+
+    Raises:
+        PersistenceError: MySQL (no ``INSERT ... RETURNING``) or MariaDB older than 10.6.
+    """
+    if family is not Family.MYSQL:
+        return
+    version = tuple(dialect.server_version_info or ())
+    if not dialect.is_mariadb or version < MIN_MARIADB:
+        server = "MariaDB" if dialect.is_mariadb else "MySQL"
+        found = ".".join(map(str, version)) or "unknown"
+        raise PersistenceError(
+            f"{where}: the SQL job board needs MariaDB 10.6 or newer "
+            f"(SKIP LOCKED, INSERT ... RETURNING); the server is {server} {found}"
+        )
 
 
 class SQLBoard(JobBoard):
@@ -162,6 +183,9 @@ class SQLBoard(JobBoard):
         self._pid = os.getpid()
         try:
             with self._translated():
+                # The first connection tells the dialect the server's version.
+                engine.connect().close()
+                check_server(self.family, engine.dialect, self.where)
                 _migrate.upgrade(
                     self.engine,
                     where=self.where,
