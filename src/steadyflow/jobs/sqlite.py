@@ -85,7 +85,9 @@ caller's ``time.time()``: one statement, one reading of the clock.
 
 _READY = f"(state = 'UNCLAIMED' AND not_before <= {_NOW})"
 _LAPSED = f"(state = 'CLAIMED' AND expires_at <= {_NOW})"
-_CLAIMABLE = f"board = :board AND ({_READY} OR ({_LAPSED} AND owner <> :owner))"
+_LIVE = "board = :board AND state IN ('UNCLAIMED', 'CLAIMED')"
+"""Narrows the claim index to live jobs: finished ones pile up and are never scanned."""
+_CLAIMABLE = f"{_LIVE} AND ({_READY} OR ({_LAPSED} AND owner <> :owner))"
 _ORDER = "ORDER BY priority DESC, seq"
 _ALL = ", ".join(COLUMNS)
 _INSERTED = [c for c in COLUMNS if c not in ("seq", "created_at")]
@@ -115,8 +117,8 @@ _ABANDON = (
     f"not_before = {_NOW} + :delay WHERE {_CURRENT}"
 )
 _LOOK = (
-    f"SELECT (SELECT COUNT(*) FROM {JOBS_TABLE} WHERE board = :board AND {_READY}) AS ready, "
-    f"(SELECT COUNT(*) FROM {JOBS_TABLE} WHERE board = :board AND {_LAPSED}) AS lapsed"
+    f"SELECT (SELECT COUNT(*) FROM {JOBS_TABLE} WHERE {_LIVE} AND {_READY}) AS ready, "
+    f"(SELECT COUNT(*) FROM {JOBS_TABLE} WHERE {_LIVE} AND {_LAPSED}) AS lapsed"
 )
 """What a waiting claimer looks at: unclaimed jobs it could take now, and lapsed claims."""
 
