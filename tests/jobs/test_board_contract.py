@@ -475,6 +475,21 @@ def test_wait_returns_true_on_a_post_and_false_on_timeout(
         timer.join()
 
 
+def test_a_post_between_a_failed_claim_and_the_wait_is_not_missed(
+    board: JobBoard, open_same_board: Callable[[], JobBoard], board_kind: BoardKind
+) -> None:
+    # Given a claimer that found nothing (and has waited before, where that matters)
+    waiter = open_same_board()
+    waiter.wait(timeout=0.05)
+    assert waiter.claim("w", TTL) is None
+    # When a job is posted before it starts waiting
+    post(board)
+    # Then its wait returns at once instead of sleeping through the post
+    began = time.monotonic()
+    assert waiter.wait(timeout=5) is True
+    assert time.monotonic() - began < board_kind.wake_within
+
+
 def test_claim_with_wait_gives_up_after_wait(board: JobBoard) -> None:
     began = time.monotonic()
     assert board.claim("a", TTL, wait=0.4) is None

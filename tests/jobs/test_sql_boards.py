@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -207,3 +208,79 @@ def test_a_waiter_on_postgresql_wakes_when_a_claim_expires(postgres_url: str) ->
         # Then it is woken by the expiry, read from the database, not after its wait
         assert claim is not None
         assert time.monotonic() - began < 2.0
+
+
+@pytest.mark.parametrize(
+    ("is_mariadb", "version", "refused"),
+    [
+        (True, (10, 11, 19), False),
+        (True, (10, 6, 0), False),
+        (True, (10, 5, 22), "MariaDB 10.5.22"),
+        (False, (8, 0, 36), "MySQL 8.0.36"),
+    ],
+)
+def test_sql_board_refuses_servers_without_skip_locked_and_returning(
+    is_mariadb: bool, version: tuple[int, ...], refused: str | bool
+) -> None:
+    from types import SimpleNamespace
+
+    from steadyflow.errors import PersistenceError
+    from steadyflow.jobs.sql import check_server
+    from steadyflow.persistence.sql._dialects import Family
+
+    dialect = SimpleNamespace(is_mariadb=is_mariadb, server_version_info=version)
+    if not refused:
+        check_server(Family.MYSQL, dialect, "db")
+        return
+    with pytest.raises(PersistenceError, match=f"needs MariaDB 10.6.*{refused}"):
+        check_server(Family.MYSQL, dialect, "db")
+
+
+@pytest.mark.postgres
+def test_sql_board_recovers_from_its_connections_being_cut(postgres_url: str) -> None:
+    import psycopg
+
+    from steadyflow.errors import BackendUnavailableError
+    from steadyflow.jobs import sql
+
+    tag = f"sfjobs{uuid.uuid4().hex[:10]}"
+
+    def cut() -> int:
+        with psycopg.connect(_services.postgres_url(), autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (tag,),
+            ).fetchall()
+        return len(rows)
+
+    with open_board(f"{postgres_url}&application_name={tag}", name="cut") as board:
+        job = board.post("job", factory=FACTORY)
+        # Given the server ended the board's sessions (a restart, an operator)
+        assert cut() >= 1
+        # When the board is used again after a pause: the pool's ping replaces them
+        time.sleep(sql.FRESH_FOR + 0.2)
+        assert board.get(job.id).id == job.id
+        # And when it is used at once: one call fails, clearly; the next works
+        cut()
+        with contextlib.suppress(BackendUnavailableError):
+            board.get(job.id)
+        assert board.get(job.id).id == job.id
+
+
+def test_sqlite_claims_never_scan_finished_jobs(tmp_path: Path) -> None:
+    from steadyflow.jobs import sqlite as board_module
+
+    SQLiteBoard(tmp_path / "jobs.db").close()
+    pick = (
+        f"SELECT seq FROM steadyflow_jobs WHERE {board_module._CLAIMABLE} "
+        f"{board_module._ORDER} LIMIT 1"
+    )
+    with contextlib.closing(sqlite3.connect(tmp_path / "jobs.db")) as db:
+        for query in (pick, board_module._LOOK):
+            plan = " ".join(
+                row[3]
+                for row in db.execute(f"EXPLAIN QUERY PLAN {query}", {"board": "b", "owner": "o"})
+            )
+            assert "USING INDEX ix_steadyflow_jobs_claim (board=? AND state=?)" in plan, plan
+            assert "SCAN steadyflow_jobs" not in plan, plan

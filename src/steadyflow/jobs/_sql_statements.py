@@ -73,6 +73,9 @@ class BoardStatements:
         ready = and_(_c.state == _UNCLAIMED, _c.not_before <= now)
         lapsed = and_(_c.state == _CLAIMED, _c.expires_at <= now)
         mine = _c.board == _p("board")
+        # Narrows the claim index to live jobs: finished ones pile up, never scanned.
+        # (Two equalities, not IN: IN renders as a parameter expanded per execution.)
+        live = and_(mine, or_(_c.state == _UNCLAIMED, _c.state == _CLAIMED))
         best = (_c.priority.desc(), _c.seq)
 
         self.by_id = self._render(select(JOBS).where(_c.id == _p("id"), mine))
@@ -103,7 +106,7 @@ class BoardStatements:
 
         pick = (
             select(_c.seq)
-            .where(mine, or_(ready, and_(lapsed, _c.owner != _p("owner"))))
+            .where(live, or_(ready, and_(lapsed, _c.owner != _p("owner"))))
             .order_by(*best)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -158,17 +161,17 @@ class BoardStatements:
         )
         self.notify = self._render(select(func.pg_notify(_p("channel"), "")))
 
-        self.fingerprint = self._render(
+        self.look = self._render(
             select(
-                select(func.coalesce(func.max(_c.seq), 0)).scalar_subquery(),
-                select(func.count()).where(mine, or_(ready, lapsed)).scalar_subquery(),
+                select(func.count()).where(live, ready).scalar_subquery().label("ready"),
+                select(func.count()).where(live, lapsed).scalar_subquery().label("lapsed"),
             )
         )
-        self.any_claimable = self._render(select(_c.seq).where(mine, or_(ready, lapsed)).limit(1))
+        self.any_claimable = self._render(select(_c.seq).where(live, or_(ready, lapsed)).limit(1))
         due = case((_c.state == _CLAIMED, _c.expires_at), else_=_c.not_before)
         self.next_deadline = self._render(
             select(func.min(due) - now).where(
-                mine,
+                live,
                 or_(
                     and_(_c.state == _CLAIMED, _c.expires_at > now),
                     and_(_c.state == _UNCLAIMED, _c.not_before > now),

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from steadyflow.errors import InvalidURLError, MissingDriverError
+from steadyflow.errors import InvalidURLError, MissingDriverError, PersistenceError
 
 try:
     from sqlalchemy import Connection, Engine
@@ -59,8 +59,29 @@ which pings what it hands out (so a restarted server costs a reconnect, not an e
 
 _MIGRATIONS = Path(__file__).with_name("_sql_migrations")
 
+MIN_MARIADB = (10, 6)
+"""The oldest MariaDB with ``SKIP LOCKED`` (and ``INSERT ... RETURNING``)."""
+
 _POST_ATTEMPTS = 3
 """Tries of a post that lost a race on the key index (MariaDB deadlocks between inserters)."""
+
+
+def check_server(family: Family, dialect: Any, where: str) -> None:
+    """Refuse a server the board's statements do not run on, before any job is touched.
+
+    Raises:
+        PersistenceError: MySQL (no ``INSERT ... RETURNING``) or MariaDB older than 10.6.
+    """
+    if family is not Family.MYSQL:
+        return
+    version = tuple(dialect.server_version_info or ())
+    if not dialect.is_mariadb or version < MIN_MARIADB:
+        server = "MariaDB" if dialect.is_mariadb else "MySQL"
+        found = ".".join(map(str, version)) or "unknown"
+        raise PersistenceError(
+            f"{where}: the SQL job board needs MariaDB 10.6 or newer "
+            f"(SKIP LOCKED, INSERT ... RETURNING); the server is {server} {found}"
+        )
 
 
 class SQLBoard(JobBoard):
@@ -91,7 +112,9 @@ class SQLBoard(JobBoard):
     of the board in their own transaction, and each waiting thread ``LISTEN``\\ s on
     a dedicated connection; it also wakes when the next claim or abandon delay
     runs out (read from the database's clock). On MariaDB, which cannot push,
-    waiting looks at the board every ``poll_interval`` seconds (one indexed read).
+    waiting looks at the board every ``poll_interval`` seconds (one indexed read)
+    and wakes while an unclaimed job is ready or when the number of lapsed
+    claims changed.
 
     Thread-safe. Open boards after forking (a child re-creates its connections).
 
@@ -160,6 +183,9 @@ class SQLBoard(JobBoard):
         self._pid = os.getpid()
         try:
             with self._translated():
+                # The first connection tells the dialect the server's version.
+                engine.connect().close()
+                check_server(self.family, engine.dialect, self.where)
                 _migrate.upgrade(
                     self.engine,
                     where=self.where,
@@ -424,20 +450,27 @@ class SQLBoard(JobBoard):
             return self._wait_for_notify(timeout)
         return self._poll(timeout)
 
-    def _fingerprint(self) -> tuple[Any, ...]:
+    def _look(self) -> tuple[int, int]:
+        """Unclaimed jobs ready to claim, and lapsed claims, on the board now."""
         with self._single() as connection:
-            return tuple(self._run(connection, self._sql.fingerprint, p_board=self.name).one())
+            ready, lapsed = self._run(connection, self._sql.look, p_board=self.name).one()
+        return int(ready), int(lapsed)
 
     def _poll(self, timeout: float | None) -> bool:
-        seen = self._fingerprint()
+        # Wake while an unclaimed job is ready, not only when the board changed since
+        # the look began: it may have been posted between the caller's failed claim
+        # and this look. Lapsed claims wake only when their number changes, since
+        # the one this owner let lapse stays claimable by everyone but it.
+        ready, lapsed_first = self._look()
+        lapsed = lapsed_first
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while ready == 0 and lapsed == lapsed_first:
             left = self.poll_interval if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(self.poll_interval, left))
-            if self._fingerprint() != seen:
-                return True
+            ready, lapsed = self._look()
+        return True
 
     def _anything_claimable(self) -> bool:
         with self._single() as connection:

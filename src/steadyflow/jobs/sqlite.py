@@ -85,7 +85,9 @@ caller's ``time.time()``: one statement, one reading of the clock.
 
 _READY = f"(state = 'UNCLAIMED' AND not_before <= {_NOW})"
 _LAPSED = f"(state = 'CLAIMED' AND expires_at <= {_NOW})"
-_CLAIMABLE = f"board = :board AND ({_READY} OR ({_LAPSED} AND owner <> :owner))"
+_LIVE = "board = :board AND state IN ('UNCLAIMED', 'CLAIMED')"
+"""Narrows the claim index to live jobs: finished ones pile up and are never scanned."""
+_CLAIMABLE = f"{_LIVE} AND ({_READY} OR ({_LAPSED} AND owner <> :owner))"
 _ORDER = "ORDER BY priority DESC, seq"
 _ALL = ", ".join(COLUMNS)
 _INSERTED = [c for c in COLUMNS if c not in ("seq", "created_at")]
@@ -114,11 +116,11 @@ _ABANDON = (
     f"UPDATE {JOBS_TABLE} SET state = 'UNCLAIMED', owner = NULL, expires_at = NULL, "
     f"not_before = {_NOW} + :delay WHERE {_CURRENT}"
 )
-_FINGERPRINT = (
-    f"SELECT (SELECT COALESCE(MAX(seq), 0) FROM {JOBS_TABLE}) AS last, "
-    f"(SELECT COUNT(*) FROM {JOBS_TABLE} WHERE board = :board AND ({_READY} OR {_LAPSED})) "
-    "AS ready"
+_LOOK = (
+    f"SELECT (SELECT COUNT(*) FROM {JOBS_TABLE} WHERE {_LIVE} AND {_READY}) AS ready, "
+    f"(SELECT COUNT(*) FROM {JOBS_TABLE} WHERE {_LIVE} AND {_LAPSED}) AS lapsed"
 )
+"""What a waiting claimer looks at: unclaimed jobs it could take now, and lapsed claims."""
 
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
@@ -145,9 +147,9 @@ class SQLiteBoard(JobBoard):
     every conductor using the file shares; never from the caller's ``time.time()``.
 
     Wake-ups: SQLite has no push. :meth:`wait` and ``claim(wait=)`` look at the
-    board every ``poll_interval`` seconds (one indexed read) and wake when a
-    job was posted (in any board of the file: spurious wake-ups are allowed)
-    or the number of claimable jobs changed (posted, abandoned, expired).
+    board every ``poll_interval`` seconds (one indexed read) and wake while an
+    unclaimed job is ready to claim (posted, abandoned, its delay over), or when
+    the number of lapsed claims changed.
 
     Thread-safe: each thread gets its own connection; SQLite serializes the writers.
 
@@ -402,13 +404,18 @@ class SQLiteBoard(JobBoard):
         return job_from_row(row)
 
     def _wait_for_change(self, timeout: float | None) -> bool:
+        # Wake while an unclaimed job is ready, not only when the board changed since
+        # the look began: it may have been posted between the caller's failed claim
+        # and this look. Lapsed claims wake only when their number changes, since
+        # the one this owner let lapse stays claimable by everyone but it.
         params = {"board": self.name}
-        seen = self._read(_FINGERPRINT, params)[0]
+        first = self._read(_LOOK, params)[0]
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        look = first
+        while look["ready"] == 0 and look["lapsed"] == first["lapsed"]:
             left = self.poll_interval if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(self.poll_interval, left))
-            if self._read(_FINGERPRINT, params)[0] != seen:
-                return True
+            look = self._read(_LOOK, params)[0]
+        return True
