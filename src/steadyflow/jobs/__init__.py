@@ -27,6 +27,13 @@ __all__ = [
 #: URL scheme → "module:class" of the board that serves it (imported on first use).
 _BOARDS: dict[str, str] = {
     "memory": "steadyflow.jobs.memory:MemoryBoard",
+    "sqlite": "steadyflow.jobs.sqlite:SQLiteBoard",
+    "postgresql": "steadyflow.jobs.sql:SQLBoard",
+    "postgres": "steadyflow.jobs.sql:SQLBoard",
+    "mysql": "steadyflow.jobs.sql:SQLBoard",
+    "mariadb": "steadyflow.jobs.sql:SQLBoard",
+    "redis": "steadyflow.jobs.redis:RedisBoard",
+    "rediss": "steadyflow.jobs.redis:RedisBoard",
 }
 
 

@@ -131,6 +131,14 @@ class MemoryBoard(JobBoard):
 
     def _wait_for_change(self, timeout: float | None) -> bool:
         with self._changed:
+            # A job posted between the caller's failed claim and this wait bumped
+            # the version before it was read here: a ready job must wake it at once.
+            now = time.time()
+            if any(
+                job.state is JobState.UNCLAIMED and job.not_before <= now
+                for job in self._jobs.values()
+            ):
+                return True
             seen = self._version
             limit = timeout
             # Wake up when the earliest claim or abandon delay runs out, too:
