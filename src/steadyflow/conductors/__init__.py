@@ -1,0 +1,16 @@
+"""Conductors: processes that claim jobs from a board and run their flows to an end.
+
+A :class:`Conductor` claims jobs from a :class:`~steadyflow.jobs.JobBoard`,
+keeps each claim renewed on its own schedule, rebuilds each job's flow from
+its factory and runs it (or resumes it from the store) under the claim's
+epoch, then completes, abandons or trashes the job. Start several, on as
+many machines as you like: a job runs on one conductor at a time, and one
+that dies has its jobs taken over once their claims expire (docs/jobs.md).
+"""
+
+from __future__ import annotations
+
+from steadyflow.conductors._run import Outcome
+from steadyflow.conductors.conductor import Conductor, ConductorStatistics
+
+__all__ = ["Conductor", "ConductorStatistics", "Outcome"]
