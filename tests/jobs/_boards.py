@@ -91,9 +91,23 @@ def _memory(tmp_path: Path) -> Iterator[BoardSite]:
         board.close()
 
 
+@contextmanager
+def _sqlite(tmp_path: Path) -> Iterator[BoardSite]:
+    from steadyflow.jobs.sqlite import SQLiteBoard
+
+    path = tmp_path / "jobs.db"
+    name = unique_name("sqlite")
+    site = BoardSite(name, f"sqlite:///{path}", lambda: SQLiteBoard(path, name=name))
+    try:
+        yield site
+    finally:
+        site.close_all()
+
+
 #: kind name → how to make one. One entry per board kind.
 KINDS: dict[str, BoardKind] = {
     "memory": BoardKind(_memory, cross_process=False, wake_within=0.1),
+    "sqlite": BoardKind(_sqlite, cross_process=True, wake_within=0.5),
 }
 
 

@@ -1,0 +1,414 @@
+"""A job board in a SQLite file, through the standard library's :mod:`sqlite3`.
+
+For conductors on one machine (a SQLite file is not for network filesystems).
+It needs no third-party package, and it may share a file with a
+:class:`~steadyflow.persistence.SQLiteBackend` store: its tables have their
+own names, and its schema version is kept in a table of its own (the store
+owns ``PRAGMA user_version``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.errors import (
+    InvalidURLError,
+    PersistenceError,
+    SchemaVersionError,
+    SteadyflowError,
+)
+from steadyflow.jobs._sqlrows import COLUMNS, JOBS_TABLE, job_from_row, job_to_row, revoked_state
+from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["SCHEMA_STEPS", "SCHEMA_VERSION", "SQLiteBoard"]
+
+Row = dict[str, Any]
+
+VERSION_TABLE = "steadyflow_jobs_version"
+
+SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
+    # 1: the jobs table, its claim index and the per-board idempotency key.
+    (
+        f"""CREATE TABLE {JOBS_TABLE} (
+            seq INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+            id VARCHAR(32) NOT NULL UNIQUE,
+            board VARCHAR(255) NOT NULL,
+            name VARCHAR(255) NOT NULL,
+            flow_id VARCHAR(64) NOT NULL,
+            factory VARCHAR(255),
+            arguments TEXT NOT NULL,
+            store TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            job_key VARCHAR(255),
+            created_at FLOAT NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            reason TEXT,
+            claims INTEGER NOT NULL,
+            owner VARCHAR(255),
+            expires_at FLOAT,
+            epoch BIGINT NOT NULL,
+            not_before FLOAT NOT NULL,
+            revoke_reason TEXT)""",
+        f"CREATE UNIQUE INDEX ux_{JOBS_TABLE}_key ON {JOBS_TABLE} (board, job_key)",
+        f"CREATE INDEX ix_{JOBS_TABLE}_claim ON {JOBS_TABLE} (board, state, priority DESC, seq)",
+    ),
+)
+"""The DDL of each schema version, in order: version N is ``SCHEMA_STEPS[:N]``.
+
+Append a step to change the schema (never edit one that shipped). ``seq``
+is AUTOINCREMENT so that it never reuses a deleted job's number: claim order
+among equal priorities is posting order, always.
+"""
+
+SCHEMA_VERSION = len(SCHEMA_STEPS)
+
+BUSY_TIMEOUT = 5.0
+"""Seconds a writer waits for another connection's write lock before failing."""
+
+POLL_INTERVAL = 0.025
+"""Seconds between two looks at the board while waiting (SQLite cannot push)."""
+
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+"""Seconds since the Unix epoch on SQLite's clock: the one all processes on the machine read.
+
+Every expiry is computed and compared in SQL with it, never with the
+caller's ``time.time()``: one statement, one reading of the clock.
+"""
+
+_READY = f"(state = 'UNCLAIMED' AND not_before <= {_NOW})"
+_LAPSED = f"(state = 'CLAIMED' AND expires_at <= {_NOW})"
+_CLAIMABLE = f"board = :board AND ({_READY} OR ({_LAPSED} AND owner <> :owner))"
+_ORDER = "ORDER BY priority DESC, seq"
+_ALL = ", ".join(COLUMNS)
+_INSERTED = [c for c in COLUMNS if c not in ("seq", "created_at")]
+
+_POST = (
+    f"INSERT INTO {JOBS_TABLE} ({', '.join(_INSERTED)}, created_at) "
+    f"VALUES ({', '.join(':' + c for c in _INSERTED)}, {_NOW}) "
+    f"ON CONFLICT (board, job_key) DO NOTHING RETURNING {_ALL}"
+)
+_CLAIM = (
+    f"UPDATE {JOBS_TABLE} SET state = 'CLAIMED', owner = :owner, "
+    f"expires_at = {_NOW} + :ttl, claims = claims + 1, epoch = epoch + 1 "
+    f"WHERE seq = (SELECT seq FROM {JOBS_TABLE} WHERE {_CLAIMABLE} {_ORDER} LIMIT 1) "
+    f"RETURNING {_ALL}"
+)
+_CURRENT = "id = :id AND state = 'CLAIMED' AND epoch = :epoch AND owner = :owner"
+_RENEW = (
+    f"UPDATE {JOBS_TABLE} SET expires_at = {_NOW} + :ttl WHERE {_CURRENT} "
+    "RETURNING expires_at, revoke_reason"
+)
+_FINISH = (
+    f"UPDATE {JOBS_TABLE} SET state = :state, reason = :reason, owner = NULL, "
+    f"expires_at = NULL WHERE {_CURRENT}"
+)
+_ABANDON = (
+    f"UPDATE {JOBS_TABLE} SET state = 'UNCLAIMED', owner = NULL, expires_at = NULL, "
+    f"not_before = {_NOW} + :delay WHERE {_CURRENT}"
+)
+_FINGERPRINT = (
+    f"SELECT (SELECT COALESCE(MAX(seq), 0) FROM {JOBS_TABLE}) AS last, "
+    f"(SELECT COUNT(*) FROM {JOBS_TABLE} WHERE board = :board AND ({_READY} OR {_LAPSED})) "
+    "AS ready"
+)
+
+
+def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+class SQLiteBoard(JobBoard):
+    """Jobs as rows of one SQLite table, shared by every process that opens the file.
+
+    Guarantees (beyond :class:`~steadyflow.jobs.base.JobBoard`'s):
+
+    * Every write is one ``BEGIN IMMEDIATE`` transaction, so what it checks
+      (the claim's epoch, the job's state) still holds when it writes. A claim
+      is one ``UPDATE ... RETURNING`` picking the best claimable row and
+      bumping its ``epoch`` and ``claims``; renew, complete, abandon and trash
+      are one ``UPDATE`` each that matches only the current claim's epoch.
+    * Posting with a key is one ``INSERT ... ON CONFLICT DO NOTHING`` against
+      a unique index on (board, key): racing posters make one job.
+    * Durable: WAL with ``synchronous=FULL``; a claim, and its epoch, survive
+      power loss once ``claim()`` returned.
+
+    Clock: expiries and ``not_before`` are computed inside SQL from SQLite's
+    ``julianday('now')``, the clock of the machine the file lives on, which
+    every conductor using the file shares; never from the caller's ``time.time()``.
+
+    Wake-ups: SQLite has no push. :meth:`wait` and ``claim(wait=)`` look at the
+    board every ``poll_interval`` seconds (one indexed read) and wake when a
+    job was posted (in any board of the file: spurious wake-ups are allowed)
+    or the number of claimable jobs changed (posted, abandoned, expired).
+
+    Thread-safe: each thread gets its own connection; SQLite serializes the writers.
+
+    Args:
+        path: the database file (created if missing; its directory must exist).
+        name: the board's name; boards of different names share the table
+            and never see each other's jobs.
+        busy_timeout: seconds a write waits for another connection's lock.
+        poll_interval: seconds between looks at the board while waiting.
+
+    Raises:
+        SchemaVersionError: the file's board schema is newer than this code.
+        PersistenceError: the file cannot be opened or is not a database.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str = "default",
+        busy_timeout: float = BUSY_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        super().__init__(name)
+        for what, value in (("busy_timeout", busy_timeout), ("poll_interval", poll_interval)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{what} must be a positive number of seconds, not {value!r}")
+        self.path = os.path.abspath(os.fspath(path))
+        self._busy_timeout = float(busy_timeout)
+        self.poll_interval = float(poll_interval)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._connections: list[sqlite3.Connection] = []
+        try:
+            self._upgrade()
+        except BaseException:
+            self._close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str = "default", **options: Any) -> SQLiteBoard:
+        """Open the board a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL names.
+
+        Raises:
+            InvalidURLError: the URL is malformed or names an in-memory database
+                (use ``memory://`` for a board inside one process).
+        """
+        from steadyflow.persistence._urls import sqlite_path
+
+        path = sqlite_path(url)
+        if path is None:
+            raise InvalidURLError(
+                f"{url!r}: a SQLite job board needs a file (sqlite:///jobs.db); "
+                "use memory:// for a board inside one process"
+            )
+        return cls(path, name=name, **options)
+
+    def __repr__(self) -> str:
+        return f"SQLiteBoard({self.path!r}, name={self.name!r})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        with self._translated():
+            db = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are begun explicitly
+                check_same_thread=False,  # used by one thread; closed by close()
+            )
+            try:
+                db.row_factory = _dict_row
+                db.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000)}")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork: the parent keeps its locks)."""
+        if self._pid != os.getpid():
+            # The inherited connections are left unused and unclosed: closing them
+            # could disturb the parent's locks on the file.
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            self._connections = []
+            self._pid = os.getpid()
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """sqlite3 errors become steadyflow errors naming the file (never the values)."""
+        try:
+            yield
+        except SteadyflowError:
+            raise
+        except sqlite3.Error as exc:
+            raise PersistenceError(f"sqlite error on {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, the write lock taken before anything is read."""
+        with self._translated():
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite rolls back by itself on some errors
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _read(self, sql: str, params: dict[str, Any]) -> list[Row]:
+        with self._translated():
+            return self._db().execute(sql, params).fetchall()
+
+    def _close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        if self._pid != os.getpid():
+            return
+        for db in connections:
+            db.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        if self._stored_version(self._db()) == SCHEMA_VERSION:
+            return
+        with self._writing() as db:
+            # Read again under the write lock: another process may have migrated.
+            current = self._stored_version(db)
+            for step in SCHEMA_STEPS[current:]:
+                for statement in step:
+                    db.execute(statement)
+            db.execute(f"DELETE FROM {VERSION_TABLE}")
+            db.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _stored_version(self, db: sqlite3.Connection) -> int:
+        with self._translated():
+            db.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+            row = db.execute(f"SELECT MAX(version) AS version FROM {VERSION_TABLE}").fetchone()
+        version = int(row["version"] or 0)
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has job board schema version {version}, newer than this "
+                f"steadyflow's {SCHEMA_VERSION}; upgrade steadyflow (schemas are never downgraded)"
+            )
+        return version
+
+    # -- the board ---------------------------------------------------------------------------
+
+    def _post(self, job: Job) -> Job:
+        with self._writing() as db:
+            row = db.execute(_POST, job_to_row(self.name, job)).fetchone()
+            if row is None:
+                row = db.execute(
+                    f"SELECT {_ALL} FROM {JOBS_TABLE} WHERE board = ? AND job_key = ?",
+                    (self.name, job.key),
+                ).fetchone()
+        return job_from_row(row)
+
+    def _get(self, job_id: str) -> Job:
+        rows = self._read(
+            f"SELECT {_ALL} FROM {JOBS_TABLE} WHERE id = :id AND board = :board",
+            {"id": job_id, "board": self.name},
+        )
+        if not rows:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        return job_from_row(rows[0])
+
+    def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
+        where = "board = :board" + ("" if state is None else " AND state = :state")
+        rows = self._read(
+            f"SELECT {_ALL} FROM {JOBS_TABLE} WHERE {where} {_ORDER}",
+            {"board": self.name, "state": None if state is None else state.value},
+        )
+        return iter([job_from_row(row) for row in rows])
+
+    def _try_claim(self, owner: str, ttl: float) -> Claim | None:
+        params = {"board": self.name, "owner": owner, "ttl": ttl}
+        # Look first without the write lock: idle conductors polling an empty
+        # board must not queue up behind each other for it.
+        if not self._read(f"SELECT 1 FROM {JOBS_TABLE} WHERE {_CLAIMABLE} LIMIT 1", params):
+            return None
+        with self._writing() as db:
+            row = db.execute(_CLAIM, params).fetchone()
+        if row is None:
+            return None
+        job = job_from_row(row)
+        assert job.expires_at is not None
+        return Claim(self, job, owner, job.epoch, ttl, job.expires_at)
+
+    def _current(self, claim: Claim) -> dict[str, Any]:
+        return {"id": claim.job.id, "epoch": claim.epoch, "owner": claim.owner}
+
+    def _lost(self, claim: Claim) -> Exception:
+        try:
+            job = self._get(claim.job.id)
+        except JobNotFoundError:
+            return lost(claim, "the job is gone")
+        return lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
+
+    def _renew(self, claim: Claim) -> tuple[float, str | None]:
+        with self._writing() as db:
+            row = db.execute(_RENEW, {**self._current(claim), "ttl": claim.ttl}).fetchone()
+        if row is None:
+            raise self._lost(claim)
+        return float(row["expires_at"]), row["revoke_reason"]
+
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+        params = {**self._current(claim), "state": state.value, "reason": reason}
+        with self._writing() as db:
+            done = db.execute(_FINISH, params).rowcount
+        if done != 1:
+            raise self._lost(claim)
+
+    def _abandon(self, claim: Claim, delay: float) -> None:
+        with self._writing() as db:
+            done = db.execute(_ABANDON, {**self._current(claim), "delay": delay}).rowcount
+        if done != 1:
+            raise self._lost(claim)
+
+    def _revoke(self, job_id: str, reason: str) -> Job:
+        with self._writing() as db:
+            row = db.execute(
+                f"SELECT {_ALL} FROM {JOBS_TABLE} WHERE id = ? AND board = ?", (job_id, self.name)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+            job = job_from_row(row)
+            if job.state is JobState.TRASHED:
+                return job
+            state, trashed = revoked_state(job.state, job.claims)
+            row = db.execute(
+                f"UPDATE {JOBS_TABLE} SET state = ?, revoke_reason = ?, "
+                "reason = CASE WHEN ? THEN ? ELSE reason END, "
+                "not_before = CASE WHEN state = 'DONE' THEN 0 ELSE not_before END "
+                f"WHERE seq = ? RETURNING {_ALL}",
+                (state.value, reason, trashed, reason, row["seq"]),
+            ).fetchone()
+        return job_from_row(row)
+
+    def _wait_for_change(self, timeout: float | None) -> bool:
+        params = {"board": self.name}
+        seen = self._read(_FINGERPRINT, params)[0]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = self.poll_interval if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.poll_interval, left))
+            if self._read(_FINGERPRINT, params)[0] != seen:
+                return True
