@@ -546,6 +546,13 @@ class FlowRecord:
                 self.flow_id, process_owner(), self.lease_ttl, epoch=self.lease_epoch
             )
         except FlowLockedError as exc:
+            if self.lease_epoch is not None:
+                raise FlowLockedError(
+                    f"cannot run flow {self.flow_id} with lease epoch {self.lease_epoch}: {exc}",
+                    flow_id=self.flow_id,
+                    holder=exc.holder,
+                    expires_at=exc.expires_at,
+                ) from exc
             holder = exc.holder or "another runner"
             until = ""
             if exc.expires_at is not None:
