@@ -133,6 +133,10 @@ class JobRun:
             verdict = Verdict("abandon", _describe(exc))
         finally:
             self._keeper.stop()
+        if verdict.action in ("complete", "reverted") and self._revoke is not None:
+            # The revoke came after the flow ended: the next claim (a larger epoch, which
+            # the flow's lease needs) reverts it, as it does for a revoked DONE job.
+            verdict = Verdict("hand-back", f"revoked after its flow ended: {self._revoke}")
         return self._settle(verdict)
 
     def _work(self) -> Verdict:
@@ -244,7 +248,7 @@ class JobRun:
 
     def _verdict_for(self, state: FlowState, error: Exception | None) -> Verdict:
         if state is FlowState.SUCCESS:
-            return Verdict("complete")
+            return Verdict("complete")  # (or handed back when a revoke came meanwhile: run())
         if state is FlowState.REVERTED:
             if self._revoke is not None:
                 return Verdict("trash", self._revoke)

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,6 +49,9 @@ __all__ = ["Conductor", "ConductorStatistics"]
 log = logging.getLogger("steadyflow.conductors")
 
 T = TypeVar("T")
+
+WAIT_SLICE = 0.1
+"""Longest a wait for new jobs holds the board lock at a time (seconds)."""
 
 DROP_GRACE = 1.0
 """Seconds a dropped run gets to notice before its job is handed back from outside."""
@@ -266,11 +270,20 @@ class Conductor:
             return None
 
     def _wait_for_jobs(self) -> None:
-        try:
-            self.call(lambda: self.board.wait(self._poll))
-        except Exception:
-            log.exception("conductor %s: waiting on the board failed", self.name)
-            self._stopping.wait(self._poll)
+        """Wait for the board to change, in slices: the board lock is let go between them,
+        so that renewals and settlements never wait long behind a waiting claimer."""
+        deadline = time.monotonic() + self._poll
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                if self.call(partial(self.board.wait, min(WAIT_SLICE, left))):
+                    return
+            except Exception:
+                log.exception("conductor %s: waiting on the board failed", self.name)
+                self._stopping.wait(left)
+                return
 
     def _start(self, claim: Claim, claimed_at: float) -> None:
         job_run = JobRun(claim, self._settings, self.call, claimed_at=claimed_at)
