@@ -131,15 +131,15 @@ def test_a_job_claimed_too_often_is_trashed_with_its_flows_last_failure(
 def test_a_task_longer_than_the_ttl_runs_once(
     board: MemoryBoard, backend: Backend, log: str
 ) -> None:
-    # Given a job whose step takes four claim TTLs, running on a conductor
-    slow = post(board, log, "slow", steps=1, sleep=4 * 0.5)
-    running = Running(conductor(board, backend, ttl=0.5))
+    # Given a job whose step takes three claim TTLs, running on a conductor
+    slow = post(board, log, "slow", steps=1, sleep=3 * 1.0)
+    running = Running(conductor(board, backend, ttl=1.0))
     wait_until(lambda: execs(log, "slow")["s0"] == 1)
     # When a rival claims whatever it can meanwhile
     rival_claims: list[Claim] = []
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
-        claim = board.claim("rival", 0.5)
+        claim = board.claim("rival", 1.0)
         if claim is not None:
             rival_claims.append(claim)
         time.sleep(0.05)

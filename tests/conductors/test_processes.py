@@ -162,8 +162,8 @@ def test_a_poison_job_that_kills_its_conductor_ends_trashed_after_max_claims(
 def test_a_task_longer_than_the_ttl_runs_once_among_conductors(
     board: JobBoard, farm: Farm, log: str
 ) -> None:
-    job = post(board, log, "long", steps=2, sleep=3 * 0.5)
-    processes = [farm.start(f"c{i}", ttl=0.5, idle_timeout=1.0) for i in range(2)]
+    job = post(board, log, "long", steps=2, sleep=2.5 * TTL)
+    processes = [farm.start(f"c{i}", ttl=TTL, idle_timeout=1.0) for i in range(2)]
     for process in processes:
         farm.statistics(process)
     assert execs(log, "long") == {"s0": 1, "s1": 1}
