@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import _services
 from steadyflow.jobs import JobBoard
 from steadyflow.jobs.memory import MemoryBoard
 
@@ -104,10 +105,38 @@ def _sqlite(tmp_path: Path) -> Iterator[BoardSite]:
         site.close_all()
 
 
+def _sql(kind: str, namespace: Callable[[], AbstractContextManager[str]]) -> Any:
+    @contextmanager
+    def make(tmp_path: Path) -> Iterator[BoardSite]:
+        from steadyflow.jobs.sql import SQLBoard
+
+        name = unique_name(kind)
+        with namespace() as url:
+            site = BoardSite(name, url, lambda: SQLBoard(url=url, name=name))
+            try:
+                yield site
+            finally:
+                site.close_all()
+
+    return make
+
+
 #: kind name → how to make one. One entry per board kind.
 KINDS: dict[str, BoardKind] = {
     "memory": BoardKind(_memory, cross_process=False, wake_within=0.1),
     "sqlite": BoardKind(_sqlite, cross_process=True, wake_within=0.5),
+    "postgresql": BoardKind(
+        _sql("postgresql", _services.postgres_namespace),
+        cross_process=True,
+        wake_within=0.1,
+        marks=(pytest.mark.postgres,),
+    ),
+    "mariadb": BoardKind(
+        _sql("mariadb", _services.mysql_namespace),
+        cross_process=True,
+        wake_within=0.5,
+        marks=(pytest.mark.mysql,),
+    ),
 }
 
 

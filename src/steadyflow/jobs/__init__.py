@@ -28,6 +28,10 @@ __all__ = [
 _BOARDS: dict[str, str] = {
     "memory": "steadyflow.jobs.memory:MemoryBoard",
     "sqlite": "steadyflow.jobs.sqlite:SQLiteBoard",
+    "postgresql": "steadyflow.jobs.sql:SQLBoard",
+    "postgres": "steadyflow.jobs.sql:SQLBoard",
+    "mysql": "steadyflow.jobs.sql:SQLBoard",
+    "mariadb": "steadyflow.jobs.sql:SQLBoard",
 }
 
 

@@ -70,7 +70,7 @@ def job_to_row(board: str, job: Job) -> dict[str, Any]:
     }
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
+def job_from_row(row: Mapping[Any, Any]) -> Job:
     """The Job a stored row describes."""
     expires_at = row["expires_at"]
     return Job(

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL job board's schema, applied when a board is opened."""
