@@ -5,8 +5,8 @@ ttl/3. A renewal that the board refuses (:class:`~steadyflow.jobs.ClaimLostError
 or that cannot get through before the claim's expiry means the job is no
 longer ours: the keeper says so once, through ``on_lost``, and stops. A
 renewal that brings back a revoke request is passed on once, through
-``on_revoke``. The board is reached through ``call`` (the conductor's
-serialising gate), so a board object need not be thread-safe.
+``on_revoke``. The board is reached through ``call`` (the conductor's board
+thread), so a board object need not be thread-safe.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = ["BoardCall", "ClaimKeeper"]
 T = TypeVar("T")
 
 BoardCall = Callable[[Callable[[], T]], T]
-"""Runs one board operation (under the conductor's board lock) and returns its result."""
+"""Runs one board operation (on the conductor's board thread) and returns its result."""
 
 _MIN_RETRY = 0.05
 

@@ -3,8 +3,9 @@
 Each claimed job runs on a thread of its own (at most ``max_concurrent`` at
 a time), its claim renewed every ttl/3 on another thread whatever its tasks
 are doing; see :mod:`steadyflow.conductors._run` for what the board is told
-at the end of each job. Every call the conductor makes to its board goes
-through one lock, so a board object need not be thread-safe.
+at the end of each job. Every call the conductor makes to its board is made
+on one thread of its own (:mod:`steadyflow.conductors._board_thread`), so a
+board object need not be thread-safe.
 
 Stopping (:meth:`Conductor.stop`, or SIGTERM while :meth:`Conductor.run` runs
 in the main thread): no new claims; every running flow is asked to suspend
@@ -35,6 +36,7 @@ from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from steadyflow.conductors._board_thread import BoardThread
 from steadyflow.conductors._run import JobRun, Outcome, Settings
 from steadyflow.engine.engine import ENGINE_KINDS
 from steadyflow.jobs.base import JobBoard
@@ -51,7 +53,7 @@ log = logging.getLogger("steadyflow.conductors")
 T = TypeVar("T")
 
 WAIT_SLICE = 0.1
-"""Longest a wait for new jobs holds the board lock at a time (seconds)."""
+"""Longest a wait for new jobs holds up the board thread at a time (seconds)."""
 
 DROP_GRACE = 1.0
 """Seconds a dropped run gets to notice before its job is handed back from outside."""
@@ -133,7 +135,7 @@ class Conductor:
         self.stop_timeout = float(stop_timeout)
         self._settings = Settings(opened, engine, max_claims, float(abandon_delay))
         self._poll = min(0.5, self.ttl / 6)
-        self._board_lock = threading.Lock()
+        self._board = BoardThread(f"steadyflow-board-{self.name}")
         self._stopping = threading.Event()
         self._running = False
         self._runs: dict[JobRun, threading.Thread] = {}
@@ -168,6 +170,7 @@ class Conductor:
             try:
                 self._shut_down()
             finally:
+                self._board.close()
                 if previous is not None:
                     signal.signal(signal.SIGTERM, previous)
                 self._running = False
@@ -270,8 +273,8 @@ class Conductor:
             return None
 
     def _wait_for_jobs(self) -> None:
-        """Wait for the board to change, in slices: the board lock is let go between them,
-        so that renewals and settlements never wait long behind a waiting claimer."""
+        """Wait for the board to change, in slices: renewals and settlements queued on the
+        board thread meanwhile never wait long behind a waiting claimer."""
         deadline = time.monotonic() + self._poll
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
@@ -305,9 +308,8 @@ class Conductor:
                 self._changed.notify_all()
 
     def call(self, operation: Callable[[], T]) -> T:
-        """Run one board operation, one at a time across this conductor's threads."""
-        with self._board_lock:
-            return operation()
+        """Run one board operation on the conductor's board thread, after those queued."""
+        return self._board.call(operation)
 
     # -- stopping --------------------------------------------------------------------------
 
