@@ -26,6 +26,7 @@ tests' ``conductors`` package.)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import steadyflow as sf
@@ -184,6 +185,27 @@ def throughput(
     return jobs / took
 
 
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL confined to a fresh schema of the loopback server's ``test`` database."""
+    import psycopg
+
+    schema = f"sf_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def mask(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -193,12 +215,18 @@ def main() -> None:
     parser.add_argument("--store-url")
     parser.add_argument("--skip-takeover", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"board and store in a fresh schema of {PG_URL} (dropped afterwards)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="conductors-bench-") as tmp:
-        workdir = Path(tmp)
-        board_url = args.board_url or f"sqlite:///{workdir}/jobs.db"
-        store_url = args.store_url or f"sqlite:///{workdir}/flows.db"
-        print(f"board {board_url}, store {store_url}")
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conductors-")))
+        schema_url = stack.enter_context(postgres_schema()) if args.postgres else None
+        board_url = args.board_url or schema_url or f"sqlite:///{workdir}/jobs.db"
+        store_url = args.store_url or schema_url or f"sqlite:///{workdir}/flows.db"
+        print(f"board {mask(board_url)}, store {mask(store_url)}")
         if not args.skip_takeover:
             name = f"takeover-{uuid.uuid4().hex[:8]}"
             with open_board(board_url, name=name) as board:
