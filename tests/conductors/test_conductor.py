@@ -18,6 +18,7 @@ import pytest
 
 import steadyflow as sf
 from steadyflow.conductors import Conductor, Outcome
+from steadyflow.conductors._run import JobRun, Settings, Verdict
 from steadyflow.jobs import Claim, ClaimLostError, Job, JobState
 from steadyflow.jobs.memory import MemoryBoard
 from steadyflow.persistence import Backend
@@ -400,3 +401,29 @@ def test_a_running_conductor_cannot_run_twice(
 def test_outcomes_are_named() -> None:
     assert {o.value for o in Outcome} >= {"completed", "trashed", "abandoned", "lost"}
     assert issubclass(ClaimLostError, sf.SteadyflowError)
+
+
+def test_a_revoke_learned_after_the_flow_ended_hands_the_job_back_for_a_revert(
+    board: MemoryBoard, backend: Backend, log: str
+) -> None:
+    # Given a job whose revoke arrives just after its flow ended, before the claim is settled
+    job = post(board, log, "late")
+    claim = board.claim("c", 5)
+    assert claim is not None
+
+    class LateRevoke(JobRun):
+        def _work(self) -> Verdict:
+            verdict = super()._work()
+            board.revoke(job.id, "too late?")
+            self._revoke_requested("too late?")  # what a renewal in this instant reports
+            return verdict
+
+    settings = Settings(backend, "serial", max_claims=5, abandon_delay=0.0)
+    late = LateRevoke(claim, settings, lambda operation: operation(), claimed_at=time.monotonic())
+    # When the run settles, then a conductor claims the job again
+    assert late.run() is Outcome.HANDED_BACK
+    conductor(board, backend).run(idle_timeout=0.2, handle_signals=False)
+    # Then the finished flow was reverted after all, and the job trashed with the reason
+    assert reverts(log, "late") == ["s2", "s1", "s0"]
+    trashed = board.get(job.id)
+    assert (trashed.state, trashed.reason) == (JobState.TRASHED, "too late?")
