@@ -319,10 +319,8 @@ class Conductor:
         if not runs:
             return
         log.info("conductor %s: stopping; suspending %d running job(s)", self.name, len(runs))
-        for job_run in runs:
-            job_run.hand_back()
         deadline = time.monotonic() + self.stop_timeout
-        self._join(runs, deadline)
+        self._suspend_all(runs, deadline)
         stuck = [job_run for job_run, thread in runs.items() if thread.is_alive()]
         for job_run in stuck:
             job_run.drop()
@@ -334,6 +332,21 @@ class Conductor:
                 with self._changed:
                     if self._runs.pop(job_run, None) is not None:
                         self._counts[job_run.outcome or Outcome.LOST] += 1
+
+    def _suspend_all(self, runs: dict[JobRun, threading.Thread], deadline: float) -> None:
+        """Ask every run to suspend until it ends or ``deadline`` passes.
+
+        Asked again every :data:`WAIT_SLICE`: an engine asked between being built
+        and starting its run forgets a suspend (its run starts afresh), and a
+        later ask reaches the run itself.
+        """
+        while time.monotonic() < deadline:
+            alive = [job_run for job_run, thread in runs.items() if thread.is_alive()]
+            if not alive:
+                return
+            for job_run in alive:
+                job_run.hand_back()
+            runs[alive[0]].join(min(WAIT_SLICE, max(0.0, deadline - time.monotonic())))
 
     def _join(self, runs: dict[JobRun, threading.Thread], deadline: float) -> None:
         for thread in runs.values():
