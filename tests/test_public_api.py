@@ -18,6 +18,8 @@ EXPECTED = {
     "Failure", "AtomState", "FlowState", "EngineState",
     # persisting
     "load_from_backend", "revoke", "persistence",
+    # running jobs
+    "conductors",
     # observing
     "events", "listeners",
     # errors

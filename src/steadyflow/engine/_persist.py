@@ -153,6 +153,8 @@ class FlowRecord:
         lease_ttl: seconds the flow's lease lasts without renewal (renewed
             every third of it while a run holds it): how long a runner that
             died blocks the flow.
+        lease_epoch: take the lease with exactly this external fencing token
+            (a job claim's epoch) instead of the store's next one.
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class FlowRecord:
         factory: FactorySpec | None = None,
         on_version_change: str = "error",
         lease_ttl: float | None = None,
+        lease_epoch: int | None = None,
     ) -> None:
         if lease_ttl is None:
             lease_ttl = DEFAULT_LEASE_TTL
@@ -180,6 +183,10 @@ class FlowRecord:
                 f"unknown on_version_change {on_version_change!r}; "
                 f"choose one of {list(VERSION_POLICIES)}"
             )
+        if lease_epoch is not None and (
+            isinstance(lease_epoch, bool) or not isinstance(lease_epoch, int) or lease_epoch < 1
+        ):
+            raise ValueError(f"lease_epoch must be a positive int, not {lease_epoch!r}")
         if book is not None:
             check_flow_id(book)
         self.backend = backend
@@ -191,6 +198,8 @@ class FlowRecord:
         self.on_version_change = on_version_change
         self._serializer = backend.serializer
         self.lease_ttl = float(lease_ttl)
+        self.lease_epoch = lease_epoch
+        self._dropped: str | None = None
         self._keeper: LeaseKeeper | None = None
         self._watcher: RequestWatcher | None = None
         self.on_lease_lost: Callable[[LeaseLostError], None] | None = None
@@ -572,10 +581,21 @@ class FlowRecord:
         """
         if self._keeper is not None:
             return
+        if self._dropped is not None:
+            raise self._dropped_error(self.lease_epoch)
         sent = time.monotonic()
         try:
-            lease = self.backend.acquire_lease(self.flow_id, process_owner(), self.lease_ttl)
+            lease = self.backend.acquire_lease(
+                self.flow_id, process_owner(), self.lease_ttl, epoch=self.lease_epoch
+            )
         except FlowLockedError as exc:
+            if self.lease_epoch is not None:
+                raise FlowLockedError(
+                    f"cannot run flow {self.flow_id} with lease epoch {self.lease_epoch}: {exc}",
+                    flow_id=self.flow_id,
+                    holder=exc.holder,
+                    expires_at=exc.expires_at,
+                ) from exc
             holder = exc.holder or "another runner"
             until = ""
             if exc.expires_at is not None:
@@ -591,6 +611,30 @@ class FlowRecord:
         self._keeper = LeaseKeeper(
             self.backend, lease, acquired_at=sent, on_lost=self._lease_lost
         ).start()
+        if self.dropped:  # dropped while the lease was being taken, from another thread
+            self._keeper.mark_lost(self._dropped_error(lease.epoch))
+
+    @property
+    def dropped(self) -> bool:
+        """Whether :meth:`drop_lease` was called."""
+        return self._dropped is not None
+
+    def drop_lease(self, why: str) -> None:
+        """Treat the lease as lost from now on: no renewal, no release, no further write.
+
+        Final for this record: a later :meth:`acquire` is refused too.
+        """
+        self._dropped = why
+        keeper = self._keeper
+        if keeper is not None:
+            keeper.mark_lost(self._dropped_error(keeper.epoch))
+
+    def _dropped_error(self, epoch: int | None) -> LeaseLostError:
+        return LeaseLostError(
+            f"the run of flow {self.flow_id} was told to stop holding it: {self._dropped}",
+            flow_id=self.flow_id,
+            epoch=epoch,
+        )
 
     def _lease_lost(self, error: LeaseLostError) -> None:
         callback = self.on_lease_lost

@@ -118,6 +118,11 @@ class Engine:
         lease_ttl: seconds a persisted run's lease lasts without renewal
             (default 30; renewed every third of it): how long a runner that
             died, froze or lost its network blocks the flow.
+        lease_epoch: take the flow's lease with exactly this epoch, an external
+            fencing token (a job claim's epoch, see :mod:`steadyflow.conductors`),
+            even from a live holder, provided it is larger than the stored
+            one; the lease is then renewed as usual. One run per engine: a
+            second run would need a larger epoch.
 
     Raises:
         ValueError: an unknown engine kind, an invalid ``flow_id``.
@@ -145,6 +150,7 @@ class Engine:
         on_version_change: VersionPolicy = "error",
         book: str | None = None,
         lease_ttl: float | None = None,
+        lease_epoch: int | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -199,11 +205,14 @@ class Engine:
                     factory=spec,
                     on_version_change=on_version_change,
                     lease_ttl=lease_ttl,
+                    lease_epoch=lease_epoch,
                 )
             except BaseException:
                 if owns:
                     opened.close()
                 raise
+        elif lease_epoch is not None:
+            raise ValueError("lease_epoch= fences a persisted run: pass backend= too")
 
     # -- lifecycle steps -------------------------------------------------------------------
 
@@ -393,6 +402,17 @@ class Engine:
         waker = self._waker
         if waker is not None:
             waker()
+
+    def _drop_lease(self, why: str) -> None:
+        """Stop the run at once as if its lease were lost (safe from any thread).
+
+        For a conductor whose job claim was taken over: the new owner's epoch
+        fences this run's writes anyway, so the run stops at its next round,
+        gives up on the atoms in flight (as a lost lease does) and raises
+        :class:`~steadyflow.errors.LeaseLostError`; the lease is not released.
+        """
+        if self._record is not None:
+            self._record.drop_lease(why)
 
     def _on_stored_request(self, request: RevokeRequest) -> None:
         """A stored revoke request was found (maybe on the watcher's thread): obey it."""

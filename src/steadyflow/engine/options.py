@@ -68,6 +68,7 @@ class RunOptions(TypedDict, total=False):
     on_version_change: VersionPolicy
     book: str | None
     lease_ttl: float | None
+    lease_epoch: int | None
 
 
 class EngineOptions(RunOptions, total=False):
