@@ -1,0 +1,557 @@
+"""The job board contract, run on every board kind (tests/jobs/_boards.py).
+
+What every board promises (steadyflow.jobs.base.JobBoard): posts with a key
+are idempotent, claims go by priority then age, one owner at a time even under
+races, claims expire on the service's clock and are taken over with a larger
+epoch, a taken-over claim can change nothing, and waiting claimers are woken
+by posts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import pytest
+
+from steadyflow.jobs import Claim, ClaimLostError, Job, JobNotFoundError, JobState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from steadyflow.jobs import JobBoard
+
+    from ._boards import BoardKind, BoardSite
+
+FACTORY = "farm.flows:noop"  # never imported: boards only store it
+TTL = 30.0
+#: Short claims for the expiry tests: long enough to act within, short enough to wait out.
+SHORT_TTL = 0.4
+
+
+def post(board: JobBoard, name: str = "job", **kwargs: object) -> Job:
+    return board.post(name, factory=FACTORY, **kwargs)  # type: ignore[arg-type]
+
+
+def must_claim(board: JobBoard, owner: str, ttl: float = TTL) -> Claim:
+    claim = board.claim(owner, ttl)
+    assert claim is not None, f"{owner} found nothing to claim"
+    return claim
+
+
+def wait_out(claim: Claim) -> None:
+    """Sleep until ``claim`` has expired on any reasonable clock."""
+    time.sleep(claim.ttl + 0.25)
+
+
+# -- posting ------------------------------------------------------------------------------
+
+
+def test_post_stores_the_job_as_given(board: JobBoard) -> None:
+    # Given a job with arguments, a store and a priority
+    job = board.post(
+        "boot-vm",
+        factory="vms.flows:boot",
+        args=[1, "two"],
+        kwargs={"size": {"cpu": 2}},
+        store={"image": "debian", "tags": ["a", None]},
+        priority=5,
+    )
+    # Then reading it back gives the same job, unclaimed
+    stored = board.get(job.id)
+    assert stored.name == "boot-vm"
+    assert stored.factory == "vms.flows:boot"
+    assert stored.args == [1, "two"]
+    assert stored.kwargs == {"size": {"cpu": 2}}
+    assert dict(stored.store) == {"image": "debian", "tags": ["a", None]}
+    assert stored.priority == 5
+    assert stored.flow_id == job.flow_id
+    assert stored.state is JobState.UNCLAIMED
+    assert (stored.claims, stored.epoch, stored.owner, stored.expires_at) == (0, 0, None, None)
+    assert abs(stored.created_at - time.time()) < 60
+
+
+def test_post_resuming_a_stored_flow_keeps_its_flow_id(board: JobBoard) -> None:
+    job = board.post("resume", flow_id="flow-1234")
+    assert board.get(job.id).flow_id == "flow-1234"
+    assert board.get(job.id).factory is None
+
+
+def test_posting_twice_with_a_key_makes_one_job(board: JobBoard) -> None:
+    first = post(board, key="vm-42")
+    second = post(board, "other name", key="vm-42")
+    assert second.id == first.id
+    assert second.name == "job"
+    assert [job.id for job in board.iter_jobs()] == [first.id]
+
+
+def test_a_key_stays_taken_after_the_job_is_done(board: JobBoard) -> None:
+    first = post(board, key="once")
+    must_claim(board, "a").complete()
+    assert post(board, key="once").id == first.id
+    assert len(list(board.iter_jobs())) == 1
+
+
+def test_racing_posts_with_one_key_make_one_job(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given eight posters, each on its own connection, starting together
+    boards = [open_same_board() for _ in range(8)]
+    start = threading.Barrier(len(boards))
+    ids: list[str] = []
+
+    def poster(mine: JobBoard) -> None:
+        start.wait()
+        ids.append(post(mine, key="racy").id)
+
+    threads = [threading.Thread(target=poster, args=(mine,)) for mine in boards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then they all got the same job, and only one is on the board
+    assert len(ids) == 8
+    assert len(set(ids)) == 1
+    assert [job.id for job in board.iter_jobs()] == ids[:1]
+
+
+def test_get_of_an_unknown_job_raises(board: JobBoard) -> None:
+    with pytest.raises(JobNotFoundError):
+        board.get("no-such-job")
+
+
+# -- claiming -----------------------------------------------------------------------------
+
+
+def test_claims_go_by_priority_then_age(board: JobBoard) -> None:
+    low = post(board, "low", priority=-1)
+    old = post(board, "old")
+    high = post(board, "high", priority=10)
+    young = post(board, "young")
+    order = [must_claim(board, f"owner-{i}").job.id for i in range(4)]
+    assert order == [high.id, old.id, young.id, low.id]
+    assert board.claim("owner-5", TTL) is None
+
+
+def test_a_claim_carries_the_job_owner_and_epoch(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "conductor-a", ttl=TTL)
+    assert claim.job.id == job.id
+    assert claim.owner == "conductor-a"
+    assert claim.epoch >= 1
+    assert claim.expires_at > time.time() + TTL / 2
+    stored = board.get(job.id)
+    assert stored.state is JobState.CLAIMED
+    assert stored.owner == "conductor-a"
+    assert stored.epoch == claim.epoch
+    assert stored.claims == 1
+    assert stored.expires_at is not None
+    assert abs(stored.expires_at - claim.expires_at) < 1.0
+
+
+def test_iter_jobs_lists_jobs_in_claim_order(board: JobBoard) -> None:
+    first = post(board, "first")
+    urgent = post(board, "urgent", priority=3)
+    assert [job.id for job in board.iter_jobs()] == [urgent.id, first.id]
+
+
+def test_iter_jobs_filters_by_state(board: JobBoard) -> None:
+    done, trashed, claimed, waiting = (post(board, n) for n in ("d", "t", "c", "w"))
+    must_claim(board, "a").complete()
+    must_claim(board, "a").trash("broken")
+    must_claim(board, "a")
+    by_state = {state: [job.id for job in board.iter_jobs(state)] for state in JobState}
+    assert by_state == {
+        JobState.DONE: [done.id],
+        JobState.TRASHED: [trashed.id],
+        JobState.CLAIMED: [claimed.id],
+        JobState.UNCLAIMED: [waiting.id],
+    }
+    assert [job.id for job in board.iter_jobs("DONE")] == [done.id]
+    with pytest.raises(ValueError, match="NOPE"):
+        board.iter_jobs("NOPE")
+
+
+def test_a_claimed_job_is_not_claimed_again_while_its_claim_runs(board: JobBoard) -> None:
+    post(board)
+    must_claim(board, "a")
+    assert board.claim("b", TTL) is None
+    assert board.claim("a", TTL) is None
+
+
+def test_one_owner_per_job_under_racing_claimers(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given 200 jobs and eight claimers, each on its own connection
+    jobs = {post(board, f"job-{i}").id for i in range(200)}
+    boards = [open_same_board() for _ in range(8)]
+    start = threading.Barrier(len(boards))
+    taken: Counter[str] = Counter()
+    errors: list[BaseException] = []
+
+    def claimer(mine: JobBoard, owner: str) -> None:
+        start.wait()
+        try:
+            while (claim := mine.claim(owner, TTL)) is not None:
+                taken[claim.job.id] += 1
+                claim.complete()
+        except BaseException as exc:  # reported below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=claimer, args=(mine, f"owner-{i}")) for i, mine in enumerate(boards)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every job was claimed exactly once, and all are done
+    assert errors == []
+    assert set(taken) == jobs
+    assert set(taken.values()) == {1}
+    assert {job.id for job in board.iter_jobs(JobState.DONE)} == jobs
+
+
+def test_a_job_posted_on_one_connection_is_claimed_on_another(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    other = open_same_board()
+    job = post(board)
+    claim = must_claim(other, "elsewhere")
+    assert claim.job.id == job.id
+    claim.complete()
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_another_process_claims_what_this_one_posted(
+    board: JobBoard, board_kind: BoardKind, board_site: BoardSite
+) -> None:
+    if not board_kind.cross_process:
+        pytest.skip("an in-process board")
+    job = post(board)
+    child = (
+        "import sys\n"
+        "from steadyflow.jobs import open_board\n"
+        "with open_board(sys.argv[1], name=sys.argv[2]) as board:\n"
+        "    claim = board.claim('child', 30)\n"
+        "    claim.complete()\n"
+        "    print(claim.job.id, claim.epoch)\n"
+    )
+    assert board_site.url is not None
+    done = subprocess.run(
+        [sys.executable, "-c", child, board_site.url, board_site.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == [job.id, "1"]
+    assert board.get(job.id).state is JobState.DONE
+
+
+# -- expiry, takeover and fencing ------------------------------------------------------------
+
+
+def test_an_expired_claim_is_taken_over_with_a_larger_epoch(board: JobBoard) -> None:
+    job = post(board)
+    first = must_claim(board, "a", ttl=SHORT_TTL)
+    assert board.claim("b", TTL) is None
+    wait_out(first)
+    second = must_claim(board, "b")
+    assert second.job.id == job.id
+    assert second.epoch > first.epoch
+    stored = board.get(job.id)
+    assert (stored.owner, stored.epoch, stored.claims) == ("b", second.epoch, 2)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda claim: claim.renew(),
+        lambda claim: claim.complete(),
+        lambda claim: claim.abandon(),
+        lambda claim: claim.abandon(delay=5),
+        lambda claim: claim.trash("late"),
+    ],
+    ids=["renew", "complete", "abandon", "abandon-delay", "trash"],
+)
+def test_a_taken_over_claim_is_refused_and_changes_nothing(
+    board: JobBoard, action: Callable[[Claim], None]
+) -> None:
+    # Given a claim that expired and was taken over
+    job = post(board)
+    zombie = must_claim(board, "zombie", ttl=SHORT_TTL)
+    wait_out(zombie)
+    current = must_claim(board, "heir")
+    before = board.get(job.id)
+    # When the zombie acts on its claim
+    with pytest.raises(ClaimLostError) as raised:
+        action(zombie)
+    # Then it is refused, and the job is as the new owner left it
+    assert raised.value.job_id == job.id
+    assert raised.value.epoch == zombie.epoch
+    assert board.get(job.id) == before
+    current.complete()
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_an_expired_claim_not_yet_taken_over_is_still_lost_to_its_owner(board: JobBoard) -> None:
+    post(board)
+    lapsed = must_claim(board, "a", ttl=SHORT_TTL)
+    wait_out(lapsed)
+    # An owner never re-claims what it let lapse: it might still be running it.
+    assert board.claim("a", TTL) is None
+    taken = must_claim(board, "b")
+    assert taken.epoch > lapsed.epoch
+    with pytest.raises(ClaimLostError):
+        lapsed.renew()
+
+
+def test_renewing_keeps_the_claim_past_its_first_expiry(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a", ttl=SHORT_TTL * 2)
+    first_expiry = claim.expires_at
+    time.sleep(SHORT_TTL)
+    claim.renew()
+    assert claim.expires_at > first_expiry
+    time.sleep(SHORT_TTL + 0.2)
+    # Past the first expiry, yet nobody else can claim it
+    assert board.claim("b", TTL) is None
+    assert board.get(job.id).owner == "a"
+    claim.complete()
+
+
+def test_every_claim_of_a_job_has_a_larger_epoch(board: JobBoard) -> None:
+    job = post(board)
+    epochs = []
+    for round_ in range(5):
+        claim = must_claim(board, f"owner-{round_}")
+        epochs.append(claim.epoch)
+        claim.abandon()
+    assert epochs == sorted(set(epochs))
+    assert board.get(job.id).claims == 5
+
+
+# -- finishing ------------------------------------------------------------------------------
+
+
+def test_complete_makes_the_job_done_and_unclaimable(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    claim.complete()
+    stored = board.get(job.id)
+    assert stored.state is JobState.DONE
+    assert (stored.owner, stored.expires_at) == (None, None)
+    assert board.claim("b", TTL) is None
+    assert claim.spent
+    with pytest.raises(ClaimLostError):
+        claim.complete()
+
+
+def test_trash_keeps_the_reason(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a").trash("poison: failed 5 times")
+    stored = board.get(job.id)
+    assert stored.state is JobState.TRASHED
+    assert stored.reason == "poison: failed 5 times"
+    assert board.claim("b", TTL) is None
+
+
+def test_abandon_hands_the_job_back_at_once(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a").abandon()
+    assert board.get(job.id).state is JobState.UNCLAIMED
+    again = must_claim(board, "a")
+    assert again.job.id == job.id
+    assert again.job.claims == 2
+
+
+def test_abandon_with_a_delay_holds_the_job_back(board: JobBoard) -> None:
+    job = post(board)
+    first = must_claim(board, "a")
+    first.abandon(delay=0.6)
+    assert board.get(job.id).state is JobState.UNCLAIMED
+    assert board.claim("b", TTL) is None
+    time.sleep(0.85)
+    second = must_claim(board, "b")
+    assert second.job.id == job.id
+    assert second.epoch > first.epoch
+
+
+# -- revoking -------------------------------------------------------------------------------
+
+
+def test_revoking_an_unclaimed_job_trashes_it(board: JobBoard) -> None:
+    job = post(board)
+    revoked = board.revoke(job.id, "not wanted")
+    assert revoked.state is JobState.TRASHED
+    assert board.get(job.id).state is JobState.TRASHED
+    assert board.get(job.id).revoke_reason == "not wanted"
+    assert board.claim("a", TTL) is None
+
+
+def test_revoking_a_claimed_job_tells_its_owner_at_renewal(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    revoked = board.revoke(job.id, "cancelled by operator")
+    assert revoked.state is JobState.CLAIMED
+    assert board.get(job.id).owner == "a"
+    claim.renew()
+    assert claim.revoke_reason == "cancelled by operator"
+    claim.trash("cancelled by operator")
+    assert board.get(job.id).state is JobState.TRASHED
+
+
+def test_revoking_a_done_job_makes_it_claimable_to_revert(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a").complete()
+    board.revoke(job.id, "undo it")
+    stored = board.get(job.id)
+    assert stored.state is JobState.UNCLAIMED
+    assert stored.revoke_reason == "undo it"
+    claim = must_claim(board, "b")
+    assert claim.job.id == job.id
+    assert claim.revoke_reason == "undo it"
+
+
+def test_revoking_a_trashed_job_leaves_it(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a").trash("gave up")
+    stored = board.revoke(job.id, "too late")
+    assert stored.state is JobState.TRASHED
+    assert board.get(job.id).reason == "gave up"
+
+
+def test_revoking_an_unknown_job_raises(board: JobBoard) -> None:
+    with pytest.raises(JobNotFoundError):
+        board.revoke("no-such-job", "why")
+
+
+# -- waiting --------------------------------------------------------------------------------
+
+
+def test_a_waiting_claimer_is_woken_by_a_post(
+    board: JobBoard, open_same_board: Callable[[], JobBoard], board_kind: BoardKind
+) -> None:
+    # Given a claimer waiting on its own connection
+    waiter = open_same_board()
+    got: list[tuple[Claim | None, float]] = []
+    thread = threading.Thread(
+        target=lambda: got.append((waiter.claim("w", TTL, wait=10), time.monotonic()))
+    )
+    thread.start()
+    time.sleep(0.5)
+    # When a job is posted
+    posted_at = time.monotonic()
+    job = post(board)
+    thread.join(timeout=15)
+    # Then the waiter has it within the kind's bound
+    claim, woken_at = got[0]
+    assert claim is not None
+    assert claim.job.id == job.id
+    assert woken_at - posted_at < board_kind.wake_within
+
+
+def test_wait_returns_true_on_a_post_and_false_on_timeout(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    waiter = open_same_board()
+    began = time.monotonic()
+    assert waiter.wait(timeout=0.3) is False
+    assert time.monotonic() - began >= 0.25
+    timer = threading.Timer(0.3, lambda: post(board))
+    timer.start()
+    try:
+        assert waiter.wait(timeout=10) is True
+    finally:
+        timer.join()
+
+
+def test_claim_with_wait_gives_up_after_wait(board: JobBoard) -> None:
+    began = time.monotonic()
+    assert board.claim("a", TTL, wait=0.4) is None
+    assert 0.35 <= time.monotonic() - began < 5
+
+
+def test_a_waiting_claimer_gets_an_expired_job(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a", ttl=SHORT_TTL)
+    claim = board.claim("b", TTL, wait=SHORT_TTL + 5)
+    assert claim is not None
+    assert claim.job.id == job.id
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "factory"),
+        ({"factory": "no_colon"}, "module:function"),
+        ({"factory": ":f"}, "module:function"),
+        ({"factory": FACTORY, "args": [object()]}, "arguments is not JSON"),
+        ({"factory": FACTORY, "store": {"x": float("nan")}}, "store is not JSON"),
+        ({"factory": FACTORY, "store": {"x": "y" * (1 << 20)}}, "1 MiB"),
+        ({"factory": FACTORY, "priority": True}, "priority"),
+        ({"factory": FACTORY, "priority": 1.5}, "priority"),
+        ({"factory": FACTORY, "key": ""}, "key"),
+    ],
+)
+def test_post_refuses_bad_input(board: JobBoard, kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        board.post("job", **kwargs)  # type: ignore[arg-type]
+    assert list(board.iter_jobs()) == []
+
+
+def test_post_refuses_an_empty_name(board: JobBoard) -> None:
+    with pytest.raises(ValueError, match="job name"):
+        board.post("", factory=FACTORY)
+
+
+@pytest.mark.parametrize(
+    ("owner", "ttl", "wait", "match"),
+    [
+        ("", TTL, None, "owner"),
+        ("a", 0, None, "ttl"),
+        ("a", -1, None, "ttl"),
+        ("a", float("nan"), None, "ttl"),
+        ("a", True, None, "ttl"),
+        ("a", TTL, -1, "wait"),
+    ],
+)
+def test_claim_refuses_bad_input(
+    board: JobBoard, owner: str, ttl: float, wait: float | None, match: str
+) -> None:
+    post(board)
+    with pytest.raises(ValueError, match=match):
+        board.claim(owner, ttl, wait=wait)
+    assert board.get(next(board.iter_jobs()).id).state is JobState.UNCLAIMED
+
+
+def test_claim_actions_refuse_bad_input(board: JobBoard) -> None:
+    post(board)
+    claim = must_claim(board, "a")
+    with pytest.raises(ValueError, match="delay"):
+        claim.abandon(delay=-1)
+    with pytest.raises(ValueError, match="reason"):
+        claim.trash("  ")
+    with pytest.raises(ValueError, match="reason"):
+        board.revoke(claim.job.id, "")
+    assert board.get(claim.job.id).state is JobState.CLAIMED
+    claim.complete()
+
+
+def test_a_closed_board_refuses_work(open_same_board: Callable[[], JobBoard]) -> None:
+    board = open_same_board()
+    board.close()
+    board.close()
+    assert board.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        post(board)
+    with pytest.raises(RuntimeError, match="closed"):
+        board.claim("a", TTL)
