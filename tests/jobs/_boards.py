@@ -91,9 +91,29 @@ def _memory(tmp_path: Path) -> Iterator[BoardSite]:
         board.close()
 
 
+@contextmanager
+def _zookeeper(tmp_path: Path) -> Iterator[BoardSite]:
+    from steadyflow.jobs.zookeeper import ZooKeeperBoard
+
+    from ._coordination import require, zookeeper_url
+
+    require("zookeeper")
+    name, url = unique_name("zookeeper"), zookeeper_url()
+    site = BoardSite(name, url, lambda: ZooKeeperBoard.from_url(url, name=name))
+    try:
+        yield site
+    finally:
+        site.close_all()
+        with ZooKeeperBoard.from_url(url, name=name) as cleaner:
+            cleaner.destroy()
+
+
 #: kind name → how to make one. One entry per board kind.
 KINDS: dict[str, BoardKind] = {
     "memory": BoardKind(_memory, cross_process=False, wake_within=0.1),
+    "zookeeper": BoardKind(
+        _zookeeper, cross_process=True, wake_within=0.1, marks=(pytest.mark.zookeeper,)
+    ),
 }
 
 

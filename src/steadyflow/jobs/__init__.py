@@ -27,6 +27,7 @@ __all__ = [
 #: URL scheme → "module:class" of the board that serves it (imported on first use).
 _BOARDS: dict[str, str] = {
     "memory": "steadyflow.jobs.memory:MemoryBoard",
+    "zookeeper": "steadyflow.jobs.zookeeper:ZooKeeperBoard",
 }
 
 
