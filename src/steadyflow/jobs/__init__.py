@@ -28,6 +28,7 @@ __all__ = [
 _BOARDS: dict[str, str] = {
     "memory": "steadyflow.jobs.memory:MemoryBoard",
     "zookeeper": "steadyflow.jobs.zookeeper:ZooKeeperBoard",
+    "etcd": "steadyflow.jobs.etcd:EtcdBoard",
 }
 
 
