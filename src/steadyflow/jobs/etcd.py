@@ -96,8 +96,8 @@ class EtcdBoard(JobBoard):
         self._changed = threading.Condition()
         self._version = 0
         self._local = threading.local()
-        #: (job id, epoch) → the claim's lease id.
-        self._leases: dict[tuple[str, int], int] = {}
+        #: (job id, epoch) → the claim's lease id and the job record it wrote.
+        self._leases: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
         self._call("/maintenance/status", {})
         self._watcher = _Watcher(self._client.base_url + "/v3/watch", self.prefix, self._bump)
 
@@ -178,7 +178,7 @@ class EtcdBoard(JobBoard):
             success.append(_put(key_key, job.id))
         for _ in range(3):
             if self._txn(compare, success) is not None:
-                return self._get(job.id)
+                return job
             assert job.key is not None  # only the key guard can fail
             found = self._range(self._k("key", quote(job.key, safe="")))
             if found:
@@ -227,24 +227,27 @@ class EtcdBoard(JobBoard):
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
         # A change that lands while this scan runs must still wake the wait after it.
         self._local.seen = self._version
-        entries = sorted(
-            (kv["key"], int(kv["create_revision"]))
-            for kv in self._range(self._k("open", ""), prefix=True, keys_only=True)
+        # One read of the open jobs, the claims and the holds, at one revision.
+        scan = self._call(
+            "/kv/txn",
+            {
+                "compare": [],
+                "success": [_range_all(self._k(part, "")) for part in ("open", "claim", "hold")],
+            },
         )
-        busy = {
-            _unb64(kv["key"]).rsplit("/", 1)[1]
-            for part in ("claim", "hold")
-            for kv in self._range(self._k(part, ""), prefix=True, keys_only=True)
-        }
+        opened, claims, holds = (
+            reply["response_range"].get("kvs", []) for reply in scan["responses"]
+        )
+        busy = {_unb64(kv["key"]).rsplit("/", 1)[1] for kv in claims + holds}
+        # open/<rank>/<id>: by priority (the rank), then age (the entry's create revision).
         candidates = sorted(
-            (
-                (_unb64(key).rsplit("/", 2)[1], revision, _unb64(key).rsplit("/", 1)[1])
-                for key, revision in entries
-            ),
+            (_unb64(kv["key"]).rsplit("/", 2)[1], int(kv["create_revision"]), kv["key"])
+            for kv in opened
         )
         lease: tuple[int, int] | None = None
         try:
-            for _, _, job_id in candidates:
+            for _, _, key in candidates:
+                job_id = _unb64(key).rsplit("/", 1)[1]
                 if job_id in busy:
                     continue
                 found = self._range(self._k("job", job_id))
@@ -280,28 +283,30 @@ class EtcdBoard(JobBoard):
             [
                 _put(claim_key, {"owner": owner, "expires_at": expires_at}, lease=lease[0]),
                 _put(self._k("job", job_id), taken),
+                {"request_range": {"key": _b64(self._k("revoke", job_id))}},
             ],
         )
         if reply is None:
             return None
         epoch = int(reply["header"]["revision"])
-        self._leases[(job_id, epoch)] = lease[0]
-        revoke = self._range(self._k("revoke", job_id))
+        # While the claim lasts only its own transactions rewrite the job: keep the record.
+        self._leases[(job_id, epoch)] = (lease[0], taken)
+        revoke = reply["responses"][2]["response_range"].get("kvs", [])
         if revoke:
-            taken["revoke_reason"] = _unb64(revoke[0]["value"])
+            taken = {**taken, "revoke_reason": _unb64(revoke[0]["value"])}
         job = Job.from_dict({**taken, "epoch": epoch, "expires_at": expires_at})
         return Claim(self, job, owner, epoch, lease[1] + LEASE_SWEEP, expires_at)
 
     # -- a claim's life ----------------------------------------------------------------------
 
-    def _lease_of(self, claim: Claim) -> int:
+    def _lease_of(self, claim: Claim) -> tuple[int, dict[str, Any]]:
         try:
             return self._leases[(claim.job.id, claim.epoch)]
         except KeyError:
             raise lost(claim, "this board object did not make the claim") from None
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
-        lease = self._lease_of(claim)
+        lease, _ = self._lease_of(claim)
         reply = self._call("/lease/keepalive", {"ID": lease})
         left = int(reply.get("result", {}).get("TTL", 0))
         expires_at = time.time() + left
@@ -330,13 +335,8 @@ class EtcdBoard(JobBoard):
         self._hand_over(claim, {"state": JobState.UNCLAIMED.value}, delay=delay)
 
     def _hand_over(self, claim: Claim, changes: dict[str, Any], *, delay: float) -> None:
-        lease = self._lease_of(claim)
+        lease, record = self._lease_of(claim)
         job_id = claim.job.id
-        found = self._range(self._k("job", job_id))
-        if not found:
-            self._forget(claim, lease)
-            raise lost(claim, "the job is gone")
-        record = json.loads(_unb64(found[0]["value"]))
         final = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, **changes}
         success = [
             {"request_delete_range": {"key": _b64(self._k("claim", job_id))}},
@@ -351,15 +351,17 @@ class EtcdBoard(JobBoard):
             success.append(_put(self._k("hold", job_id), not_before, lease=hold[0]))
         # The claim key's create revision is the claim: a takeover made another one.
         reply = self._txn([_created_at(self._k("claim", job_id), claim.epoch)], success)
-        self._forget(claim, lease)
+        # A finished claim's lease holds no key any more and runs out by itself.
+        self._forget(claim, lease if reply is None else None)
         if reply is None:
             if hold is not None:
                 self._revoke_lease(hold[0])
             raise lost(claim, "its lease ran out, or the job changed hands")
 
-    def _forget(self, claim: Claim, lease: int) -> None:
+    def _forget(self, claim: Claim, lease: int | None) -> None:
         self._leases.pop((claim.job.id, claim.epoch), None)
-        self._revoke_lease(lease)
+        if lease is not None:
+            self._revoke_lease(lease)
 
     # -- revoking ----------------------------------------------------------------------------
 
@@ -505,6 +507,16 @@ def _put(key: str, value: Any, *, lease: int | None = None) -> dict[str, Any]:
     if lease is not None:
         request["lease"] = lease
     return {"request_put": request}
+
+
+def _range_all(prefix: str) -> dict[str, Any]:
+    return {
+        "request_range": {
+            "key": _b64(prefix),
+            "range_end": _b64(_prefix_end(prefix)),
+            "keys_only": True,
+        }
+    }
 
 
 def _absent(key: str) -> dict[str, Any]:

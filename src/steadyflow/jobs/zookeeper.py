@@ -112,6 +112,8 @@ class ZooKeeperBoard(JobBoard):
         #: (job id, epoch) → (the job node's version after the claim, the job record).
         self._held: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
         self._local = threading.local()
+        self._held_ranks: list[str] = []
+        self._watches_armed = False
         self._client = kazoo.client.KazooClient(
             hosts=hosts,
             timeout=session_timeout,
@@ -127,8 +129,8 @@ class ZooKeeperBoard(JobBoard):
             for part in ("jobs", "keys", "ready", "held", "claims", "revokes"):
                 self._client.ensure_path(f"{self.root}/{part}")
             self._client.ensure_path(f"{self.root}/clock")
-            self._client.ChildrenWatch(f"{self.root}/ready", self._on_children)
-            self._client.ChildrenWatch(f"{self.root}/claims", self._on_children)
+            self._arm_watches()
+            self._client.ChildrenWatch(f"{self.root}/held", self._on_held)
         except Exception:
             self._client.stop()
             self._client.close()
@@ -179,10 +181,28 @@ class ZooKeeperBoard(JobBoard):
         self._suspended.clear()
         if state == self._states.LOST:
             self._sessions_lost += 1
+            self._watches_armed = False
+        elif not self._watches_armed and not self._closed:
+            self._arm_watches()  # the session ended with its watches: set them again
         self._bump()
 
-    def _on_children(self, children: list[str]) -> None:
+    def _arm_watches(self) -> None:
+        self._watches_armed = True
+        for part in ("ready", "claims"):
+            self._client.get_children_async(f"{self.root}/{part}", watch=self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        # Wake waiters first, then set the one-shot watch again (asynchronously: this
+        # runs on kazoo's event thread). Unlike kazoo's ChildrenWatch recipe, nobody
+        # waits for the children list to be read again before waking up.
         self._bump()
+        if event.path and not self._closed:
+            self._client.get_children_async(event.path, watch=self._on_event)
+
+    def _on_held(self, children: list[str]) -> None:
+        # Claimers look for expired claims among these: a watch keeps the list, so
+        # the common claim (of a ready job) costs no read of held/.
+        self._held_ranks = list(children)
 
     def _bump(self) -> None:
         with self._changed:
@@ -233,14 +253,18 @@ class ZooKeeperBoard(JobBoard):
                 existing = self._job_by_key(job.key)
                 if existing is not None:
                     return existing
-            if self._post_once(job):
-                return self._get(job.id)
+            created_at = self._post_once(job)
+            if created_at is not None:
+                return replace(job, created_at=created_at)
             if job.key is None:
                 break
         raise BackendUnavailableError(f"posting job {job.id} to ZooKeeper failed")
 
-    def _post_once(self, job: Job) -> bool:
-        """One transaction: the job, its ready entry and its key; False if the key was taken."""
+    def _post_once(self, job: Job) -> float | None:
+        """One transaction: the job, its ready entry and its key.
+
+        Returns when ZooKeeper stored it (its clock), or None when the key was taken.
+        """
         # The clock node's version orders posts: the rank sorts by priority, then by it.
         sequence = self._call(self._client.exists, f"{self.root}/clock").version
         rank = f"{_PRIORITY_LIMIT - job.priority:020d}-{sequence:012d}-{job.id}"
@@ -253,7 +277,8 @@ class ZooKeeperBoard(JobBoard):
             if job.key is not None:
                 txn.create(self._path("keys", _quote_key(job.key)), job.id.encode())
 
-        return self._commit(build) is not None
+        results = self._commit(build)
+        return None if results is None else _stat(results[0]).mtime
 
     def _job_by_key(self, key: str) -> Job | None:
         found = self._read("keys", _quote_key(key))
@@ -308,7 +333,7 @@ class ZooKeeperBoard(JobBoard):
         # A change that lands while this scan runs must still wake the wait after it.
         self._local.seen = self._version
         ready = self._call(self._client.get_children, f"{self.root}/ready")
-        held = self._call(self._client.get_children, f"{self.root}/held")
+        held = list(self._held_ranks)
         candidates = sorted([(rank, True) for rank in ready] + [(rank, False) for rank in held])
         now: float | None = None
         soonest: float | None = None
@@ -391,7 +416,11 @@ class ZooKeeperBoard(JobBoard):
             self._snapshot_without_reads(taken, stat),
             epoch=written.mzxid,
             expires_at=expires_at,
-            revoke_reason=self._revoke_reason(job_id, record),
+            # A revoke while the job was claimed is only in revokes/ (it must not move the
+            # job's version); any other revoke is in the record too.
+            revoke_reason=(
+                record.get("revoke_reason") if from_ready else self._revoke_reason(job_id, record)
+            ),
         )
         return Claim(self, job, owner, written.mzxid, ttl, expires_at)
 
@@ -472,6 +501,8 @@ class ZooKeeperBoard(JobBoard):
             changed = {"state": JobState.TRASHED.value, "reason": reason}
         elif state is JobState.DONE:
             changed = {"state": JobState.UNCLAIMED.value, "delay": 0.0}
+        elif state is JobState.UNCLAIMED:
+            changed = {}  # handed back earlier: its next claimer reverts it
 
         def build(txn: Any) -> None:
             if has_revoke:
@@ -482,9 +513,9 @@ class ZooKeeperBoard(JobBoard):
                 return  # a claimed job's version must not move: its owner's claim stays good
             job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
             txn.check(job_path, stat.version)
-            if state is JobState.UNCLAIMED:
+            if changed.get("state") == JobState.TRASHED.value:
                 txn.delete(ready_path)
-            else:
+            elif state is JobState.DONE:
                 txn.create(ready_path, job_id.encode())
             txn.set_data(job_path, _encode({**record, **changed, "revoke_reason": reason}))
 

@@ -1,0 +1,190 @@
+"""ZooKeeper and etcd job boards beside TaskFlow's: post + claim + complete per second,
+and post-to-claim latency with a waiting claimer.
+
+Usage::
+
+    .venv/bin/python benchmarks/boards_zk_etcd.py [--jobs 1000] [--samples 100]
+        [--only zookeeper,etcd] [--no-peers]
+
+Needs ZooKeeper on 127.0.0.1:2181 and etcd on 127.0.0.1:2379 (``sh .ci/services.sh``).
+
+* **throughput**: one loop posting a no-op job, claiming it and completing it,
+  ``--jobs`` times after a warm-up; jobs per second over the whole loop. TaskFlow's
+  loop posts, claims the job it just posted (its boards claim a given job, not
+  the next one) and consumes it.
+* **post-to-claim latency**: a claimer in another process waits on the board
+  (steadyflow: ``claim(wait=...)``; TaskFlow: ``board.wait()`` then claiming the
+  first unclaimed job); the parent posts one job at a time and the claimer
+  reports when its claim returned. Wall clock on one machine; median and 95th
+  percentile over ``--samples``.
+
+Also a plug-in of benchmarks/boards.py: ``KINDS`` and ``PEERS`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from steadyflow.jobs import JobBoard, open_board
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+    from multiprocessing.connection import Connection
+
+BENCH_DIR = Path(__file__).resolve().parent
+URLS = {
+    "zookeeper": "zookeeper://127.0.0.1:2181/steadyflow-bench",
+    "etcd": "etcd://127.0.0.1:2379/steadyflow-bench",
+}
+FACTORY = "bench.flows:noop"  # never imported: the jobs are not run
+TTL = 60.0
+WARMUP = 30
+
+
+@contextlib.contextmanager
+def _site(kind: str) -> Iterator[str]:
+    yield URLS[kind]
+
+
+def _destroy(url: str, name: str) -> None:
+    with open_board(url, name=name) as board:
+        board.destroy()  # type: ignore[attr-defined]
+
+
+def throughput(board: JobBoard, jobs: int) -> float:
+    for i in range(WARMUP):
+        _cycle(board, i)
+    began = time.perf_counter()
+    for i in range(jobs):
+        _cycle(board, i)
+    return jobs / (time.perf_counter() - began)
+
+
+def _cycle(board: JobBoard, i: int) -> None:
+    board.post(f"noop-{i}", factory=FACTORY)
+    claim = board.claim("bench", TTL)
+    assert claim is not None
+    claim.complete()
+
+
+def _claimer(url: str, name: str, samples: int, report: Connection) -> None:
+    with open_board(url, name=name) as board:
+        report.send("ready")
+        for _ in range(samples):
+            claim = board.claim("waiter", TTL, wait=30)
+            claimed_at = time.time()
+            assert claim is not None
+            report.send(claimed_at)
+            claim.complete()
+
+
+def latency(url: str, name: str, samples: int) -> list[float]:
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_claimer, args=(url, name, samples, theirs))
+    child.start()
+    delays = []
+    try:
+        with open_board(url, name=name) as board:
+            assert ours.recv() == "ready"
+            for i in range(samples):
+                time.sleep(0.05)  # let the claimer go back to waiting
+                posted_at = time.time()
+                board.post(f"ping-{i}", factory=FACTORY)
+                if not ours.poll(30):
+                    raise RuntimeError("the claimer did not claim within 30 s")
+                delays.append(ours.recv() - posted_at)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    return delays
+
+
+def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
+    url = URLS[kind]
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        with open_board(url, name=name) as board:
+            rate = throughput(board, args.jobs)
+        delays = sorted(latency(url, name + "-latency", args.samples))
+    finally:
+        _destroy(url, name)
+        _destroy(url, name + "-latency")
+    return _figures(rate, delays)
+
+
+def _figures(rate: float, delays: list[float]) -> dict[str, float]:
+    return {
+        "jobs_per_s": rate,
+        "latency_median_ms": statistics.median(delays) * 1000,
+        "latency_p95_ms": delays[max(0, round(0.95 * len(delays)) - 1)] * 1000,
+    }
+
+
+def taskflow(kind: str, args: argparse.Namespace) -> dict[str, float]:
+    """TaskFlow's board on the same service, run in benchmarks/.venv-peers."""
+    sys.path.insert(0, str(BENCH_DIR))
+    from _env import ensure_peers_venv
+
+    env = ensure_peers_venv()
+    if env.python is None:
+        raise RuntimeError(env.problem)
+    script = BENCH_DIR / "peers" / "taskflow_boards.py"
+    done = subprocess.run(
+        [str(env.python), str(script), kind, str(args.jobs), str(args.samples)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return _figures(figures["jobs_per_s"], sorted(figures["delays"]))
+
+
+#: The plug-in interface of benchmarks/boards.py.
+KINDS: dict[str, Callable[[], AbstractContextManager[str]]] = {
+    "zookeeper": lambda: _site("zookeeper"),
+    "etcd": lambda: _site("etcd"),
+}
+PEERS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
+    "zookeeper": lambda args: taskflow("zookeeper", args),
+    "etcd": lambda args: taskflow("etcd", args),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in the throughput loop")
+    parser.add_argument("--samples", type=int, default=100, help="post-to-claim samples")
+    parser.add_argument("--only", help="comma-separated boards (default: zookeeper,etcd)")
+    parser.add_argument("--no-peers", action="store_true", help="skip TaskFlow's boards")
+    args = parser.parse_args(argv)
+    kinds = list(URLS) if not args.only else [k.strip() for k in args.only.split(",")]
+    print(f"{args.jobs} jobs for throughput, {args.samples} post-to-claim samples")
+    print(f"{'board':<22} {'post+claim+complete/s':>22} {'median ms':>10} {'p95 ms':>8}")
+    for kind in kinds:
+        rows = [(f"steadyflow {kind}", measure(kind, args))]
+        if not args.no_peers:
+            rows.append((f"TaskFlow {kind}", taskflow(kind, args)))
+        for label, figures in rows:
+            print(
+                f"{label:<22} {figures['jobs_per_s']:>22,.0f} "
+                f"{figures['latency_median_ms']:>10.1f} {figures['latency_p95_ms']:>8.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
