@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from steadyflow.errors import InvalidURLError
-from steadyflow.jobs import open_board
+from steadyflow.errors import BackendUnavailableError, InvalidURLError
+from steadyflow.jobs import ClaimLostError, open_board
 from steadyflow.jobs.zookeeper import ZooKeeperBoard
 
 from . import _coordination, _restart
@@ -88,3 +88,44 @@ def test_a_zookeeper_restart_loses_no_job_and_completes_none_twice(url: str, nam
         watcher.close()
         if not _coordination.zookeeper_answers():
             _coordination.start_service("zookeeper")
+
+
+def test_a_lost_session_loses_its_claims_at_once(url: str, name: str) -> None:
+    from kazoo.client import KazooClient
+
+    with (
+        ZooKeeperBoard.from_url(url, name=name) as board,
+        ZooKeeperBoard.from_url(url, name=name) as other,
+    ):
+        job = board.post("job", factory=_restart.FACTORY)
+        claim = board.claim("a", 30)
+        assert claim is not None
+        # When the board's session ends (another client closes it, as ZooKeeper would
+        # after the session timeout)
+        session_id, password = board._client.client_id
+        killer = KazooClient(hosts=board.hosts, client_id=(session_id, password))
+        killer.start(timeout=10)
+        killer.stop()
+        killer.close()
+        deadline = time.monotonic() + 10
+        while board.sessions_lost == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert board.sessions_lost == 1
+        # Then its claim is gone long before the ttl: another owner takes the job now
+        heir = other.claim("b", 30, wait=5)
+        assert heir is not None
+        assert heir.job.id == job.id
+        assert heir.epoch > claim.epoch
+        with pytest.raises(ClaimLostError):
+            claim.renew()
+        # And the board works on with a new session once it has one
+        heir.complete()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                board.post("next", factory=_restart.FACTORY)
+                break
+            except BackendUnavailableError:
+                assert time.monotonic() < deadline, "no new session within 10 s"
+                time.sleep(0.1)
+        assert board.claim("a", 30, wait=5) is not None

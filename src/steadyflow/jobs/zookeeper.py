@@ -109,8 +109,9 @@ class ZooKeeperBoard(JobBoard):
         self._deadline: float | None = None  # monotonic time of the next expiry seen
         self._suspended = threading.Event()
         self._sessions_lost = 0
-        #: (job id, epoch) → (the job node's version after the claim, the job record).
-        self._held: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+        #: (job id, epoch) → (the job node's version after the claim, the job record,
+        #: how many sessions were lost before it: a claim dies with its session).
+        self._held: dict[tuple[str, int], tuple[int, dict[str, Any], int]] = {}
         self._local = threading.local()
         self._held_ranks: list[str] = []
         self._watches_armed = False
@@ -411,7 +412,7 @@ class ZooKeeperBoard(JobBoard):
             return None
         written = _stat(results[-1])
         expires_at = written.mtime + ttl
-        self._held[(job_id, written.mzxid)] = (written.version, taken)
+        self._held[(job_id, written.mzxid)] = (written.version, taken, self._sessions_lost)
         job = replace(
             self._snapshot_without_reads(taken, stat),
             epoch=written.mzxid,
@@ -436,9 +437,13 @@ class ZooKeeperBoard(JobBoard):
 
     def _holding(self, claim: Claim) -> tuple[int, dict[str, Any]]:
         try:
-            return self._held[(claim.job.id, claim.epoch)]
+            version, record, sessions_lost = self._held[(claim.job.id, claim.epoch)]
         except KeyError:
             raise lost(claim, "this board object did not make the claim") from None
+        if sessions_lost != self._sessions_lost:
+            self._held.pop((claim.job.id, claim.epoch), None)
+            raise lost(claim, "the ZooKeeper session that held it ended")
+        return version, record
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
         version, record = self._holding(claim)
