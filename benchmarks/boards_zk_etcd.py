@@ -12,6 +12,11 @@ Needs ZooKeeper on 127.0.0.1:2181 and etcd on 127.0.0.1:2379 (``sh .ci/services.
   ``--jobs`` times after a warm-up; jobs per second over the whole loop. TaskFlow's
   loop posts, claims the job it just posted (its boards claim a given job, not
   the next one) and consumes it.
+* **plain writes/s**: the same client library writing one key, one write at a time,
+  just before the loop: what the service and this machine allow at that moment (a
+  steadyflow cycle costs 3 writes and 3 reads on ZooKeeper, 4 writes and 2 reads
+  on etcd, the lease grant being one of the writes). The machine is shared: read
+  each board beside its floor and beside TaskFlow's row, measured right after it.
 * **post-to-claim latency**: a claimer in another process waits on the board
   (steadyflow: ``claim(wait=...)``; TaskFlow: ``board.wait()`` then claiming the
   first unclaimed job); the parent posts one job at a time and the claimer
@@ -112,9 +117,39 @@ def latency(url: str, name: str, samples: int) -> list[float]:
     return delays
 
 
+def plain_writes(kind: str, count: int = 300) -> float:
+    """One key written ``count`` times, one write at a time, with the board's client library."""
+    if kind == "zookeeper":
+        from kazoo.client import KazooClient
+
+        zk = KazooClient(hosts="127.0.0.1:2181")
+        zk.start(timeout=10)
+        path = f"/steadyflow-bench-floor-{uuid.uuid4().hex[:8]}"
+        zk.create(path, b"")
+        began = time.perf_counter()
+        for _ in range(count):
+            zk.set(path, b"x")
+        elapsed = time.perf_counter() - began
+        zk.delete(path)
+        zk.stop()
+        zk.close()
+        return count / elapsed
+    import etcd3gw
+
+    etcd = etcd3gw.Etcd3Client(host="127.0.0.1", port=2379, api_path="/v3/")
+    key = f"/steadyflow-bench-floor-{uuid.uuid4().hex[:8]}"
+    began = time.perf_counter()
+    for _ in range(count):
+        etcd.put(key, "x")
+    elapsed = time.perf_counter() - began
+    etcd.delete(key)
+    return count / elapsed
+
+
 def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
     url = URLS[kind]
     name = f"bench-{uuid.uuid4().hex[:8]}"
+    floor = plain_writes(kind)
     try:
         with open_board(url, name=name) as board:
             rate = throughput(board, args.jobs)
@@ -122,7 +157,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
     finally:
         _destroy(url, name)
         _destroy(url, name + "-latency")
-    return _figures(rate, delays)
+    return {**_figures(rate, delays), "plain_writes_per_s": floor}
 
 
 def _figures(rate: float, delays: list[float]) -> dict[str, float]:
@@ -150,7 +185,10 @@ def taskflow(kind: str, args: argparse.Namespace) -> dict[str, float]:
         timeout=1800,
     )
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return _figures(figures["jobs_per_s"], sorted(figures["delays"]))
+    return {
+        **_figures(figures["jobs_per_s"], sorted(figures["delays"])),
+        "plain_writes_per_s": plain_writes(kind),
+    }
 
 
 #: The plug-in interface of benchmarks/boards.py.
@@ -173,7 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     kinds = list(URLS) if not args.only else [k.strip() for k in args.only.split(",")]
     print(f"{args.jobs} jobs for throughput, {args.samples} post-to-claim samples")
-    print(f"{'board':<22} {'post+claim+complete/s':>22} {'median ms':>10} {'p95 ms':>8}")
+    print(
+        f"{'board':<22} {'post+claim+complete/s':>22} {'plain writes/s':>15} "
+        f"{'median ms':>10} {'p95 ms':>8}"
+    )
     for kind in kinds:
         _row(f"steadyflow {kind}", measure(kind, args))
         if args.no_peers:
@@ -190,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
 def _row(label: str, figures: dict[str, float]) -> None:
     print(
         f"{label:<22} {figures['jobs_per_s']:>22,.0f} "
+        f"{figures.get('plain_writes_per_s', float('nan')):>15,.0f} "
         f"{figures['latency_median_ms']:>10.1f} {figures['latency_p95_ms']:>8.1f}",
         flush=True,
     )

@@ -12,8 +12,10 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import pytest
+
 from steadyflow.errors import BackendUnavailableError
-from steadyflow.jobs import ClaimLostError, JobState
+from steadyflow.jobs import Claim, ClaimLostError, JobState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,15 +45,15 @@ def work_through_a_restart(
             while not stop.is_set():
                 try:
                     claim = mine.claim(owner, 3.0, wait=0.5)
-                    if claim is None:
-                        continue
-                    time.sleep(0.05)  # the job's work
-                    claim.complete()
-                except (BackendUnavailableError, ClaimLostError):
+                except BackendUnavailableError:
                     time.sleep(0.1)
                     continue
-                with lock:
-                    completed[claim.job.id] += 1
+                if claim is None:
+                    continue
+                time.sleep(0.05)  # the job's work
+                if complete(claim):
+                    with lock:
+                        completed[claim.job.id] += 1
         finally:
             mine.close()
 
@@ -69,6 +71,22 @@ def work_through_a_restart(
         for thread in threads:
             thread.join(timeout=30)
     return completed, posted, board
+
+
+def complete(claim: Claim) -> bool:
+    """Complete ``claim``, trying again while the service is away (a try whose answer was
+    lost may have been applied: the board recognises its own hand-over); False if lost."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            claim.complete()
+            return True
+        except ClaimLostError:
+            return False
+        except BackendUnavailableError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
 
 
 def assert_each_done_once(completed: Counter[str], posted: set[str], board: JobBoard) -> None:
@@ -127,3 +145,31 @@ def _take_over_from(child: subprocess.Popen[str], board: JobBoard, job_id: str, 
     assert child.stdout.readline().strip() == "lost"
     heir.complete()
     assert board.get(job_id).state is JobState.DONE
+
+
+def a_retried_hand_over_is_recognised(board: JobBoard, sender: str) -> None:
+    """A complete applied by the service whose answer was lost: trying again succeeds.
+
+    ``sender`` names the board method that sends one transaction: it is wrapped to
+    send, then fail as a dropped connection would.
+    """
+    job = board.post("job", factory=FACTORY)
+    claim = board.claim("a", 30)
+    assert claim is not None
+    send = getattr(board, sender)
+
+    def send_then_drop(*args: object) -> None:
+        send(*args)
+        raise BackendUnavailableError("connection dropped after sending")
+
+    # Given a complete that reached the service, whose answer was lost
+    setattr(board, sender, send_then_drop)
+    try:
+        with pytest.raises(BackendUnavailableError):
+            claim.complete()
+    finally:
+        delattr(board, sender)
+    # When it is tried again it succeeds: the job is done, with this claim's epoch
+    claim.complete()
+    assert board.get(job.id).state is JobState.DONE
+    assert board.get(job.id).epoch == claim.epoch

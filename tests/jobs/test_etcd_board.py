@@ -74,3 +74,8 @@ def test_an_etcd_restart_loses_no_job_and_completes_none_twice(url: str, name: s
     finally:
         if not _coordination.etcd_answers():
             _coordination.start_service("etcd")
+
+
+def test_a_complete_tried_again_after_a_lost_answer_succeeds(url: str, name: str) -> None:
+    with open_board(url, name=name) as board:
+        _restart.a_retried_hand_over_is_recognised(board, "_txn")

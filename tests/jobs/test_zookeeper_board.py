@@ -129,3 +129,8 @@ def test_a_lost_session_loses_its_claims_at_once(url: str, name: str) -> None:
                 assert time.monotonic() < deadline, "no new session within 10 s"
                 time.sleep(0.1)
         assert board.claim("a", 30, wait=5) is not None
+
+
+def test_a_complete_tried_again_after_a_lost_answer_succeeds(url: str, name: str) -> None:
+    with open_board(url, name=name) as board:
+        _restart.a_retried_hand_over_is_recognised(board, "_commit")

@@ -3,16 +3,19 @@
 Keys under the board's prefix (``<url path>/<quoted board name>/``)::
 
     job/<id>              the job (JSON)
-    open/<rank>/<id>      present while the job is UNCLAIMED or CLAIMED; ranks sort
-                          by priority, the entry's create revision by age
+    open/<rank>/<id>      a copy of the job while it is UNCLAIMED or CLAIMED (written in
+                          the same transactions as job/<id>): claimers read every open
+                          job in one request; ranks sort by priority, the entry's
+                          create revision by age
     key/<key>             the id of the job posted with that idempotency key
     claim/<id>            the claim, on a lease of the claim's ttl
     hold/<id>             an abandon delay, on a lease of the delay
     revoke/<id>           a revoke request
 
 Every change is one transaction (``/v3/kv/txn``): a claim puts ``claim/<id>`` with
-its lease and rewrites the job, guarded on the job being as read (it exists, its
-mod revision unchanged) and on ``claim/<id>`` and ``hold/<id>`` being absent. The
+its lease and rewrites the job, guarded on the job being as read (its open entry
+exists with the mod revision read) and on ``claim/<id>`` and ``hold/<id>`` being
+absent. The
 claim key's create revision is the epoch: etcd's revision grows on every write,
 so every claim of a job has a larger one. Complete, abandon and trash are each
 one transaction guarded on ``claim/<id>`` still having the claim's create
@@ -170,7 +173,7 @@ class EtcdBoard(JobBoard):
         compare = []
         success = [
             _put(self._k("job", job.id), record),
-            _put(self._k("open", f"{rank}/{job.id}"), job.id),
+            _put(self._k("open", f"{rank}/{job.id}"), record),
         ]
         if job.key is not None:
             key_key = self._k("key", quote(job.key, safe=""))
@@ -232,7 +235,11 @@ class EtcdBoard(JobBoard):
             "/kv/txn",
             {
                 "compare": [],
-                "success": [_range_all(self._k(part, "")) for part in ("open", "claim", "hold")],
+                "success": [
+                    _range_all(self._k("open", ""), keys_only=False),
+                    _range_all(self._k("claim", "")),
+                    _range_all(self._k("hold", "")),
+                ],
             },
         )
         opened, claims, holds = (
@@ -241,20 +248,18 @@ class EtcdBoard(JobBoard):
         busy = {_unb64(kv["key"]).rsplit("/", 1)[1] for kv in claims + holds}
         # open/<rank>/<id>: by priority (the rank), then age (the entry's create revision).
         candidates = sorted(
-            (_unb64(kv["key"]).rsplit("/", 2)[1], int(kv["create_revision"]), kv["key"])
-            for kv in opened
+            (_unb64(kv["key"]).rsplit("/", 2)[1], int(kv["create_revision"]), index)
+            for index, kv in enumerate(opened)
         )
         lease: tuple[int, int] | None = None
         try:
-            for _, _, key in candidates:
-                job_id = _unb64(key).rsplit("/", 1)[1]
-                if job_id in busy:
-                    continue
-                found = self._range(self._k("job", job_id))
-                if not found or not _claimable(json.loads(_unb64(found[0]["value"])), owner):
+            for _, _, index in candidates:
+                entry = opened[index]
+                record = json.loads(_unb64(entry["value"]))
+                if record["id"] in busy or not _claimable(record, owner):
                     continue
                 lease = lease or self._grant(ttl)
-                claim = self._take(owner, found[0], lease)
+                claim = self._take(owner, entry, record, lease)
                 if claim is not None:
                     lease = None
                     return claim
@@ -263,8 +268,9 @@ class EtcdBoard(JobBoard):
             if lease is not None:
                 self._revoke_lease(lease[0])
 
-    def _take(self, owner: str, kv: dict[str, Any], lease: tuple[int, int]) -> Claim | None:
-        record = json.loads(_unb64(kv["value"]))
+    def _take(
+        self, owner: str, entry: dict[str, Any], record: dict[str, Any], lease: tuple[int, int]
+    ) -> Claim | None:
         job_id = record["id"]
         taken = {
             **record,
@@ -276,13 +282,14 @@ class EtcdBoard(JobBoard):
         expires_at = time.time() + lease[1]
         reply = self._txn(
             [
-                _same(self._k("job", job_id), int(kv["mod_revision"])),
+                _same(_unb64(entry["key"]), int(entry["mod_revision"])),
                 _absent(claim_key),
                 _absent(self._k("hold", job_id)),
             ],
             [
                 _put(claim_key, {"owner": owner, "expires_at": expires_at}, lease=lease[0]),
                 _put(self._k("job", job_id), taken),
+                _put(_unb64(entry["key"]), taken),
                 {"request_range": {"key": _b64(self._k("revoke", job_id))}},
             ],
         )
@@ -291,7 +298,7 @@ class EtcdBoard(JobBoard):
         epoch = int(reply["header"]["revision"])
         # While the claim lasts only its own transactions rewrite the job: keep the record.
         self._leases[(job_id, epoch)] = (lease[0], taken)
-        revoke = reply["responses"][2]["response_range"].get("kvs", [])
+        revoke = reply["responses"][3]["response_range"].get("kvs", [])
         if revoke:
             taken = {**taken, "revoke_reason": _unb64(revoke[0]["value"])}
         job = Job.from_dict({**taken, "epoch": epoch, "expires_at": expires_at})
@@ -342,8 +349,10 @@ class EtcdBoard(JobBoard):
             {"request_delete_range": {"key": _b64(self._k("claim", job_id))}},
             _put(self._k("job", job_id), final),
         ]
-        if changes["state"] != JobState.UNCLAIMED.value:
-            open_key = self._k("open", f"{record['rank']}/{job_id}")
+        open_key = self._k("open", f"{record['rank']}/{job_id}")
+        if changes["state"] == JobState.UNCLAIMED.value:
+            success.append(_put(open_key, final))
+        else:
             success.append({"request_delete_range": {"key": _b64(open_key)}})
         hold = self._grant(delay) if delay > 0 else None
         if hold is not None:
@@ -351,12 +360,23 @@ class EtcdBoard(JobBoard):
             success.append(_put(self._k("hold", job_id), not_before, lease=hold[0]))
         # The claim key's create revision is the claim: a takeover made another one.
         reply = self._txn([_created_at(self._k("claim", job_id), claim.epoch)], success)
+        if reply is None and self._already_handed_over(job_id, claim.epoch, changes):
+            reply = {}
         # A finished claim's lease holds no key any more and runs out by itself.
         self._forget(claim, lease if reply is None else None)
         if reply is None:
             if hold is not None:
                 self._revoke_lease(hold[0])
             raise lost(claim, "its lease ran out, or the job changed hands")
+
+    def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
+        """Whether an earlier try of this very hand-over was applied (its answer lost with
+        the connection): the job is in the state it asked for, stamped with its epoch."""
+        found = self._range(self._k("job", job_id))
+        if not found:
+            return False
+        record = json.loads(_unb64(found[0]["value"]))
+        return bool(record.get("epoch") == epoch and record["state"] == changes["state"])
 
     def _forget(self, claim: Claim, lease: int | None) -> None:
         self._leases.pop((claim.job.id, claim.epoch), None)
@@ -384,7 +404,7 @@ class EtcdBoard(JobBoard):
                 ]
             elif state is JobState.DONE:
                 again = {**record, "state": "UNCLAIMED", "revoke_reason": reason}
-                success += [_put(self._k("job", job_id), again), _put(open_key, job_id)]
+                success += [_put(self._k("job", job_id), again), _put(open_key, again)]
             guard = [_same(self._k("job", job_id), int(found[0]["mod_revision"]))]
             if self._txn(guard, success) is not None:
                 return self._get(job_id)
@@ -509,12 +529,12 @@ def _put(key: str, value: Any, *, lease: int | None = None) -> dict[str, Any]:
     return {"request_put": request}
 
 
-def _range_all(prefix: str) -> dict[str, Any]:
+def _range_all(prefix: str, *, keys_only: bool = True) -> dict[str, Any]:
     return {
         "request_range": {
             "key": _b64(prefix),
             "range_end": _b64(_prefix_end(prefix)),
-            "keys_only": True,
+            "keys_only": keys_only,
         }
     }
 

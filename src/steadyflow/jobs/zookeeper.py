@@ -483,8 +483,17 @@ class ZooKeeperBoard(JobBoard):
 
         results = self._commit(build)
         self._held.pop((job_id, claim.epoch), None)
-        if results is None:
+        if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
             raise lost(claim, "the job changed hands, or the claimer's session ended")
+
+    def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
+        """Whether an earlier try of this very hand-over was applied (its answer lost with
+        the connection): the job is in the state it asked for, stamped with its epoch."""
+        try:
+            record, _ = self._load(job_id)
+        except JobNotFoundError:
+            return False
+        return bool(record.get("epoch") == epoch and record["state"] == changes["state"])
 
     # -- revoking ----------------------------------------------------------------------------
 
