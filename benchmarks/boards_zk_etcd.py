@@ -23,6 +23,10 @@ Needs ZooKeeper on 127.0.0.1:2181 and etcd on 127.0.0.1:2379 (``sh .ci/services.
   reports when its claim returned. Wall clock on one machine; median and 95th
   percentile over ``--samples``.
 
+With ``--rounds N`` the two libraries take turns N times on each service and each
+figure is the median over the rounds (latency: over all samples): the machine is
+shared, and turns spread its load over both alike.
+
 Also a plug-in of benchmarks/boards.py: ``KINDS`` and ``PEERS`` below.
 """
 
@@ -146,7 +150,7 @@ def plain_writes(kind: str, count: int = 300) -> float:
     return count / elapsed
 
 
-def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     url = URLS[kind]
     name = f"bench-{uuid.uuid4().hex[:8]}"
     floor = plain_writes(kind)
@@ -157,7 +161,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float]:
     finally:
         _destroy(url, name)
         _destroy(url, name + "-latency")
-    return {**_figures(rate, delays), "plain_writes_per_s": floor}
+    return {**_figures(rate, delays), "plain_writes_per_s": floor, "delays": delays}
 
 
 def _figures(rate: float, delays: list[float]) -> dict[str, float]:
@@ -168,7 +172,7 @@ def _figures(rate: float, delays: list[float]) -> dict[str, float]:
     }
 
 
-def taskflow(kind: str, args: argparse.Namespace) -> dict[str, float]:
+def taskflow(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """TaskFlow's board on the same service, run in benchmarks/.venv-peers."""
     sys.path.insert(0, str(BENCH_DIR))
     from _env import ensure_peers_venv
@@ -185,9 +189,11 @@ def taskflow(kind: str, args: argparse.Namespace) -> dict[str, float]:
         timeout=1800,
     )
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    delays = sorted(figures["delays"])
     return {
-        **_figures(figures["jobs_per_s"], sorted(figures["delays"])),
+        **_figures(figures["jobs_per_s"], delays),
         "plain_writes_per_s": plain_writes(kind),
+        "delays": delays,
     }
 
 
@@ -208,27 +214,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=100, help="post-to-claim samples")
     parser.add_argument("--only", help="comma-separated boards (default: zookeeper,etcd)")
     parser.add_argument("--no-peers", action="store_true", help="skip TaskFlow's boards")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each library takes")
     args = parser.parse_args(argv)
     kinds = list(URLS) if not args.only else [k.strip() for k in args.only.split(",")]
-    print(f"{args.jobs} jobs for throughput, {args.samples} post-to-claim samples")
+    print(
+        f"{args.jobs} jobs for throughput, {args.samples} post-to-claim samples, "
+        f"{args.rounds} rounds"
+    )
     print(
         f"{'board':<22} {'post+claim+complete/s':>22} {'plain writes/s':>15} "
         f"{'median ms':>10} {'p95 ms':>8}"
     )
     for kind in kinds:
-        _row(f"steadyflow {kind}", measure(kind, args))
-        if args.no_peers:
-            continue
-        try:
-            figures = taskflow(kind, args)
-        except (subprocess.CalledProcessError, RuntimeError) as exc:
-            why = getattr(exc, "stderr", None) or str(exc)
-            print(f"{'TaskFlow ' + kind:<22} failed: {why.strip().splitlines()[-1]}", flush=True)
-            continue
-        _row(f"TaskFlow {kind}", figures)
+        ours: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            ours.append(measure(kind, args))
+            if args.no_peers:
+                continue
+            try:
+                theirs.append(taskflow(kind, args))
+            except (subprocess.CalledProcessError, RuntimeError) as exc:
+                why = getattr(exc, "stderr", None) or str(exc)
+                print(f"TaskFlow {kind} failed: {why.strip().splitlines()[-1]}", flush=True)
+        _row(f"steadyflow {kind}", _median(ours))
+        if theirs:
+            _row(f"TaskFlow {kind}", _median(theirs))
 
 
-def _row(label: str, figures: dict[str, float]) -> None:
+def _median(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    delays = sorted(d for figures in rounds for d in figures["delays"])
+    return {
+        **_figures(statistics.median(f["jobs_per_s"] for f in rounds), delays),
+        "plain_writes_per_s": statistics.median(f["plain_writes_per_s"] for f in rounds),
+    }
+
+
+def _row(label: str, figures: dict[str, Any]) -> None:
     print(
         f"{label:<22} {figures['jobs_per_s']:>22,.0f} "
         f"{figures.get('plain_writes_per_s', float('nan')):>15,.0f} "

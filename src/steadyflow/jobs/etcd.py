@@ -30,8 +30,8 @@ at least etcd's minimum, 1 s with the election timeout .ci/services.sh sets)
 and etcd sweeps expired leases every 0.5 s, so a claim without renewal lasts
 at least the granted ttl and at most 0.5 s more: :attr:`Claim.ttl` is that
 upper bound, and a conductor renewing every ttl/3 stays well inside the lower
-one. ``expires_at`` shown on jobs is this process's estimate (etcd does not
-tell its clock); nothing is decided on it.
+one. ``expires_at`` and ``not_before`` shown on jobs are the claimer's estimates,
+and ``created_at`` the poster's clock (etcd tells no time); nothing is decided on them.
 
 Wake-ups: one watch on the board's prefix (a streamed ``/v3/watch``) wakes
 waiting claimers on every change, including etcd deleting an expired claim or
@@ -182,7 +182,8 @@ class EtcdBoard(JobBoard):
         for _ in range(3):
             if self._txn(compare, success) is not None:
                 return job
-            assert job.key is not None  # only the key guard can fail
+            if job.key is None:  # nothing guards a keyless post: it cannot fail this way
+                break
             found = self._range(self._k("key", quote(job.key, safe="")))
             if found:
                 return self._get(_unb64(found[0]["value"]))
