@@ -71,12 +71,16 @@ class BoardKind:
             after a post at the latest (well under 0.1 s where the service pushes;
             the poll interval plus slack where the board polls).
         marks: pytest marks (the service the kind needs).
+        clock_grain: how much later than asked a delay may end where the service's
+            only clock has a coarse grain (etcd's leases: whole seconds, swept every
+            0.5 s); 0 where expiries are exact.
     """
 
     make: Callable[[Path], AbstractContextManager[BoardSite]]
     cross_process: bool
     wake_within: float
     marks: tuple[Any, ...] = ()
+    clock_grain: float = 0.0
 
 
 def unique_name(kind: str) -> str:
@@ -123,6 +127,40 @@ def _sql(kind: str, namespace: Callable[[], AbstractContextManager[str]]) -> Any
     return make
 
 
+@contextmanager
+def _zookeeper(tmp_path: Path) -> Iterator[BoardSite]:
+    from steadyflow.jobs.zookeeper import ZooKeeperBoard
+
+    from ._coordination import require, zookeeper_url
+
+    require("zookeeper")
+    name, url = unique_name("zookeeper"), zookeeper_url()
+    site = BoardSite(name, url, lambda: ZooKeeperBoard.from_url(url, name=name))
+    try:
+        yield site
+    finally:
+        site.close_all()
+        with ZooKeeperBoard.from_url(url, name=name) as cleaner:
+            cleaner.destroy()
+
+
+@contextmanager
+def _etcd(tmp_path: Path) -> Iterator[BoardSite]:
+    from steadyflow.jobs.etcd import EtcdBoard
+
+    from ._coordination import etcd_url, require
+
+    require("etcd")
+    name, url = unique_name("etcd"), etcd_url()
+    site = BoardSite(name, url, lambda: EtcdBoard.from_url(url, name=name))
+    try:
+        yield site
+    finally:
+        site.close_all()
+        with EtcdBoard.from_url(url, name=name) as cleaner:
+            cleaner.destroy()
+
+
 #: kind name → how to make one. One entry per board kind.
 KINDS: dict[str, BoardKind] = {
     "memory": BoardKind(_memory, cross_process=False, wake_within=0.1),
@@ -144,6 +182,12 @@ KINDS: dict[str, BoardKind] = {
         cross_process=True,
         wake_within=0.1,
         marks=(pytest.mark.redis,),
+    ),
+    "zookeeper": BoardKind(
+        _zookeeper, cross_process=True, wake_within=0.1, marks=(pytest.mark.zookeeper,)
+    ),
+    "etcd": BoardKind(
+        _etcd, cross_process=True, wake_within=0.1, marks=(pytest.mark.etcd,), clock_grain=1.5
     ),
 }
 

@@ -34,6 +34,8 @@ _BOARDS: dict[str, str] = {
     "mariadb": "steadyflow.jobs.sql:SQLBoard",
     "redis": "steadyflow.jobs.redis:RedisBoard",
     "rediss": "steadyflow.jobs.redis:RedisBoard",
+    "zookeeper": "steadyflow.jobs.zookeeper:ZooKeeperBoard",
+    "etcd": "steadyflow.jobs.etcd:EtcdBoard",
 }
 
 

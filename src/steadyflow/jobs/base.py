@@ -440,6 +440,17 @@ class JobBoard(abc.ABC):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def suspended(self) -> bool:
+        """True while the board lost its service but its claims may still be alive.
+
+        A conductor starts no new atoms while it is True (it cannot renew its
+        claims, which may be running out). Boards whose claims do not hang on
+        a connection (most) are never suspended; the ZooKeeper board is while
+        its session is SUSPENDED.
+        """
+        return False
+
     def close(self) -> None:
         """Release the board's connections; idempotent."""
         if not self._closed:

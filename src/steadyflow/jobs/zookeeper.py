@@ -1,0 +1,582 @@
+"""A job board on ZooKeeper (kazoo): claims fenced by the claim node's creation zxid.
+
+Layout under the board's root (``<url path>/<quoted board name>``)::
+
+    jobs/<id>        the job (JSON); its version changes only when the job changes hands
+    keys/<key>       the id of the job posted with that idempotency key
+    ready/<rank>     one entry per UNCLAIMED job; ranks sort by priority, then age
+    held/<rank>      one entry per CLAIMED job (so expired claims are found without a scan)
+    claims/<id>      the claim: an ephemeral node of the claimer's session
+    revokes/<id>     a revoke request (kept apart so it never moves the job's version)
+    clock            touched to read the service's clock (its mtime)
+
+Every change of hands is one multi-op transaction guarded by the job node's
+version: claiming creates the claim node, moves the rank from ready/ to held/
+and rewrites the job, all at one zxid, so the claim node's czxid (the epoch)
+grows on every claim. Renew, complete, abandon and trash are each one
+transaction that checks the job node still has the version the claim left it
+at: a takeover rewrote the job, so a zombie's transaction fails whole.
+
+Clocks: a claim runs out ``ttl`` seconds after its claim node's mtime (set by
+ZooKeeper when claimed or renewed); an abandon delay counts from the job node's
+mtime. Whether a claim ran out is judged against the mtime of ``clock`` just
+written, so only ZooKeeper's clock is used, never the caller's.
+
+Sessions: one ZooKeeper session per board object. Claim nodes are ephemeral,
+so a claim ends at the earlier of ``ttl`` after its last renewal and the end
+of the session (``session_timeout``, default 10 s, negotiated by the server
+within its min/max): a SIGKILLed or SIGSTOPped conductor loses its claims
+after the ttl even while its session lives on. While the session is
+SUSPENDED (connection lost, session perhaps alive) :attr:`suspended` is True:
+a conductor starts no new atoms until it clears. When the session is LOST its
+claims are gone: ZooKeeper deleted them, and renewing raises ClaimLostError.
+
+Wake-ups: watches on ``ready/`` and ``claims/`` wake waiting claimers when a
+job is posted or handed back, or a claim node vanishes; a waiter also wakes at
+the earliest claim expiry or abandon delay it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+
+__all__ = ["ZooKeeperBoard"]
+
+DEFAULT_ROOT = "/steadyflow/boards"
+DEFAULT_SESSION_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
+#: Priorities are encoded in node names: they must fit in a signed 63-bit range.
+_PRIORITY_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class _Stat:
+    version: int
+    czxid: int
+    mzxid: int
+    mtime: float
+    ctime: float
+
+
+def _import_kazoo() -> Any:
+    try:
+        import kazoo.client
+        import kazoo.exceptions
+        import kazoo.protocol.states
+    except ImportError as exc:
+        raise MissingDriverError(
+            "the ZooKeeper job board needs kazoo: pip install 'steadyflow[zookeeper]'"
+        ) from exc
+    return kazoo
+
+
+class ZooKeeperBoard(JobBoard):
+    """Jobs in ZooKeeper znodes; claims are ephemeral nodes whose czxid is the epoch.
+
+    Open one with ``open_board("zookeeper://127.0.0.1:2181/path", name=...)``
+    (``?session_timeout=SECONDS`` sets the session timeout) or directly with
+    ``ZooKeeperBoard(name, hosts=..., root=...)``.
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        hosts: str = "127.0.0.1:2181",
+        root: str = DEFAULT_ROOT,
+        session_timeout: float = DEFAULT_SESSION_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        super().__init__(name)
+        if not root.startswith("/"):
+            raise ValueError(f"a ZooKeeper root must be an absolute path, not {root!r}")
+        kazoo = _import_kazoo()
+        self._errors = kazoo.exceptions
+        self._states = kazoo.protocol.states.KazooState
+        self.hosts = hosts
+        self.root = f"{root.rstrip('/')}/{quote(name, safe='')}"
+        self._changed = threading.Condition()
+        self._version = 0
+        self._deadline: float | None = None  # monotonic time of the next expiry seen
+        self._suspended = threading.Event()
+        self._sessions_lost = 0
+        #: (job id, epoch) → (the job node's version after the claim, the job record,
+        #: how many sessions were lost before it: a claim dies with its session).
+        self._held: dict[tuple[str, int], tuple[int, dict[str, Any], int]] = {}
+        self._local = threading.local()
+        self._held_ranks: list[str] = []
+        self._watches_armed = False
+        self._client = kazoo.client.KazooClient(
+            hosts=hosts,
+            timeout=session_timeout,
+            connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 2, "max_delay": 1.0},
+        )
+        self._client.add_listener(self._on_state)
+        try:
+            self._client.start(timeout=connect_timeout)
+        except Exception as exc:
+            self._client.close()
+            raise BackendUnavailableError(f"ZooKeeper at {hosts} did not answer: {exc}") from exc
+        try:
+            for part in ("jobs", "keys", "ready", "held", "claims", "revokes"):
+                self._client.ensure_path(f"{self.root}/{part}")
+            self._client.ensure_path(f"{self.root}/clock")
+            self._arm_watches()
+            self._client.ChildrenWatch(f"{self.root}/held", self._on_held)
+        except Exception:
+            self._client.stop()
+            self._client.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str = "default", **options: Any) -> ZooKeeperBoard:
+        """``zookeeper://host:port[,host:port...]/root?session_timeout=SECONDS``."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "zookeeper" or not parts.netloc:
+            raise InvalidURLError(
+                f"a ZooKeeper board URL looks like 'zookeeper://host:port/path', not {url!r}"
+            )
+        query = dict(parse_qsl(parts.query))
+        unknown = set(query) - {"session_timeout"}
+        if unknown:
+            raise InvalidURLError(f"unknown ZooKeeper board URL option(s): {sorted(unknown)}")
+        if "session_timeout" in query:
+            try:
+                options.setdefault("session_timeout", float(query["session_timeout"]))
+            except ValueError:
+                raise InvalidURLError(
+                    f"session_timeout must be a number of seconds in {url!r}"
+                ) from None
+        root = unquote(parts.path).rstrip("/") or DEFAULT_ROOT
+        return cls(name, hosts=parts.netloc, root=root, **options)
+
+    # -- session state -----------------------------------------------------------------------
+
+    @property
+    def suspended(self) -> bool:
+        """True while the connection is lost and the session may or may not live on.
+
+        A conductor starts no new atoms while it is True: its claims may be
+        expiring and it cannot renew them. It clears when the connection comes back.
+        """
+        return self._suspended.is_set()
+
+    @property
+    def sessions_lost(self) -> int:
+        """How many times this board's session ended (every claim it held was lost)."""
+        return self._sessions_lost
+
+    def _on_state(self, state: Any) -> None:
+        if state == self._states.SUSPENDED:
+            self._suspended.set()
+            return
+        self._suspended.clear()
+        if state == self._states.LOST:
+            self._sessions_lost += 1
+            self._watches_armed = False
+        elif not self._watches_armed and not self._closed:
+            self._arm_watches()  # the session ended with its watches: set them again
+        self._bump()
+
+    def _arm_watches(self) -> None:
+        self._watches_armed = True
+        for part in ("ready", "claims"):
+            self._client.get_children_async(f"{self.root}/{part}", watch=self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        # Wake waiters first, then set the one-shot watch again (asynchronously: this
+        # runs on kazoo's event thread). Unlike kazoo's ChildrenWatch recipe, nobody
+        # waits for the children list to be read again before waking up.
+        self._bump()
+        if event.path and not self._closed:
+            self._client.get_children_async(event.path, watch=self._on_event)
+
+    def _on_held(self, children: list[str]) -> None:
+        # Claimers look for expired claims among these: a watch keeps the list, so
+        # the common claim (of a ready job) costs no read of held/.
+        self._held_ranks = list(children)
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    # -- paths and codecs --------------------------------------------------------------------
+
+    def _path(self, part: str, child: str) -> str:
+        return f"{self.root}/{part}/{child}"
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (self._errors.ConnectionLoss, self._errors.SessionExpiredError) as exc:
+            raise BackendUnavailableError(f"ZooKeeper at {self.hosts}: {exc!r}") from exc
+        except self._errors.OperationTimeoutError as exc:
+            raise BackendUnavailableError(f"ZooKeeper at {self.hosts} timed out") from exc
+
+    def _read(self, part: str, child: str) -> tuple[bytes, _Stat] | None:
+        try:
+            data, stat = self._call(self._client.get, self._path(part, child))
+        except self._errors.NoNodeError:
+            return None
+        return data, _stat(stat)
+
+    def _commit(self, build: Callable[[Any], None]) -> list[Any] | None:
+        """Run one multi-op transaction; its results, or None when a guard failed."""
+        transaction = self._client.transaction()
+        build(transaction)
+        results: list[Any] = self._call(transaction.commit)
+        if any(isinstance(result, Exception) for result in results):
+            return None
+        return results
+
+    def _now(self) -> float:
+        """The service's clock: the mtime of the clock node, written now."""
+        stat = self._call(self._client.set, f"{self.root}/clock", b"")
+        return float(stat.mtime) / 1000.0
+
+    # -- posting -----------------------------------------------------------------------------
+
+    def _post(self, job: Job) -> Job:
+        if not -_PRIORITY_LIMIT < job.priority < _PRIORITY_LIMIT:
+            raise ValueError(f"a ZooKeeper job priority must be within ±2**62, not {job.priority}")
+        for _ in range(3):
+            if job.key is not None:
+                existing = self._job_by_key(job.key)
+                if existing is not None:
+                    return existing
+            created_at = self._post_once(job)
+            if created_at is not None:
+                return replace(job, created_at=created_at)
+            if job.key is None:
+                break
+        raise BackendUnavailableError(f"posting job {job.id} to ZooKeeper failed")
+
+    def _post_once(self, job: Job) -> float | None:
+        """One transaction: the job, its ready entry and its key.
+
+        Returns when ZooKeeper stored it (its clock), or None when the key was taken.
+        """
+        # The clock node's version orders posts: the rank sorts by priority, then by it.
+        sequence = self._call(self._client.exists, f"{self.root}/clock").version
+        rank = f"{_PRIORITY_LIMIT - job.priority:020d}-{sequence:012d}-{job.id}"
+        record = {**job.to_dict(), "rank": rank, "delay": 0.0}
+
+        def build(txn: Any) -> None:
+            txn.set_data(f"{self.root}/clock", b"")
+            txn.create(self._path("jobs", job.id), _encode(record))
+            txn.create(self._path("ready", rank), job.id.encode())
+            if job.key is not None:
+                txn.create(self._path("keys", _quote_key(job.key)), job.id.encode())
+
+        results = self._commit(build)
+        return None if results is None else _stat(results[0]).mtime
+
+    def _job_by_key(self, key: str) -> Job | None:
+        found = self._read("keys", _quote_key(key))
+        if found is None:
+            return None
+        return self._get(found[0].decode())
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _load(self, job_id: str) -> tuple[dict[str, Any], _Stat]:
+        found = self._read("jobs", job_id)
+        if found is None:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        return json.loads(found[0]), found[1]
+
+    def _get(self, job_id: str) -> Job:
+        record, stat = self._load(job_id)
+        return self._snapshot(record, stat)
+
+    def _snapshot(self, record: dict[str, Any], stat: _Stat) -> Job:
+        job = Job.from_dict(record)
+        revoke = self._read("revokes", job.id)
+        not_before = stat.mtime + float(record.get("delay", 0.0)) if record.get("delay") else 0.0
+        job = replace(
+            job,
+            created_at=stat.ctime,
+            not_before=not_before,
+            revoke_reason=job.revoke_reason if revoke is None else revoke[0].decode(),
+        )
+        if job.state is not JobState.CLAIMED:
+            return replace(job, owner=None, expires_at=None)
+        claim = self._read("claims", job.id)
+        if claim is None:  # the claimer's session ended: the claim is over
+            return replace(job, expires_at=stat.mtime)
+        ttl = float(json.loads(claim[0])["ttl"])
+        return replace(job, epoch=claim[1].czxid, expires_at=claim[1].mtime + ttl)
+
+    def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
+        jobs = []
+        for job_id in self._call(self._client.get_children, f"{self.root}/jobs"):
+            try:
+                record, stat = self._load(job_id)
+            except JobNotFoundError:
+                continue
+            if state is None or record["state"] == state.value:
+                jobs.append((record["rank"], self._snapshot(record, stat)))
+        return iter([job for _, job in sorted(jobs, key=lambda pair: pair[0])])
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    def _try_claim(self, owner: str, ttl: float) -> Claim | None:
+        # A change that lands while this scan runs must still wake the wait after it.
+        self._local.seen = self._version
+        ready = self._call(self._client.get_children, f"{self.root}/ready")
+        held = list(self._held_ranks)
+        candidates = sorted([(rank, True) for rank in ready] + [(rank, False) for rank in held])
+        now: float | None = None
+        soonest: float | None = None
+        for rank, is_ready in candidates:
+            job_id = rank.rsplit("-", 1)[1]
+            try:
+                record, stat = self._load(job_id)
+            except JobNotFoundError:
+                continue
+            claim_node = None if is_ready else self._read("claims", job_id)
+            due = self._due(record, stat, claim_node, is_ready)
+            if due is not None:
+                now = self._now() if now is None else now
+                if due > now:
+                    if due != float("inf"):
+                        soonest = due if soonest is None else min(soonest, due)
+                    continue
+            if not is_ready and record.get("owner") == owner:
+                continue  # never re-claim what this owner let lapse: it may still be at it
+            claim = self._take(owner, ttl, rank, record, stat, claim_node)
+            if claim is not None:
+                return claim
+        with self._changed:
+            self._deadline = None if soonest is None else time.monotonic() + (soonest - (now or 0))
+        return None
+
+    @staticmethod
+    def _due(
+        record: dict[str, Any], stat: _Stat, claim_node: tuple[bytes, _Stat] | None, ready: bool
+    ) -> float | None:
+        """When (service clock) the job becomes claimable; None when it is already."""
+        if ready:
+            if record["state"] != JobState.UNCLAIMED.value:
+                return float("inf")  # a stale entry: never claimable through it
+            delay = float(record.get("delay") or 0.0)
+            return stat.mtime + delay if delay > 0 else None
+        if record["state"] != JobState.CLAIMED.value:
+            return float("inf")
+        if claim_node is None:
+            return None  # the claimer's session ended: its claim is over
+        return claim_node[1].mtime + float(json.loads(claim_node[0])["ttl"])
+
+    def _take(
+        self,
+        owner: str,
+        ttl: float,
+        rank: str,
+        record: dict[str, Any],
+        stat: _Stat,
+        claim_node: tuple[bytes, _Stat] | None,
+    ) -> Claim | None:
+        job_id = record["id"]
+        job_path, claim_path = self._path("jobs", job_id), self._path("claims", job_id)
+        taken = {
+            **record,
+            "state": JobState.CLAIMED.value,
+            "owner": owner,
+            "claims": int(record["claims"]) + 1,
+            "delay": 0.0,
+        }
+        from_ready = record["state"] == JobState.UNCLAIMED.value
+
+        def build(txn: Any) -> None:
+            txn.check(job_path, stat.version)
+            if from_ready:
+                txn.delete(self._path("ready", rank))
+                txn.create(self._path("held", rank), job_id.encode())
+            elif claim_node is not None:
+                txn.delete(claim_path, claim_node[1].version)
+            txn.create(claim_path, _encode({"owner": owner, "ttl": ttl}), ephemeral=True)
+            txn.set_data(job_path, _encode(taken))
+
+        results = self._commit(build)
+        if results is None:
+            return None
+        written = _stat(results[-1])
+        expires_at = written.mtime + ttl
+        self._held[(job_id, written.mzxid)] = (written.version, taken, self._sessions_lost)
+        job = replace(
+            self._snapshot_without_reads(taken, stat),
+            epoch=written.mzxid,
+            expires_at=expires_at,
+            # A revoke while the job was claimed is only in revokes/ (it must not move the
+            # job's version); any other revoke is in the record too.
+            revoke_reason=(
+                record.get("revoke_reason") if from_ready else self._revoke_reason(job_id, record)
+            ),
+        )
+        return Claim(self, job, owner, written.mzxid, ttl, expires_at)
+
+    @staticmethod
+    def _snapshot_without_reads(record: dict[str, Any], stat: _Stat) -> Job:
+        return replace(Job.from_dict(record), created_at=stat.ctime, not_before=0.0)
+
+    def _revoke_reason(self, job_id: str, record: dict[str, Any]) -> str | None:
+        revoke = self._read("revokes", job_id)
+        return record.get("revoke_reason") if revoke is None else revoke[0].decode()
+
+    # -- a claim's life ----------------------------------------------------------------------
+
+    def _holding(self, claim: Claim) -> tuple[int, dict[str, Any]]:
+        try:
+            version, record, sessions_lost = self._held[(claim.job.id, claim.epoch)]
+        except KeyError:
+            raise lost(claim, "this board object did not make the claim") from None
+        if sessions_lost != self._sessions_lost:
+            self._held.pop((claim.job.id, claim.epoch), None)
+            raise lost(claim, "the ZooKeeper session that held it ended")
+        return version, record
+
+    def _renew(self, claim: Claim) -> tuple[float, str | None]:
+        version, record = self._holding(claim)
+        job_path, claim_path = self._path("jobs", claim.job.id), self._path("claims", claim.job.id)
+
+        def build(txn: Any) -> None:
+            txn.check(job_path, version)
+            txn.set_data(claim_path, _encode({"owner": claim.owner, "ttl": claim.ttl}))
+
+        results = self._commit(build)
+        if results is None:
+            self._held.pop((claim.job.id, claim.epoch), None)
+            raise lost(claim, "the job changed hands, or the claimer's session ended")
+        expires_at = _stat(results[-1]).mtime + claim.ttl
+        return expires_at, self._revoke_reason(claim.job.id, record)
+
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+        self._hand_over(claim, {"state": state.value, "reason": reason}, requeue=False)
+
+    def _abandon(self, claim: Claim, delay: float) -> None:
+        self._hand_over(claim, {"state": JobState.UNCLAIMED.value, "delay": delay}, requeue=True)
+
+    def _hand_over(self, claim: Claim, changes: dict[str, Any], *, requeue: bool) -> None:
+        version, record = self._holding(claim)
+        job_id = claim.job.id
+        rank = record["rank"]
+        final = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, "delay": 0.0}
+        final.update(changes)
+
+        def build(txn: Any) -> None:
+            txn.check(self._path("jobs", job_id), version)
+            txn.delete(self._path("claims", job_id))
+            txn.delete(self._path("held", rank))
+            if requeue:
+                txn.create(self._path("ready", rank), job_id.encode())
+            txn.set_data(self._path("jobs", job_id), _encode(final))
+
+        results = self._commit(build)
+        self._held.pop((job_id, claim.epoch), None)
+        if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
+            raise lost(claim, "the job changed hands, or the claimer's session ended")
+
+    def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
+        """Whether an earlier try of this very hand-over was applied (its answer lost with
+        the connection): the job is in the state it asked for, stamped with its epoch."""
+        try:
+            record, _ = self._load(job_id)
+        except JobNotFoundError:
+            return False
+        return bool(record.get("epoch") == epoch and record["state"] == changes["state"])
+
+    # -- revoking ----------------------------------------------------------------------------
+
+    def _revoke(self, job_id: str, reason: str) -> Job:
+        while True:
+            record, stat = self._load(job_id)
+            if record["state"] == JobState.TRASHED.value:
+                return self._snapshot(record, stat)
+            if self._revoke_once(record, stat, reason):
+                return self._get(job_id)
+
+    def _revoke_once(self, record: dict[str, Any], stat: _Stat, reason: str) -> bool:
+        """Store the revoke request, and move an unclaimed or done job, in one transaction."""
+        job_id, state = record["id"], JobState(record["state"])
+        revoke_path = self._path("revokes", job_id)
+        has_revoke = self._call(self._client.exists, revoke_path) is not None
+        changed: dict[str, Any] | None = None
+        if state is JobState.UNCLAIMED and int(record["claims"]) == 0:
+            changed = {"state": JobState.TRASHED.value, "reason": reason}
+        elif state is JobState.DONE:
+            changed = {"state": JobState.UNCLAIMED.value, "delay": 0.0}
+        elif state is JobState.UNCLAIMED:
+            changed = {}  # handed back earlier: its next claimer reverts it
+
+        def build(txn: Any) -> None:
+            if has_revoke:
+                txn.set_data(revoke_path, reason.encode())
+            else:
+                txn.create(revoke_path, reason.encode())
+            if changed is None:
+                return  # a claimed job's version must not move: its owner's claim stays good
+            job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
+            txn.check(job_path, stat.version)
+            if changed.get("state") == JobState.TRASHED.value:
+                txn.delete(ready_path)
+            elif state is JobState.DONE:
+                txn.create(ready_path, job_id.encode())
+            txn.set_data(job_path, _encode({**record, **changed, "revoke_reason": reason}))
+
+        return self._commit(build) is not None
+
+    # -- waiting and closing -----------------------------------------------------------------
+
+    def _wait_for_change(self, timeout: float | None) -> bool:
+        with self._changed:
+            seen = getattr(self._local, "seen", None)
+            self._local.seen = None
+            if seen is None:
+                seen = self._version
+            limit = timeout
+            deadline = self._deadline
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                limit = left if limit is None else min(limit, left)
+            self._changed.wait_for(lambda: self._version != seen, limit)
+            passed = deadline is not None and time.monotonic() >= deadline
+            return self._version != seen or passed
+
+    def _close(self) -> None:
+        try:
+            self._client.stop()
+        finally:
+            self._client.close()
+
+    def destroy(self) -> None:
+        """Delete the whole board (every job, key and claim) from ZooKeeper."""
+        self._call(self._client.delete, self.root, recursive=True)
+
+
+def _stat(stat: Any) -> _Stat:
+    return _Stat(
+        version=int(stat.version),
+        czxid=int(stat.czxid),
+        mzxid=int(stat.mzxid),
+        mtime=float(stat.mtime) / 1000.0,
+        ctime=float(stat.ctime) / 1000.0,
+    )
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _quote_key(key: str) -> str:
+    # A key may hold "/" or be "." or "..": quote it into one safe node name.
+    return "k" + quote(key, safe="")
