@@ -19,7 +19,7 @@ EXPECTED = {
     # persisting
     "load_from_backend", "revoke", "persistence",
     # running jobs
-    "conductors",
+    "jobs", "conductors",
     # observing
     "events", "listeners",
     # errors

@@ -25,7 +25,7 @@ from steadyflow.states import AtomState, EngineState, FlowState
 from steadyflow.task import FunctionTask, Task, task
 
 if TYPE_CHECKING:
-    from steadyflow import conductors, persistence
+    from steadyflow import conductors, jobs, persistence
 
 __version__ = "0.1.0"
 
@@ -61,6 +61,7 @@ __all__ = [
     "revoke",
     "persistence",
     # running jobs
+    "jobs",
     "conductors",
     # observing
     "events",
@@ -73,14 +74,13 @@ __all__ = [
 ]
 
 
+#: Subpackages imported on first use: an in-memory run never pays for them.
+_LAZY_SUBPACKAGES = frozenset({"persistence", "jobs", "conductors"})
+
+
 def __getattr__(name: str) -> Any:
-    # The persistence layer is imported on first use: in-memory runs never pay for it.
-    if name == "persistence":
+    if name in _LAZY_SUBPACKAGES:
         import importlib
 
-        return importlib.import_module("steadyflow.persistence")
-    if name == "conductors":
-        import importlib
-
-        return importlib.import_module("steadyflow.conductors")
+        return importlib.import_module(f"steadyflow.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
