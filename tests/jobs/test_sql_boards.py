@@ -284,3 +284,37 @@ def test_sqlite_claims_never_scan_finished_jobs(tmp_path: Path) -> None:
             )
             assert "USING INDEX ix_steadyflow_jobs_claim (board=? AND state=?)" in plan, plan
             assert "SCAN steadyflow_jobs" not in plan, plan
+
+
+def test_a_claims_epoch_fences_the_flow_in_a_store_of_the_same_database(
+    database_url: str,
+) -> None:
+    from steadyflow.errors import LeaseLostError
+    from steadyflow.jobs import ClaimLostError
+    from steadyflow.persistence import AtomDetail
+    from steadyflow.states import AtomState
+
+    with open_backend(database_url) as store, open_board(database_url, name="fenced") as board:
+        # Given a job for a stored flow, claimed, and the flow leased with the claim's epoch
+        book = LogBook(name="book")
+        store.save_logbook(book)
+        flow = store.save_flow_detail(book.uuid, FlowDetail(name="flow"))
+        board.post("run", flow_id=flow.uuid)
+        first = board.claim("zombie", 0.5)
+        assert first is not None
+        store.acquire_lease(flow.uuid, "zombie", 30, epoch=first.epoch)
+        # When the claim lapses and another conductor claims the job and leases the flow
+        time.sleep(0.8)
+        heir = board.claim("heir", 30)
+        assert heir is not None
+        assert heir.epoch > first.epoch
+        store.acquire_lease(flow.uuid, "heir", 30, epoch=heir.epoch)
+        # Then the first owner can write neither the flow nor the job; the heir can
+        atom = AtomDetail(name="step", state=AtomState.SUCCESS, result=1)
+        with pytest.raises(LeaseLostError):
+            store.save_atom_details(flow.uuid, [atom], epoch=first.epoch)
+        store.save_atom_details(flow.uuid, [atom], epoch=heir.epoch)
+        with pytest.raises(ClaimLostError):
+            first.complete()
+        heir.complete()
+        assert store.get_flow_detail(flow.uuid).atoms["step"].result == 1
