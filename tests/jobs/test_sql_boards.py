@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -318,3 +318,30 @@ def test_a_claims_epoch_fences_the_flow_in_a_store_of_the_same_database(
             first.complete()
         heir.complete()
         assert store.get_flow_detail(flow.uuid).atoms["step"].result == 1
+
+
+@pytest.mark.postgres
+def test_sql_board_gives_back_the_connections_of_a_burst(postgres_url: str) -> None:
+    from steadyflow.jobs import sql
+
+    with open_board(postgres_url, name="burst") as board:
+        assert isinstance(board, sql.SQLBoard)
+        job = board.post("job", factory=FACTORY)
+        start = threading.Barrier(8)
+
+        def reader() -> None:
+            start.wait()
+            for _ in range(50):
+                board.get(job.id)
+
+        threads = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pool: Any = board.engine.pool
+        assert pool.checkedout() > 1
+        # After a pause, one call returns every connection the burst kept but itself
+        time.sleep(sql.FRESH_FOR + 0.2)
+        board.get(job.id)
+        assert pool.checkedout() == 1

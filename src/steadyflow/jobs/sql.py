@@ -227,14 +227,18 @@ class SQLBoard(JobBoard):
         """
         if self._pid != os.getpid():
             self._after_fork()
+        now = time.monotonic()
         with self._lock:
-            kept = self._idle.pop() if self._idle else None
-        connection = None
-        if kept is not None:
-            connection, used = kept
-            if time.monotonic() - used > FRESH_FOR or connection.invalidated:
-                connection.close()
-                connection = None
+            # Every stale one goes back, not only the one taken: after a burst of
+            # threads the extra connections would otherwise stay checked out.
+            stale = [kept for kept, used in self._idle if now - used > FRESH_FOR]
+            self._idle = [(kept, used) for kept, used in self._idle if now - used <= FRESH_FOR]
+            connection = self._idle.pop()[0] if self._idle else None
+        for kept in stale:
+            kept.close()
+        if connection is not None and connection.invalidated:
+            connection.close()
+            connection = None
         if connection is None:
             connection = self._autocommit.connect()
         try:
