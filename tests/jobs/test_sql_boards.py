@@ -345,3 +345,21 @@ def test_sql_board_gives_back_the_connections_of_a_burst(postgres_url: str) -> N
         time.sleep(sql.FRESH_FOR + 0.2)
         board.get(job.id)
         assert pool.checkedout() == 1
+
+
+def test_sqlite_board_keeps_no_connection_per_finished_thread(tmp_path: Path) -> None:
+    def open_files() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if str(tmp_path) in str(fd.resolve(strict=False)))
+
+    with SQLiteBoard(tmp_path / "jobs.db") as board:
+        job = board.post("job", factory=FACTORY)
+        before = open_files()
+        # When fifty short-lived threads use the board one after the other
+        for _ in range(50):
+            thread = threading.Thread(target=board.get, args=(job.id,))
+            thread.start()
+            thread.join()
+        # Then it holds the files of as many connections as were in use at once
+        assert open_files() == before
+    assert open_files() == 0
