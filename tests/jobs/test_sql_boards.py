@@ -363,3 +363,28 @@ def test_sqlite_board_keeps_no_connection_per_finished_thread(tmp_path: Path) ->
         # Then it holds the files of as many connections as were in use at once
         assert open_files() == before
     assert open_files() == 0
+
+
+@pytest.mark.postgres
+def test_postgresql_listeners_are_shared_by_the_threads_that_wait(postgres_url: str) -> None:
+    import psycopg
+
+    tag = f"sfjobs{uuid.uuid4().hex[:10]}"
+
+    def sessions() -> int:
+        with psycopg.connect(_services.postgres_url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (tag,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with open_board(f"{postgres_url}&application_name={tag}", name="listeners") as board:
+        # When ten short-lived threads wait on the board one after the other
+        for _ in range(10):
+            thread = threading.Thread(target=board.wait, kwargs={"timeout": 0.05})
+            thread.start()
+            thread.join()
+        # Then one listener served them all (plus the pool's connection)
+        assert sessions() <= 2
+    assert sessions() == 0
