@@ -655,3 +655,35 @@ def test_a_frozen_claimant_cannot_finish_a_job_taken_over(
     assert board.get(job.id) == before
     heir.complete()
     assert board.get(job.id).state is JobState.DONE
+
+
+def test_one_owner_per_job_under_racing_processes(
+    board: JobBoard, board_kind: BoardKind, board_site: BoardSite
+) -> None:
+    if not board_kind.cross_process:
+        pytest.skip("an in-process board")
+    assert board_site.url is not None
+    # Given 200 jobs and four claimers, each in its own process, started together
+    jobs = {post(board, f"job-{i}").id for i in range(200)}
+    command = [sys.executable, CLAIMER, board_site.url, board_site.name, str(TTL), "drain"]
+    processes = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = []
+    try:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [process.communicate(timeout=120)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    # Then every job was claimed and completed exactly once, across the processes
+    taken = Counter(line for output in outputs for line in output.split())
+    assert set(taken) == jobs
+    assert set(taken.values()) == {1}
+    assert {job.id for job in board.iter_jobs(JobState.DONE)} == jobs

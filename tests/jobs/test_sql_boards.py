@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -284,3 +284,107 @@ def test_sqlite_claims_never_scan_finished_jobs(tmp_path: Path) -> None:
             )
             assert "USING INDEX ix_steadyflow_jobs_claim (board=? AND state=?)" in plan, plan
             assert "SCAN steadyflow_jobs" not in plan, plan
+
+
+def test_a_claims_epoch_fences_the_flow_in_a_store_of_the_same_database(
+    database_url: str,
+) -> None:
+    from steadyflow.errors import LeaseLostError
+    from steadyflow.jobs import ClaimLostError
+    from steadyflow.persistence import AtomDetail
+    from steadyflow.states import AtomState
+
+    with open_backend(database_url) as store, open_board(database_url, name="fenced") as board:
+        # Given a job for a stored flow, claimed, and the flow leased with the claim's epoch
+        book = LogBook(name="book")
+        store.save_logbook(book)
+        flow = store.save_flow_detail(book.uuid, FlowDetail(name="flow"))
+        board.post("run", flow_id=flow.uuid)
+        first = board.claim("zombie", 0.5)
+        assert first is not None
+        store.acquire_lease(flow.uuid, "zombie", 30, epoch=first.epoch)
+        # When the claim lapses and another conductor claims the job and leases the flow
+        time.sleep(0.8)
+        heir = board.claim("heir", 30)
+        assert heir is not None
+        assert heir.epoch > first.epoch
+        store.acquire_lease(flow.uuid, "heir", 30, epoch=heir.epoch)
+        # Then the first owner can write neither the flow nor the job; the heir can
+        atom = AtomDetail(name="step", state=AtomState.SUCCESS, result=1)
+        with pytest.raises(LeaseLostError):
+            store.save_atom_details(flow.uuid, [atom], epoch=first.epoch)
+        store.save_atom_details(flow.uuid, [atom], epoch=heir.epoch)
+        with pytest.raises(ClaimLostError):
+            first.complete()
+        heir.complete()
+        assert store.get_flow_detail(flow.uuid).atoms["step"].result == 1
+
+
+@pytest.mark.postgres
+def test_sql_board_gives_back_the_connections_of_a_burst(postgres_url: str) -> None:
+    from steadyflow.jobs import sql
+
+    with open_board(postgres_url, name="burst") as board:
+        assert isinstance(board, sql.SQLBoard)
+        job = board.post("job", factory=FACTORY)
+        start = threading.Barrier(8)
+
+        def reader() -> None:
+            start.wait()
+            for _ in range(50):
+                board.get(job.id)
+
+        threads = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pool: Any = board.engine.pool
+        assert pool.checkedout() > 1
+        # After a pause, one call returns every connection the burst kept but itself
+        time.sleep(sql.FRESH_FOR + 0.2)
+        board.get(job.id)
+        assert pool.checkedout() == 1
+
+
+def test_sqlite_board_keeps_no_connection_per_finished_thread(tmp_path: Path) -> None:
+    def open_files() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if str(tmp_path) in str(fd.resolve(strict=False)))
+
+    with SQLiteBoard(tmp_path / "jobs.db") as board:
+        job = board.post("job", factory=FACTORY)
+        before = open_files()
+        # When fifty short-lived threads use the board one after the other
+        for _ in range(50):
+            thread = threading.Thread(target=board.get, args=(job.id,))
+            thread.start()
+            thread.join()
+        # Then it holds the files of as many connections as were in use at once
+        assert open_files() == before
+    assert open_files() == 0
+
+
+@pytest.mark.postgres
+def test_postgresql_listeners_are_shared_by_the_threads_that_wait(postgres_url: str) -> None:
+    import psycopg
+
+    tag = f"sfjobs{uuid.uuid4().hex[:10]}"
+
+    def sessions() -> int:
+        with psycopg.connect(_services.postgres_url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (tag,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with open_board(f"{postgres_url}&application_name={tag}", name="listeners") as board:
+        # When ten short-lived threads wait on the board one after the other
+        for _ in range(10):
+            thread = threading.Thread(target=board.wait, kwargs={"timeout": 0.05})
+            thread.start()
+            thread.join()
+        # Then one listener served them all (plus the pool's connection)
+        assert sessions() <= 2
+    assert sessions() == 0

@@ -109,12 +109,13 @@ class SQLBoard(JobBoard):
     own clocks disagree still agree on who holds a job.
 
     Wake-ups: on PostgreSQL, posts, abandons and revokes ``NOTIFY`` a channel
-    of the board in their own transaction, and each waiting thread ``LISTEN``\\ s on
-    a dedicated connection; it also wakes when the next claim or abandon delay
-    runs out (read from the database's clock). On MariaDB, which cannot push,
-    waiting looks at the board every ``poll_interval`` seconds (one indexed read)
-    and wakes while an unclaimed job is ready or when the number of lapsed
-    claims changed.
+    of the board in their own transaction, and a waiting thread ``LISTEN``\\ s on
+    a dedicated connection (kept, still listening, between waits: nothing
+    posted between a failed claim and the next wait is missed); it also wakes
+    when the next claim or abandon delay runs out (read from the database's
+    clock). On MariaDB, which cannot push, waiting looks at the board every
+    ``poll_interval`` seconds (one indexed read) and wakes while an unclaimed
+    job is ready or when the number of lapsed claims changed.
 
     Thread-safe. Open boards after forking (a child re-creates its connections).
 
@@ -178,8 +179,8 @@ class SQLBoard(JobBoard):
         self._channel = channel_name(name)
         self._lock = threading.Lock()
         self._idle: list[tuple[Connection, float]] = []
-        self._local = threading.local()
         self._listeners: list[Any] = []
+        self._idle_listeners: list[Any] = []
         self._pid = os.getpid()
         try:
             with self._translated():
@@ -227,14 +228,18 @@ class SQLBoard(JobBoard):
         """
         if self._pid != os.getpid():
             self._after_fork()
+        now = time.monotonic()
         with self._lock:
-            kept = self._idle.pop() if self._idle else None
-        connection = None
-        if kept is not None:
-            connection, used = kept
-            if time.monotonic() - used > FRESH_FOR or connection.invalidated:
-                connection.close()
-                connection = None
+            # Every stale one goes back, not only the one taken: after a burst of
+            # threads the extra connections would otherwise stay checked out.
+            stale = [kept for kept, used in self._idle if now - used > FRESH_FOR]
+            self._idle = [(kept, used) for kept, used in self._idle if now - used <= FRESH_FOR]
+            connection = self._idle.pop()[0] if self._idle else None
+        for kept in stale:
+            kept.close()
+        if connection is not None and connection.invalidated:
+            connection.close()
+            connection = None
         if connection is None:
             connection = self._autocommit.connect()
         try:
@@ -279,14 +284,15 @@ class SQLBoard(JobBoard):
         self.engine.dispose(close=False)
         self._lock = threading.Lock()
         self._idle = []
-        self._local = threading.local()
         self._listeners = []
+        self._idle_listeners = []
         self._pid = os.getpid()
 
     def _close(self) -> None:
         with self._lock:
             kept, self._idle = self._idle, []
             listeners, self._listeners = self._listeners, []
+            self._idle_listeners = []
         if self._pid == os.getpid():
             for connection, _ in kept:
                 with contextlib.suppress(Exception):
@@ -485,6 +491,21 @@ class SQLBoard(JobBoard):
 
     def _wait_for_notify(self, timeout: float | None) -> bool:
         listener, fresh = self._listener()
+        try:
+            woken = self._listen(listener, fresh, timeout)
+        except BaseException:
+            self._drop_listener(listener)
+            raise
+        with self._lock:
+            self._idle_listeners.append(listener)
+        return woken
+
+    def _listen(self, listener: Any, fresh: bool, timeout: float | None) -> bool:
+        with self._translated():
+            # Everything heard since the listener last waited counts, at once, as one
+            # wake-up: it may have come between the caller's failed claim and now.
+            if any(True for _ in listener.notifies(timeout=0)):
+                return True
         if fresh and self._anything_claimable():
             # Posted before LISTEN took effect, so not heard: say so now.
             return True
@@ -493,20 +514,21 @@ class SQLBoard(JobBoard):
         if soonest is not None:
             # A little past the deadline, so that the database sees it as passed too.
             limit = soonest + 0.005 if limit is None else min(limit, soonest + 0.005)
-        try:
-            with self._translated():
-                for _ in listener.notifies(timeout=limit, stop_after=1):
-                    return True
-        except BaseException:
-            self._drop_listener(listener)
-            raise
+        with self._translated():
+            for _ in listener.notifies(timeout=limit, stop_after=1):
+                return True
         return soonest is not None and (timeout is None or soonest < timeout)
 
     def _listener(self) -> tuple[Any, bool]:
-        """This thread's LISTENing connection, and whether it was opened just now."""
+        """A LISTENing connection for this wait, and whether it was opened just now.
+
+        Listeners are kept between waits and handed to whichever thread waits
+        next: each keeps listening while idle, so nothing posted meanwhile is missed.
+        """
         if self._pid != os.getpid():
             self._after_fork()
-        listener = getattr(self._local, "listener", None)
+        with self._lock:
+            listener = self._idle_listeners.pop() if self._idle_listeners else None
         if listener is not None and not listener.closed:
             return listener, False
         with self._translated():
@@ -517,13 +539,11 @@ class SQLBoard(JobBoard):
             listener.rollback()
             listener.autocommit = True
             listener.execute(f'LISTEN "{self._channel}"')
-        self._local.listener = listener
         with self._lock:
             self._listeners.append(listener)
         return listener, True
 
     def _drop_listener(self, listener: Any) -> None:
-        self._local.listener = None
         with self._lock, contextlib.suppress(ValueError):
             self._listeners.remove(listener)
         with contextlib.suppress(Exception):

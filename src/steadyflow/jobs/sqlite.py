@@ -151,7 +151,8 @@ class SQLiteBoard(JobBoard):
     unclaimed job is ready to claim (posted, abandoned, its delay over), or when
     the number of lapsed claims changed.
 
-    Thread-safe: each thread gets its own connection; SQLite serializes the writers.
+    Thread-safe: a thread uses a connection of its own for each call (kept
+    between calls, as many as were in use at once); SQLite serializes the writers.
 
     Args:
         path: the database file (created if missing; its directory must exist).
@@ -181,9 +182,9 @@ class SQLiteBoard(JobBoard):
         self._busy_timeout = float(busy_timeout)
         self.poll_interval = float(poll_interval)
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._pid = os.getpid()
         self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         try:
             self._upgrade()
         except BaseException:
@@ -231,22 +232,32 @@ class SQLiteBoard(JobBoard):
                 raise
         return db
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (a new one after a fork: the parent keeps its locks)."""
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, by this thread alone.
+
+        Idle connections are kept and handed to whichever thread needs one, so a
+        board holds as many as were ever in use at once, not one per thread
+        that ever touched it. After a fork the child opens its own: the
+        inherited ones are left unused and unclosed, since closing them could
+        disturb the parent's locks on the file.
+        """
         if self._pid != os.getpid():
-            # The inherited connections are left unused and unclosed: closing them
-            # could disturb the parent's locks on the file.
             self._lock = threading.Lock()
-            self._local = threading.local()
             self._connections = []
+            self._idle = []
             self._pid = os.getpid()
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
         if db is None:
             db = self._connect()
-            self._local.db = db
             with self._lock:
                 self._connections.append(db)
-        return db
+        try:
+            yield db
+        finally:
+            with self._lock:
+                self._idle.append(db)
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -261,8 +272,7 @@ class SQLiteBoard(JobBoard):
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, the write lock taken before anything is read."""
-        with self._translated():
-            db = self._db()
+        with self._translated(), self._using() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -273,12 +283,13 @@ class SQLiteBoard(JobBoard):
             db.execute("COMMIT")
 
     def _read(self, sql: str, params: dict[str, Any]) -> list[Row]:
-        with self._translated():
-            return self._db().execute(sql, params).fetchall()
+        with self._translated(), self._using() as db:
+            return db.execute(sql, params).fetchall()
 
     def _close(self) -> None:
         with self._lock:
             connections, self._connections = self._connections, []
+            self._idle = []
         if self._pid != os.getpid():
             return
         for db in connections:
@@ -287,7 +298,9 @@ class SQLiteBoard(JobBoard):
     # -- schema ------------------------------------------------------------------------------
 
     def _upgrade(self) -> None:
-        if self._stored_version(self._db()) == SCHEMA_VERSION:
+        with self._using() as db:
+            current = self._stored_version(db)
+        if current == SCHEMA_VERSION:
             return
         with self._writing() as db:
             # Read again under the write lock: another process may have migrated.
