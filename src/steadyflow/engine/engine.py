@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
-ENGINE_KINDS = ("serial", "parallel", "asyncio")
+ENGINE_KINDS = ("serial", "parallel", "asyncio", "workers")
 
 
 class Statistics(NamedTuple):
@@ -91,11 +91,13 @@ class Engine:
         engine: ``"serial"`` (one atom at a time, in this thread),
             ``"parallel"`` (independent atoms at once, on threads) or
             ``"asyncio"`` (independent atoms at once on an event loop;
-            synchronous tasks on threads).
+            synchronous tasks on threads) or ``"workers"`` (each task on a
+            remote worker, through ``broker``; see docs/workers.md).
         max_workers: threads for the parallel engine (and for synchronous
             tasks of an asyncio run).
         executor: a ``concurrent.futures.Executor`` for those threads instead.
-        max_concurrency: how many atoms an asyncio run keeps in flight at once.
+        max_concurrency: how many atoms an asyncio run keeps in flight at once
+            (a workers run: how many requests, default 64).
         revert: what a failure nobody retries undoes: ``"flow"`` (everything
             that completed, the default) or ``"scope"`` (when a retry
             controller gives up, only its flow is reverted; the run ends
@@ -118,6 +120,8 @@ class Engine:
         lease_ttl: seconds a persisted run's lease lasts without renewal
             (default 30; renewed every third of it): how long a runner that
             died, froze or lost its network blocks the flow.
+        broker: the workers engine's broker URL (``amqp://...``, ``redis://...``).
+        topic: which workers the workers engine sends tasks to.
 
     Raises:
         ValueError: an unknown engine kind, an invalid ``flow_id``.
@@ -145,6 +149,8 @@ class Engine:
         on_version_change: VersionPolicy = "error",
         book: str | None = None,
         lease_ttl: float | None = None,
+        broker: str | None = None,
+        topic: str | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -153,6 +159,10 @@ class Engine:
             )
         if engine not in ENGINE_KINDS:
             raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_KINDS)}")
+        if engine == "workers" and (broker is None or topic is None):
+            raise ValueError('engine="workers" needs broker= (a URL) and topic=')
+        if engine != "workers" and (broker is not None or topic is not None):
+            raise ValueError(f'broker= and topic= are options of engine="workers", not {engine!r}')
         if store is not None and not isinstance(store, Mapping):
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
@@ -163,6 +173,8 @@ class Engine:
         self._max_workers = max_workers
         self._futures_executor = executor
         self._max_concurrency = max_concurrency
+        self._broker = broker
+        self._topic = topic
         if revert not in ("flow", "scope"):
             raise ValueError(f"revert must be 'flow' or 'scope', not {revert!r}")
         self._revert = revert
@@ -307,11 +319,15 @@ class Engine:
         """Like :meth:`run_iter`, waiting for completions without blocking the loop."""
         from steadyflow.engine._asyncio import AsyncioExecutor
 
-        executor = AsyncioExecutor(
-            max_workers=self._max_workers,
-            executor=self._futures_executor,
-            max_concurrency=1 if self.kind == "serial" else self._max_concurrency,
-        )
+        executor: Executor
+        if self.kind == "workers":
+            executor = self._new_executor()  # waits for replies on a thread, off the loop
+        else:
+            executor = AsyncioExecutor(
+                max_workers=self._max_workers,
+                executor=self._futures_executor,
+                max_concurrency=1 if self.kind == "serial" else self._max_concurrency,
+            )
         machine = self._begin(executor, timeout)
         began = time.perf_counter()
         try:
@@ -322,7 +338,11 @@ class Engine:
                     wait = machine.wait_timeout()
                     if executor.in_flight:
                         await executor.wait_async(wait)
-                    elif wait and type(self._clock) is Clock:
+                    elif (
+                        wait
+                        and type(self._clock) is Clock
+                        and isinstance(executor, AsyncioExecutor)
+                    ):
                         # Only backoff timers are pending: a suspend() ends the wait early.
                         self._waker = executor.wake
                         await executor.nap(wait)
@@ -587,12 +607,27 @@ class Engine:
             record.release()
 
     def _new_executor(self) -> Executor:
+        if self.kind == "workers":
+            return self._workers_executor()
         # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
         if self.kind in ("parallel", "asyncio"):
             from steadyflow.engine._threads import ThreadExecutor
 
             return ThreadExecutor(max_workers=self._max_workers, executor=self._futures_executor)
         return InlineExecutor()
+
+    def _workers_executor(self) -> Executor:
+        from steadyflow.workers.executor import WorkersExecutor
+
+        assert self._broker is not None
+        assert self._topic is not None
+        record = self._record
+        return WorkersExecutor(
+            self._broker,
+            self._topic,
+            capacity=self._max_concurrency or 64,
+            epoch=None if record is None else (lambda: record.epoch),
+        )
 
     def _enter(self, state: EngineState) -> None:
         if state is not self._state:

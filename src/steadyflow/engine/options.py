@@ -31,7 +31,7 @@ __all__ = [
     "VersionPolicy",
 ]
 
-EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio"]
+EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio", "workers"]
 """The engines ``engine=`` chooses from."""
 
 RevertMode: TypeAlias = Literal["flow", "scope"]
@@ -68,6 +68,8 @@ class RunOptions(TypedDict, total=False):
     on_version_change: VersionPolicy
     book: str | None
     lease_ttl: float | None
+    broker: str | None
+    topic: str | None
 
 
 class EngineOptions(RunOptions, total=False):

@@ -1,0 +1,123 @@
+"""Where messages go on the broker, and the kombu plumbing both sides share.
+
+- requests: the durable direct exchange ``steadyflow``, routing key = topic,
+  into the durable queue ``steadyflow.<topic>`` that every worker of the
+  topic consumes (competing consumers: the broker hands a request to a
+  worker with a free slot, so load decides, not a guess);
+- replies: the engine's own durable queue ``steadyflow.reply.<random>``
+  (expiring a while after its engine is gone), through the default exchange;
+- announcements: the fanout exchange ``steadyflow.announce.<topic>``, bound
+  to every engine's reply queue.
+
+Requests and replies are persistent messages, published with confirms
+(RabbitMQ) and retried through reconnections, so a broker restart loses
+none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from steadyflow.errors import MissingDriverError
+
+__all__ = [
+    "PUBLISH_RETRY",
+    "announce_exchange",
+    "connect",
+    "connection_errors",
+    "import_kombu",
+    "reply_queue",
+    "request_exchange",
+    "request_queue",
+]
+
+_log = logging.getLogger("steadyflow.workers")
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+REPLY_QUEUE_EXPIRES_S = 600
+"""A reply queue lives this long after its engine stopped consuming it (crashed)."""
+
+PUBLISH_RETRY: dict[str, Any] = {
+    "max_retries": 120,
+    "interval_start": 0.1,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
+"""Publishing retries through a broker restart for about two minutes."""
+
+
+def import_kombu() -> Any:
+    """The kombu module, or an error saying how to install it."""
+    try:
+        import kombu
+    except ImportError as exc:
+        raise MissingDriverError(
+            "the workers engine needs kombu: pip install 'steadyflow[workers]'"
+        ) from exc
+    return kombu
+
+
+def check_topic(topic: object) -> str:
+    """Refuse a topic that would make an odd queue name.
+
+    Raises:
+        ValueError: ``topic`` is not 1-200 letters, digits or ``_.:-``.
+    """
+    if not isinstance(topic, str) or not _TOPIC.match(topic):
+        raise ValueError(f"topic must be 1-200 letters, digits or '_.:-', not {topic!r}")
+    return topic
+
+
+def connect(url: str, *, heartbeat: float = 0) -> Any:
+    """A kombu connection to ``url`` with publisher confirms where the transport has them."""
+    kombu = import_kombu()
+    options: dict[str, Any] = {}
+    if url.startswith(("amqp", "pyamqp")):
+        options["confirm_publish"] = True
+    connection: Any = kombu.Connection(
+        url, transport_options=options, heartbeat=heartbeat, connect_timeout=5
+    )
+    return connection
+
+
+def connection_errors(connection: Any) -> tuple[type[BaseException], ...]:
+    """What a lost connection raises with this transport (plus OSError)."""
+    return (*connection.connection_errors, *connection.channel_errors, OSError)
+
+
+def request_exchange() -> Any:
+    kombu = import_kombu()
+    exchange: Any = kombu.Exchange("steadyflow", type="direct", durable=True)
+    return exchange
+
+
+def request_queue(topic: str) -> Any:
+    """The durable queue every worker of ``topic`` takes requests from."""
+    kombu = import_kombu()
+    queue: Any = kombu.Queue(
+        f"steadyflow.{topic}", exchange=request_exchange(), routing_key=topic, durable=True
+    )
+    return queue
+
+
+def announce_exchange(topic: str) -> Any:
+    kombu = import_kombu()
+    exchange: Any = kombu.Exchange(f"steadyflow.announce.{topic}", type="fanout", durable=False)
+    return exchange
+
+
+def reply_queue(name: str, topic: str) -> Any:
+    """An engine's reply queue (fed through the default exchange), bound to announcements."""
+    kombu = import_kombu()
+    queue: Any = kombu.Queue(
+        name,
+        exchange=kombu.Exchange(""),
+        routing_key=name,
+        durable=True,
+        queue_arguments={"x-expires": REPLY_QUEUE_EXPIRES_S * 1000},
+        bindings=[kombu.binding(announce_exchange(topic))],
+    )
+    return queue

@@ -1,0 +1,427 @@
+"""The ``workers`` engine's executor: each task call becomes a request to a remote worker.
+
+Retry controllers (and anything that is not a task) still run here, in the
+engine; a task's ``execute`` or ``revert``, or one element of a Map, is
+published as a ``request`` to the topic's queue, and its completion is the
+worker's ``result``.
+
+Delivery discipline (docs/workers.md states it for users):
+
+- a request is a persistent message published with confirms into a durable
+  queue: once :meth:`WorkersExecutor.submit` returns, the broker has it;
+- a worker acks a request when it *starts* it, right after publishing
+  ``started`` (confirmed); from then on it heartbeats every few seconds.
+  A worker that dies before acking leaves the request to the broker, which
+  hands it to another worker; one that dies after is noticed here when its
+  heartbeats stop (2.5 of its intervals), and the request is published again
+  under a new request id, with the same idempotency key and attempt;
+- only the reply to the request id currently awaited completes a job: a late
+  reply from a worker presumed dead, or one for an earlier engine (whose
+  lease another runner took), is dropped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from steadyflow.engine._executor import (
+    Completion,
+    Job,
+    ThreadedExecutor,
+    failed,
+    invoke,
+    timeout_failure,
+)
+from steadyflow.errors import MessageError
+from steadyflow.failure import Failure
+from steadyflow.task import Task
+from steadyflow.workers import _broker, protocol
+from steadyflow.workers._registry import task_ref
+
+__all__ = ["WorkersExecutor"]
+
+_log = logging.getLogger("steadyflow.workers")
+
+PRESUMED_DEAD_AFTER = 2.5
+"""Heartbeat intervals of silence after which a worker running a request is presumed dead."""
+
+_WAKE: dict[str, Any] = {"type": "wake"}
+_RECONNECTED: dict[str, Any] = {"type": "reconnected"}
+
+
+class _Pending:
+    """One request awaited: its job, its message, and what was heard of its worker."""
+
+    __slots__ = ("body", "deadline", "fields", "heartbeat", "job", "last_seen", "worker")
+
+    def __init__(self, job: Job, fields: dict[str, Any], body: bytes) -> None:
+        self.job = job
+        self.fields = fields
+        self.body = body
+        self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        self.worker: str | None = None
+        self.heartbeat = 0.0
+        self.last_seen = 0.0
+
+    def silent_until(self) -> float | None:
+        """When the worker running this request is presumed dead, if one took it."""
+        if self.worker is None:
+            return None
+        return self.last_seen + PRESUMED_DEAD_AFTER * self.heartbeat
+
+
+class WorkersExecutor(ThreadedExecutor):
+    """Sends tasks to ``steadyflow worker`` processes over a kombu broker.
+
+    Args:
+        broker: the broker URL (``amqp://...`` for RabbitMQ, ``redis://...``).
+        topic: which workers: those started with the same topic.
+        capacity: requests kept in flight at once (the broker queues them
+            until a worker has a free slot).
+        epoch: returns the lease epoch of the persisted run (None without
+            one), sent with every request and checked on every reply.
+        max_message_bytes: the size limit of one message.
+    """
+
+    def __init__(
+        self,
+        broker: str,
+        topic: str,
+        *,
+        capacity: int = 64,
+        epoch: Callable[[], int | None] | None = None,
+        max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
+    ) -> None:
+        if not isinstance(broker, str) or "://" not in broker:
+            raise ValueError(f"broker must be a URL such as amqp://host//, not {broker!r}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, not {capacity}")
+        self.topic = _broker.check_topic(topic)
+        self.broker = broker
+        self.capacity = capacity
+        self._epoch = epoch or (lambda: None)
+        self._limit = max_message_bytes
+        self._reply_name = f"steadyflow.reply.{uuid.uuid4().hex}"
+        self._pending: dict[str, _Pending] = {}
+        self._local: list[Completion] = []
+        self._inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._buffer: list[dict[str, Any]] = []
+        self.workers: dict[str, dict[str, Any]] = {}
+        """Workers of the topic that announced themselves: name -> their announcement."""
+        self.redispatched = 0
+        """Requests published again because their worker went silent."""
+        self._connection: Any | None = None
+        self._producer: Any = None
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._listen_error: BaseException | None = None
+
+    # -- the Executor interface ------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending) + len(self._local)
+
+    def submit(self, job: Job) -> None:
+        task = getattr(job.fn, "__self__", None)
+        if not isinstance(task, Task):
+            # A retry controller's decision stays in the engine, as do deciders and maps.
+            self._local.append(invoke(job, self._await))
+            return
+        context = job.context
+        request_id = uuid.uuid4().hex
+        fields: dict[str, Any] = {
+            "task": task_ref(task),
+            "version": task.version,
+            "action": "revert" if job.revert else "execute",
+            "flow_id": context.flow_id,
+            "atom": context.atom_name,
+            "element": job.element,
+            "attempt": context.attempt,
+            "key": context.idempotency_key,
+            "epoch": self._epoch(),
+            "deadline": None if job.timeout is None else time.time() + job.timeout,
+            "reply_to": self._reply_name,
+            "kwargs": job.kwargs,
+        }
+        try:
+            body = protocol.encode("request", self._limit, id=request_id, **fields)
+        except MessageError as exc:
+            self._local.append(failed(job, Failure.from_exception(exc)))
+            return
+        self._start()
+        pending = _Pending(job, fields, body)
+        self._pending[request_id] = pending
+        self._publish(body)
+
+    def take(self) -> list[Completion]:
+        done, self._local = self._local, []
+        arrived, self._buffer = self._buffer, []
+        while True:
+            try:
+                arrived.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        for message in arrived:
+            completion = self._handle(message)
+            if completion is not None:
+                done.append(completion)
+        if self._listen_error is not None:
+            error, self._listen_error = self._listen_error, None
+            raise error
+        if self._pending:
+            done.extend(self._overdue())
+        return done
+
+    def wait(self, timeout: float | None) -> None:
+        if self._local or self._buffer or not self._pending:
+            return
+        until = self._next_check()
+        if until is not None:
+            left = max(0.0, until - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+        try:
+            self._buffer.append(self._inbox.get(timeout=timeout))
+        except queue.Empty:
+            return
+
+    def wake(self) -> None:
+        self._inbox.put(_WAKE)
+
+    def abandon(self) -> list[Job]:
+        jobs = [pending.job for pending in self._pending.values()]
+        self._pending.clear()
+        return jobs
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=10)
+            self._listener = None
+        if self._connection is not None:
+            self._delete_reply_queue()
+            self._connection.release()
+            self._connection = None
+            self._producer = None
+        self._close_loop()
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    def _handle(self, message: dict[str, Any]) -> Completion | None:
+        kind = message["type"]
+        if kind == "result":
+            return self._result(message)
+        if kind == "started":
+            pending = self._pending.get(message["id"])
+            if pending is not None:
+                pending.worker = message["worker"]
+                pending.heartbeat = float(message["heartbeat"])
+                pending.last_seen = time.monotonic()
+        elif kind == "heartbeat":
+            self._heartbeat(message)
+        elif kind == "progress":
+            pending = self._pending.get(message["id"])
+            if pending is not None:
+                pending.job.context.report_progress(float(message["fraction"]))
+        elif kind == "announce":
+            self._announce(message)
+        elif kind == "reconnected":
+            # The silence was ours (the broker went away): give every worker its full grace again.
+            now = time.monotonic()
+            for pending in self._pending.values():
+                pending.last_seen = now
+        return None
+
+    def _result(self, message: dict[str, Any]) -> Completion | None:
+        request_id = message["id"]
+        pending = self._pending.get(request_id)
+        if pending is None:
+            _log.info(
+                "ignoring a late reply %s from worker %s (%s): no request awaits it",
+                request_id,
+                message["worker"],
+                message["key"],
+            )
+            return None
+        fields = pending.fields
+        if message["key"] != fields["key"] or message["epoch"] != fields["epoch"]:
+            _log.warning(
+                "ignoring reply %s: it is for %s epoch %s, not %s epoch %s",
+                request_id,
+                message["key"],
+                message["epoch"],
+                fields["key"],
+                fields["epoch"],
+            )
+            return None
+        del self._pending[request_id]
+        job = pending.job
+        if message["ok"]:
+            return Completion(job.node, job.revert, True, message["value"], job.element)
+        try:
+            failure = protocol.failure_of(message)
+        except MessageError as exc:
+            failure = Failure.from_exception(exc)
+        return failed(job, failure)
+
+    def _heartbeat(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        worker = message["worker"]
+        for request_id in message["ids"]:
+            pending = self._pending.get(request_id)
+            if pending is None or pending.worker not in (None, worker):
+                continue
+            if pending.worker is None:  # its "started" is still on the way
+                pending.worker = worker
+                pending.heartbeat = float(message["heartbeat"])
+            pending.last_seen = now
+
+    def _announce(self, message: dict[str, Any]) -> None:
+        worker = message["worker"]
+        if message["state"] == "down":
+            self.workers.pop(worker, None)
+            _log.info("worker %s left topic %s", worker, message["topic"])
+            return
+        if worker not in self.workers:
+            _log.info("worker %s joined topic %s", worker, message["topic"])
+        self.workers[worker] = message
+
+    def _overdue(self) -> list[Completion]:
+        """Time out jobs past their deadline; publish again those whose worker went silent."""
+        now = time.monotonic()
+        done: list[Completion] = []
+        for request_id, pending in list(self._pending.items()):
+            if pending.deadline is not None and pending.deadline <= now:
+                del self._pending[request_id]
+                done.append(failed(pending.job, timeout_failure(pending.job)))
+                continue
+            silent = pending.silent_until()
+            if silent is not None and silent <= now:
+                self._redispatch(request_id, pending)
+        return done
+
+    def _redispatch(self, request_id: str, pending: _Pending) -> None:
+        del self._pending[request_id]
+        _log.warning(
+            "worker %s went silent running %s (request %s): sending it again",
+            pending.worker,
+            pending.fields["key"],
+            request_id,
+        )
+        new_id = uuid.uuid4().hex
+        body = protocol.encode("request", self._limit, id=new_id, **pending.fields)
+        fresh = _Pending(pending.job, pending.fields, body)
+        fresh.deadline = pending.deadline
+        self._pending[new_id] = fresh
+        self.redispatched += 1
+        self._publish(body)
+
+    def _next_check(self) -> float | None:
+        times = [
+            when
+            for pending in self._pending.values()
+            for when in (pending.deadline, pending.silent_until())
+            if when is not None
+        ]
+        return min(times) if times else None
+
+    # -- the broker --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._connection is not None:
+            return
+        kombu = _broker.import_kombu()
+        connection = _broker.connect(self.broker)
+        connection.ensure_connection(max_retries=3)
+        self._connection = connection
+        self._producer = kombu.Producer(connection, serializer=None)
+        _broker.request_queue(self.topic)(connection.default_channel).declare()
+        self._listener = threading.Thread(
+            target=self._listen, name=f"steadyflow-replies-{self.topic}", daemon=True
+        )
+        self._listener.start()
+        if not self._ready.wait(10):
+            raise ConnectionError(f"could not consume replies from {self.broker}")
+
+    def _publish(self, body: bytes) -> None:
+        assert self._producer is not None
+        self._producer.publish(
+            body,
+            exchange=_broker.request_exchange(),
+            routing_key=self.topic,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+            retry=True,
+            retry_policy=_broker.PUBLISH_RETRY,
+        )
+
+    def _listen(self) -> None:
+        """The reply thread: consume the reply queue into the inbox, reconnecting as needed."""
+        try:
+            self._consume_forever()
+        except BaseException as exc:  # handed to the engine's thread, which raises it
+            self._listen_error = exc
+            self._ready.set()
+            self._inbox.put(_WAKE)
+
+    def _consume_forever(self) -> None:
+        kombu = _broker.import_kombu()
+        connection = _broker.connect(self.broker)
+        errors = _broker.connection_errors(connection)
+        reply = _broker.reply_queue(self._reply_name, self.topic)
+        try:
+            while not self._stop.is_set():
+                try:
+                    connection.ensure_connection(max_retries=3)
+                    with kombu.Consumer(
+                        connection, queues=[reply], on_message=self._receive, no_ack=True
+                    ):
+                        if self._ready.is_set():
+                            self._inbox.put(_RECONNECTED)
+                        self._ready.set()
+                        self._drain(connection)
+                except errors as exc:
+                    if self._stop.is_set():
+                        return
+                    _log.warning(
+                        "lost the broker while waiting for replies (%s); reconnecting", exc
+                    )
+                    connection.collect()
+                    time.sleep(0.5)
+        finally:
+            connection.release()
+
+    def _drain(self, connection: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                connection.drain_events(timeout=0.5)
+            except TimeoutError:
+                continue
+
+    def _receive(self, message: Any) -> None:
+        raw = message.body
+        try:
+            decoded = protocol.decode(raw, self._limit)
+        except MessageError as exc:
+            _log.warning("rejected a message on %s: %s", self._reply_name, exc)
+            return
+        if decoded["type"] == "request":
+            _log.warning("rejected a request sent to reply queue %s", self._reply_name)
+            return
+        self._inbox.put(decoded)
+
+    def _delete_reply_queue(self) -> None:
+        assert self._connection is not None
+        try:
+            queue_ = _broker.reply_queue(self._reply_name, self.topic)
+            queue_(self._connection.default_channel).delete()
+        except Exception as exc:  # it expires on its own anyway
+            _log.debug("could not delete reply queue %s: %s", self._reply_name, exc)
