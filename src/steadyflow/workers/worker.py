@@ -2,7 +2,7 @@
 
 Threads:
 
-- the main thread consumes requests (prefetch = ``max_concurrency``); for a
+- the main thread consumes requests (``prefetch`` at a time, unacked); for a
   request it can start, it publishes ``started`` (confirmed), acks it, and
   hands it to a runner thread. Requests beyond the free slots wait unacked,
   so a worker that dies leaves them to the broker for another worker;
@@ -70,6 +70,11 @@ class Worker:
         modules: module names to import and take every task from.
         name: how the worker names itself (default ``host.pid.random``).
         max_concurrency: requests run at once.
+        prefetch: requests the broker hands this worker ahead of a free slot
+            (they wait unacked, so they go back to the queue if the worker dies;
+            a frozen worker holds them until the broker drops its connection,
+            ``broker_heartbeat`` seconds times two or three).
+        broker_heartbeat: the AMQP heartbeat of the connection requests come in on.
         heartbeat: seconds between heartbeats; engines presume the worker dead
             after 2.5 of them without one.
         max_message_bytes: the size limit of one message.
@@ -87,6 +92,8 @@ class Worker:
         modules: Iterable[str] = (),
         name: str | None = None,
         max_concurrency: int = 4,
+        prefetch: int = 1,
+        broker_heartbeat: float = 2.0,
         heartbeat: float = 1.0,
         max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
     ) -> None:
@@ -101,6 +108,10 @@ class Worker:
         self.topic = _broker.check_topic(topic)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
         self.max_concurrency = max_concurrency
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be >= 1, not {prefetch}")
+        self.prefetch = prefetch
+        self._broker_heartbeat = broker_heartbeat
         self.heartbeat = float(heartbeat)
         self._limit = max_message_bytes
         self._stop = threading.Event()
@@ -154,7 +165,7 @@ class Worker:
 
     def _consume(self) -> None:
         kombu = _broker.import_kombu()
-        connection = _broker.connect(self.broker, heartbeat=10)
+        connection = _broker.connect(self.broker, heartbeat=self._broker_heartbeat)
         errors = _broker.connection_errors(connection)
         requests = _broker.request_queue(self.topic)
         try:
@@ -166,7 +177,7 @@ class Worker:
                         connection,
                         queues=[requests],
                         on_message=self._receive,
-                        prefetch_count=self.max_concurrency,
+                        prefetch_count=self.prefetch,
                     ):
                         _log.info(
                             "worker %s serves %s on %s with %d task(s)",
