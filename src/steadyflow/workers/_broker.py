@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from types import SimpleNamespace
 from typing import Any
 
 from steadyflow.errors import MissingDriverError
@@ -50,14 +51,37 @@ PUBLISH_RETRY: dict[str, Any] = {
 
 
 def import_kombu() -> Any:
-    """The kombu module, or an error saying how to install it."""
+    """kombu's classes (Connection, Producer, Consumer, Exchange, Queue, binding).
+
+    Taken from kombu's own submodules, not its lazy top-level module, whose
+    first attribute lookups are not safe from several threads at once.
+
+    Raises:
+        MissingDriverError: kombu is not installed, saying how to install it.
+    """
+    global _KOMBU
+    if _KOMBU is not None:
+        return _KOMBU
     try:
-        import kombu
+        from kombu.connection import Connection
+        from kombu.entity import Exchange, Queue, binding
+        from kombu.messaging import Consumer, Producer
     except ImportError as exc:
         raise MissingDriverError(
             "the workers engine needs kombu: pip install 'steadyflow[workers]'"
         ) from exc
-    return kombu
+    _KOMBU = SimpleNamespace(
+        Connection=Connection,
+        Producer=Producer,
+        Consumer=Consumer,
+        Exchange=Exchange,
+        Queue=Queue,
+        binding=binding,
+    )
+    return _KOMBU
+
+
+_KOMBU: Any = None
 
 
 def check_topic(topic: object) -> str:
@@ -109,15 +133,25 @@ def announce_exchange(topic: str) -> Any:
     return exchange
 
 
-def reply_queue(name: str, topic: str) -> Any:
-    """An engine's reply queue (fed through the default exchange), bound to announcements."""
+def reply_queue(name: str, topic: str, *, announcements: bool = True) -> Any:
+    """An engine's reply queue (fed through the default exchange), bound to announcements.
+
+    kombu's Redis transport consumes a queue bound to a fanout exchange by
+    pub/sub only, which would lose the replies: there, pass ``announcements=False``.
+    """
     kombu = import_kombu()
+    bindings = [kombu.binding(announce_exchange(topic))] if announcements else []
     queue: Any = kombu.Queue(
         name,
         exchange=kombu.Exchange(""),
         routing_key=name,
         durable=True,
         queue_arguments={"x-expires": REPLY_QUEUE_EXPIRES_S * 1000},
-        bindings=[kombu.binding(announce_exchange(topic))],
+        bindings=bindings,
     )
     return queue
+
+
+def has_announcements(url: str) -> bool:
+    """Whether announcements reach engines over this broker (AMQP; not kombu's Redis)."""
+    return url.startswith(("amqp", "pyamqp"))

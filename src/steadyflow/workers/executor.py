@@ -376,7 +376,9 @@ class WorkersExecutor(ThreadedExecutor):
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
         errors = _broker.connection_errors(connection)
-        reply = _broker.reply_queue(self._reply_name, self.topic)
+        reply = _broker.reply_queue(
+            self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
+        )
         try:
             while not self._stop.is_set():
                 try:
@@ -421,7 +423,9 @@ class WorkersExecutor(ThreadedExecutor):
     def _delete_reply_queue(self) -> None:
         assert self._connection is not None
         try:
-            queue_ = _broker.reply_queue(self._reply_name, self.topic)
+            queue_ = _broker.reply_queue(
+                self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
+            )
             queue_(self._connection.default_channel).delete()
         except Exception as exc:  # it expires on its own anyway
             _log.debug("could not delete reply queue %s: %s", self._reply_name, exc)

@@ -435,6 +435,8 @@ class Worker:
             self._announce(publish, "up")
 
     def _announce(self, publish: Any, state: str) -> None:
+        if not _broker.has_announcements(self.broker):
+            return
         body = protocol.encode(
             "announce",
             self._limit,
