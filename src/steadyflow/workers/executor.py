@@ -42,7 +42,7 @@ from steadyflow.errors import MessageError
 from steadyflow.failure import Failure
 from steadyflow.task import Task
 from steadyflow.workers import _broker, protocol
-from steadyflow.workers._registry import task_ref
+from steadyflow.workers._calls import completion_of, request_fields
 
 __all__ = ["WorkersExecutor"]
 
@@ -135,22 +135,8 @@ class WorkersExecutor(ThreadedExecutor):
             # A retry controller's decision stays in the engine, as do deciders and maps.
             self._local.append(invoke(job, self._await))
             return
-        context = job.context
         request_id = uuid.uuid4().hex
-        fields: dict[str, Any] = {
-            "task": task_ref(task),
-            "version": task.version,
-            "action": "revert" if job.revert else "execute",
-            "flow_id": context.flow_id,
-            "atom": context.atom_name,
-            "element": job.element,
-            "attempt": context.attempt,
-            "key": context.idempotency_key,
-            "epoch": self._epoch(),
-            "deadline": None if job.timeout is None else time.time() + job.timeout,
-            "reply_to": self._reply_name,
-            "kwargs": job.kwargs,
-        }
+        fields = request_fields(job, task, epoch=self._epoch(), reply_to=self._reply_name)
         try:
             body = protocol.encode("request", self._limit, id=request_id, **fields)
         except MessageError as exc:
@@ -250,26 +236,10 @@ class WorkersExecutor(ThreadedExecutor):
                 message["key"],
             )
             return None
-        fields = pending.fields
-        if message["key"] != fields["key"] or message["epoch"] != fields["epoch"]:
-            _log.warning(
-                "ignoring reply %s: it is for %s epoch %s, not %s epoch %s",
-                request_id,
-                message["key"],
-                message["epoch"],
-                fields["key"],
-                fields["epoch"],
-            )
-            return None
-        del self._pending[request_id]
-        job = pending.job
-        if message["ok"]:
-            return Completion(job.node, job.revert, True, message["value"], job.element)
-        try:
-            failure = protocol.failure_of(message)
-        except MessageError as exc:
-            failure = Failure.from_exception(exc)
-        return failed(job, failure)
+        completion = completion_of(pending.job, pending.fields, message)
+        if completion is not None:
+            del self._pending[request_id]
+        return completion
 
     def _heartbeat(self, message: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -342,7 +312,7 @@ class WorkersExecutor(ThreadedExecutor):
         connection.ensure_connection(max_retries=3)
         self._connection = connection
         self._producer = kombu.Producer(connection, serializer=None)
-        _broker.request_queue(self.topic)(connection.default_channel).declare()
+        self._declare_requests(connection)
         self._listener = threading.Thread(
             target=self._listen, name=f"steadyflow-replies-{self.topic}", daemon=True
         )
@@ -350,7 +320,18 @@ class WorkersExecutor(ThreadedExecutor):
         if not self._ready.wait(10):
             raise ConnectionError(f"could not consume replies from {self.broker}")
 
+    def _declare_requests(self, connection: Any) -> None:
+        """Make sure the queue requests go to exists (a transport hook)."""
+        _broker.request_queue(self.topic)(connection.default_channel).declare()
+
+    def _reply_queue(self) -> Any:
+        """This engine's reply queue (bound to the topic's announcements where they work)."""
+        return _broker.reply_queue(
+            self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
+        )
+
     def _publish(self, body: bytes) -> None:
+        """Send one encoded request (a transport hook: Celery sends it as a Celery task)."""
         assert self._producer is not None
         self._producer.publish(
             body,
@@ -376,9 +357,7 @@ class WorkersExecutor(ThreadedExecutor):
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
         errors = _broker.connection_errors(connection)
-        reply = _broker.reply_queue(
-            self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
-        )
+        reply = self._reply_queue()
         try:
             while not self._stop.is_set():
                 try:
@@ -423,9 +402,6 @@ class WorkersExecutor(ThreadedExecutor):
     def _delete_reply_queue(self) -> None:
         assert self._connection is not None
         try:
-            queue_ = _broker.reply_queue(
-                self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
-            )
-            queue_(self._connection.default_channel).delete()
+            self._reply_queue()(self._connection.default_channel).delete()
         except Exception as exc:  # it expires on its own anyway
             _log.debug("could not delete reply queue %s: %s", self._reply_name, exc)

@@ -32,11 +32,10 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from steadyflow.context import AtomContext
-from steadyflow.engine._executor import Completion, Job, invoke
-from steadyflow.errors import MessageError, UnknownTaskError
-from steadyflow.failure import Failure
+from steadyflow.engine._executor import Completion
+from steadyflow.errors import MessageError
 from steadyflow.workers import _broker, protocol
+from steadyflow.workers._calls import result_body, run_request
 from steadyflow.workers._registry import Allowlist
 
 if TYPE_CHECKING:
@@ -320,35 +319,13 @@ class Worker:
         self._reply(fields, completion)
 
     def _call(self, fields: dict[str, Any]) -> Completion:
-        revert = fields["action"] == "revert"
-        try:
-            task = self.allowlist.get(fields["task"], fields["version"])
-        except UnknownTaskError as exc:
-            _log.warning("worker %s refused %s: %s", self.name, fields["key"], exc)
-            return Completion(0, revert, False, Failure.from_exception(exc))
         reply_to = fields["reply_to"]
 
         def progress(fraction: float) -> None:
             body = protocol.encode("progress", self._limit, id=fields["id"], fraction=fraction)
             self._outbox.put((reply_to, body))
 
-        deadline = fields["deadline"]
-        job = Job(
-            0,
-            revert,
-            task.revert if revert else task.execute,
-            fields["kwargs"],
-            _context(fields, progress),
-            None if deadline is None else max(0.001, deadline - time.time()),
-            task.revert_is_async if revert else task.is_async,
-            fields["element"],
-        )
-        if job.is_async:
-            return self._loop_thread().call(job)
-        return invoke(job, self._await)
-
-    def _await(self, value: Any, job: Job) -> Any:
-        return self._loop_thread().run(value, job)
+        return run_request(self.allowlist, fields, progress, self._loop_thread)
 
     def _loop_thread(self) -> LoopThread:
         with self._lock:
@@ -359,26 +336,7 @@ class Worker:
             return self._loop
 
     def _reply(self, fields: dict[str, Any], completion: Completion) -> None:
-        common = {
-            "id": fields["id"],
-            "worker": self.name,
-            "key": fields["key"],
-            "epoch": fields["epoch"],
-        }
-        if completion.ok:
-            try:
-                body = protocol.encode(
-                    "result", self._limit, ok=True, value=completion.value, failure=None, **common
-                )
-            except MessageError as exc:
-                completion = Completion(0, False, False, Failure.from_exception(exc))
-            else:
-                self._outbox.put((fields["reply_to"], body))
-                return
-        failure: Failure = completion.value
-        body = protocol.encode(
-            "result", self._limit, ok=False, value=None, failure=failure.to_dict(), **common
-        )
+        body = result_body(fields, self.name, completion, self._limit)
         self._outbox.put((fields["reply_to"], body))
 
     # -- the sender thread: everything out ---------------------------------------------------
@@ -458,12 +416,3 @@ class Worker:
             )
         except Exception as exc:
             _log.info("worker %s could not announce itself: %s", self.name, exc)
-
-
-def _context(fields: dict[str, Any], progress: Any) -> AtomContext:
-    return AtomContext(
-        flow_id=fields["flow_id"],
-        atom_name=fields["atom"],
-        attempt=fields["attempt"],
-        report_progress=progress,
-    )
