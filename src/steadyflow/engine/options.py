@@ -31,7 +31,7 @@ __all__ = [
     "VersionPolicy",
 ]
 
-EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio", "workers"]
+EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio", "workers", "celery", "dask"]
 """The engines ``engine=`` chooses from."""
 
 RevertMode: TypeAlias = Literal["flow", "scope"]
@@ -70,6 +70,8 @@ class RunOptions(TypedDict, total=False):
     lease_ttl: float | None
     broker: str | None
     topic: str | None
+    celery_app: Any
+    client: Any
 
 
 class EngineOptions(RunOptions, total=False):

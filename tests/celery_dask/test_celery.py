@@ -1,0 +1,126 @@
+"""The celery engine with a real ``celery worker`` process (prefork) on RabbitMQ.
+
+No result backend: the generic steadyflow task replies on the engine's own
+reply queue. Tasks with side effects append lines to ``SF_TEST_LOG`` (see
+workers._tasks); the assertions about what ran where read those.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import steadyflow as sf
+from steadyflow.events import Event
+from workers import _tasks
+
+pytestmark = [pytest.mark.celery, pytest.mark.rabbitmq, pytest.mark.slow]
+
+
+def _lines(path: Path, count: int, timeout: float = 30) -> list[list[str]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [line.split() for line in path.read_text().splitlines()]
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.02)
+    raise AssertionError(f"{path} has fewer than {count} lines: {path.read_text()!r}")
+
+
+def test_two_hundred_tasks_of_a_graph_flow_run_on_the_celery_worker(
+    celery_app: Any, celery_worker: Any
+) -> None:
+    # Given a graph flow of 100 independent pairs: whoami -> add (200 tasks)
+    flow = sf.Graph("wide")
+    for i in range(100):
+        flow.add(
+            sf.task(_tasks.whoami.fn, name=f"who{i}", provides=f"pid{i}"),
+            sf.task(_tasks.add.fn, name=f"add{i}", provides=f"sum{i}", rebind={"x": f"pid{i}"}),
+        )
+    # When it runs on the celery engine
+    results = sf.run(flow, engine="celery", celery_app=celery_app, store={"y": 1})
+    # Then every result is there, computed in the Celery worker's children, not here
+    pids = {results[f"pid{i}"] for i in range(100)}
+    assert all(results[f"sum{i}"] == results[f"pid{i}"] + 1 for i in range(100))
+    assert os.getpid() not in pids
+    assert celery_worker.proc.pid not in pids  # the prefork children ran them
+
+
+def test_a_failure_reverts_remotely_and_progress_reaches_listeners(
+    celery_app: Any, celery_worker: Any, side_log: Path
+) -> None:
+    # Given make (with a revert), a task reporting progress, then a task that raises
+    flow = sf.Linear("boom", _tasks.make, _tasks.progress, _tasks.explode)
+    engine = sf.load(flow, engine="celery", celery_app=celery_app, store={"x": 4})
+    seen: list[float] = []
+    engine.notifier.register(
+        Event.ATOM_PROGRESS, lambda event, details: seen.append(details["progress"])
+    )
+    # When it runs on the celery engine
+    with pytest.raises(sf.errors.RemoteFailureError, match="boom after 40"):
+        engine.run()
+    # Then make was reverted in a Celery worker process, under its own key,
+    # and the progress reports reached the engine's listeners
+    lines = _lines(side_log, 2)
+    assert [line[0] for line in lines] == ["make", "revert:40"]
+    assert lines[0][1] == lines[1][1]
+    assert int(lines[1][2]) != os.getpid()
+    assert 0.25 in seen
+    assert 0.5 in seen
+
+
+def test_a_task_not_on_the_allowlist_is_refused(celery_app: Any, celery_worker: Any) -> None:
+    # Given a task the worker's install() did not allow, and a version it does not run
+    @sf.task
+    def elsewhere() -> int:
+        return 1
+
+    add2 = sf.task(_tasks.add.fn, provides="sum", version="2.0")
+    # When they run on the celery engine
+    # Then each fails saying what the worker runs instead, and nothing ran
+    with pytest.raises(Exception, match="UnknownTaskError: this worker does not run "):
+        sf.run(sf.Linear("u", elsewhere), engine="celery", celery_app=celery_app)
+    with pytest.raises(Exception, match=r"in versions \['1.0'\], not '2.0'"):
+        sf.run(sf.Linear("v", add2), engine="celery", celery_app=celery_app, store={"x": 1, "y": 1})
+
+
+def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
+    celery_app: Any, celery_worker: Any, side_log: Path
+) -> None:
+    # Given a flow whose slow task runs in a child of the Celery worker
+    engine = sf.load(
+        sf.Linear("k", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    first = _lines(side_log, 1)[0]
+    # When that process is SIGKILLed mid-task
+    os.kill(int(first[2]), signal.SIGKILL)
+    runner.join(timeout=60)
+    # Then the request was delivered again (late ack, reject on worker lost) and ran
+    # under the same key; the flow completed with the one result that ended
+    assert not runner.is_alive()
+    assert errors == []
+    lines = side_log.read_text().splitlines()
+    starts = [line.split() for line in lines if line.startswith("start")]
+    ends = [line.split() for line in lines if line.startswith("end")]
+    assert len(starts) == 2
+    assert starts[0][1] == starts[1][1]
+    assert len(ends) == 1
+    assert ends[0][2] == starts[1][2] != first[2]
+    assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
+    assert engine.storage.flow_state is sf.FlowState.SUCCESS
