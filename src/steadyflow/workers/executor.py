@@ -8,7 +8,10 @@ worker's ``result``.
 Delivery discipline (docs/workers.md states it for users):
 
 - a request is a persistent message published with confirms into a durable
-  queue: once :meth:`WorkersExecutor.submit` returns, the broker has it;
+  queue, from a publishing thread that keeps it until the broker confirmed
+  it (and publishes it again after a lost connection); an engine that dies
+  before then re-dispatches the task when its flow is resumed, as it does any
+  task left RUNNING;
 - a worker acks a request when it *starts* it, right after publishing
   ``started`` (confirmed); from then on it heartbeats every few seconds.
   A worker that dies before acking leaves the request to the broker, which
@@ -42,6 +45,7 @@ from steadyflow.errors import MessageError
 from steadyflow.failure import Failure
 from steadyflow.task import Task
 from steadyflow.workers import _broker, protocol
+from steadyflow.workers._publisher import Publisher
 from steadyflow.workers._registry import task_ref
 
 __all__ = ["WorkersExecutor"]
@@ -117,7 +121,7 @@ class WorkersExecutor(ThreadedExecutor):
         self.redispatched = 0
         """Requests published again because their worker went silent."""
         self._connection: Any | None = None
-        self._producer: Any = None
+        self._publisher: Publisher | None = None
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -176,6 +180,8 @@ class WorkersExecutor(ThreadedExecutor):
         if self._listen_error is not None:
             error, self._listen_error = self._listen_error, None
             raise error
+        if self._publisher is not None and self._publisher.error is not None:
+            raise self._publisher.error
         if self._pending:
             done.extend(self._overdue())
         return done
@@ -205,11 +211,13 @@ class WorkersExecutor(ThreadedExecutor):
         if self._listener is not None:
             self._listener.join(timeout=10)
             self._listener = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         if self._connection is not None:
             self._delete_reply_queue()
             self._connection.release()
             self._connection = None
-            self._producer = None
         self._close_loop()
 
     # -- replies ---------------------------------------------------------------------------------
@@ -337,12 +345,15 @@ class WorkersExecutor(ThreadedExecutor):
     def _start(self) -> None:
         if self._connection is not None:
             return
-        kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
         connection.ensure_connection(max_retries=3)
         self._connection = connection
-        self._producer = kombu.Producer(connection, serializer=None)
-        _broker.request_queue(self.topic)(connection.default_channel).declare()
+        requests = _broker.request_queue(self.topic)
+        requests(connection.default_channel).declare()
+        self._publisher = Publisher(
+            self.broker, name=f"steadyflow-requests-{self.topic}", declare=(requests,)
+        )
+        self._publisher.start()
         self._listener = threading.Thread(
             target=self._listen, name=f"steadyflow-replies-{self.topic}", daemon=True
         )
@@ -351,17 +362,8 @@ class WorkersExecutor(ThreadedExecutor):
             raise ConnectionError(f"could not consume replies from {self.broker}")
 
     def _publish(self, body: bytes) -> None:
-        assert self._producer is not None
-        self._producer.publish(
-            body,
-            exchange=_broker.request_exchange(),
-            routing_key=self.topic,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            retry=True,
-            retry_policy=_broker.PUBLISH_RETRY,
-        )
+        assert self._publisher is not None
+        self._publisher.send(_broker.REQUEST_EXCHANGE, self.topic, body)
 
     def _listen(self) -> None:
         """The reply thread: consume the reply queue into the inbox, reconnecting as needed."""
