@@ -32,11 +32,11 @@ CHAIN = 100
 
 def _worker(url: str, exchange: str, topic: str) -> subprocess.Popen[bytes]:
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
         "from taskflow.engines.worker_based import worker\n"
-        "worker.Worker(exchange=%r, topic=%r, url=%r, executor=None,\n"
+        f"worker.Worker(exchange={exchange!r}, topic={topic!r}, url={url!r}, executor=None,\n"
         "    tasks=['_tf_worker_tasks:Noop', '_tf_worker_tasks:Sleep10ms']).run()\n"
-    ) % (str(HERE), exchange, topic, url)
+    )
     return subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
 
 
