@@ -215,9 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.only or args.quick:
         print("RESULTS.md left as it was (it records full runs only)")
     else:
-        (BENCH_DIR / "RESULTS.md").write_text(markdown(chosen, rows, meta))
-        print(f"wrote {BENCH_DIR / 'RESULTS.md'}")
+        path = BENCH_DIR / "RESULTS.md"
+        path.write_text(markdown(chosen, rows, meta) + _kept_sections(path))
+        print(f"wrote {path}")
     return 0
+
+
+def _kept_sections(path: Path) -> str:
+    """The remote workers' section of RESULTS.md (benchmarks/workers_bench.py writes it)."""
+    old = path.read_text() if path.exists() else ""
+    begin, end = "<!-- workers:begin -->", "<!-- workers:end -->"
+    if begin not in old or end not in old:
+        return ""
+    return "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
 
 
 if __name__ == "__main__":

@@ -209,3 +209,21 @@ def test_a_reply_to_an_engine_that_lost_its_lease_is_ignored(
         assert reader.storage.fetch("slow") == taken_over
     ends = [line for line in _lines(side_log) if line[0] == "end"]
     assert len(ends) == 2
+
+
+def test_sigterm_lets_the_running_task_finish_and_reply(
+    broker: str, topic: str, worker_procs: WorkerProcs, side_log: Path
+) -> None:
+    # Given a worker running a 1 s task
+    proc = worker_procs.start(heartbeat=HEARTBEAT)
+    engine = _slow_engine(broker, topic, 1.0)
+    runner, outcome = _in_thread(engine.run)
+    _wait_for(side_log, lambda lines: len(_starts(lines)) == 1)
+    # When it is asked to stop (SIGTERM)
+    proc.terminate()
+    # Then the task finishes, its result reaches the engine, and the worker exits cleanly
+    runner.join(timeout=30)
+    assert outcome == [None]
+    assert proc.wait(timeout=10) == 0
+    assert [line[0] for line in _lines(side_log)] == ["start", "end"]
+    assert str(engine.storage.fetch("slow")).startswith(f"{proc.pid}:")

@@ -96,8 +96,8 @@ def _serve(app: Any, allowlist: Allowlist, body: str, heartbeat: float, limit: i
     request_id = fields["id"]
     reply_to = fields["reply_to"]
 
-    def send(message: bytes) -> None:
-        _send(app, reply_to, message)
+    def send(message: bytes, persistent: bool = False) -> None:
+        _send(app, reply_to, message, persistent=persistent)
 
     def progress(fraction: float) -> None:
         send(protocol.encode("progress", limit, id=request_id, fraction=fraction))
@@ -114,7 +114,7 @@ def _serve(app: Any, allowlist: Allowlist, body: str, heartbeat: float, limit: i
     finally:
         stop.set()
         beating.join()
-    send(result_body(fields, worker, completion, limit))
+    send(result_body(fields, worker, completion, limit), persistent=True)
 
 
 def _heartbeats(
@@ -127,8 +127,12 @@ def _heartbeats(
             _log.warning("could not send a heartbeat: %s", exc)
 
 
-def _send(app: Any, reply_to: str, body: bytes) -> None:
-    """Publish a reply on the app's broker, straight into the engine's reply queue."""
+def _send(app: Any, reply_to: str, body: bytes, *, persistent: bool) -> None:
+    """Publish a reply on the app's broker, straight into the engine's reply queue.
+
+    As from steadyflow's own workers, only results are persistent: ``started``,
+    heartbeats and progress are transient (a broker restart may lose them).
+    """
     with app.producer_pool.acquire(block=True) as producer:
         producer.publish(
             body,
@@ -137,7 +141,7 @@ def _send(app: Any, reply_to: str, body: bytes) -> None:
             serializer=None,
             content_type="application/json",
             content_encoding="utf-8",
-            delivery_mode=2,
+            delivery_mode=2 if persistent else 1,
             retry=True,
             retry_policy=_broker.PUBLISH_RETRY,
         )

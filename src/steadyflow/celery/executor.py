@@ -55,8 +55,8 @@ class CeleryExecutor(WorkersExecutor):
         )
         self._app = app
 
-    def _declare_requests(self, connection: Any) -> None:
-        """Celery declares its own queues."""
+    def _open_requests(self, connection: Any) -> None:
+        """Nothing to open: Celery declares its queues and publishes with its own producers."""
 
     def _reply_queue(self) -> Any:
         return _broker.reply_queue(self._reply_name, self.topic, announcements=False)

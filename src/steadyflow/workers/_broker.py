@@ -95,11 +95,12 @@ def check_topic(topic: object) -> str:
     return topic
 
 
-def connect(url: str, *, heartbeat: float = 0) -> Any:
-    """A kombu connection to ``url`` with publisher confirms where the transport has them."""
+def connect(url: str, *, heartbeat: float = 0, confirm: bool = True) -> Any:
+    """A kombu connection to ``url``; with ``confirm``, each publish waits for its confirm
+    (where the transport has confirms)."""
     kombu = import_kombu()
     options: dict[str, Any] = {}
-    if url.startswith(("amqp", "pyamqp")):
+    if confirm and url.startswith(("amqp", "pyamqp")):
         options["confirm_publish"] = True
     connection: Any = kombu.Connection(
         url, transport_options=options, heartbeat=heartbeat, connect_timeout=5
@@ -112,9 +113,13 @@ def connection_errors(connection: Any) -> tuple[type[BaseException], ...]:
     return (*connection.connection_errors, *connection.channel_errors, OSError)
 
 
+REQUEST_EXCHANGE = "steadyflow"
+"""The durable direct exchange requests are published to (routing key: the topic)."""
+
+
 def request_exchange() -> Any:
     kombu = import_kombu()
-    exchange: Any = kombu.Exchange("steadyflow", type="direct", durable=True)
+    exchange: Any = kombu.Exchange(REQUEST_EXCHANGE, type="direct", durable=True)
     return exchange
 
 

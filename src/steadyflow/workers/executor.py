@@ -8,7 +8,10 @@ worker's ``result``.
 Delivery discipline (docs/workers.md states it for users):
 
 - a request is a persistent message published with confirms into a durable
-  queue: once :meth:`WorkersExecutor.submit` returns, the broker has it;
+  queue, from a publishing thread that keeps it until the broker confirmed
+  it (and publishes it again after a lost connection); an engine that dies
+  before then re-dispatches the task when its flow is resumed, as it does any
+  task left RUNNING;
 - a worker acks a request when it *starts* it, right after publishing
   ``started`` (confirmed); from then on it heartbeats every few seconds.
   A worker that dies before acking leaves the request to the broker, which
@@ -43,6 +46,7 @@ from steadyflow.failure import Failure
 from steadyflow.task import Task
 from steadyflow.workers import _broker, protocol
 from steadyflow.workers._calls import completion_of, request_fields
+from steadyflow.workers._publisher import Publisher
 
 __all__ = ["WorkersExecutor"]
 
@@ -117,7 +121,7 @@ class WorkersExecutor(ThreadedExecutor):
         self.redispatched = 0
         """Requests published again because their worker went silent."""
         self._connection: Any | None = None
-        self._producer: Any = None
+        self._publisher: Publisher | None = None
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -162,6 +166,8 @@ class WorkersExecutor(ThreadedExecutor):
         if self._listen_error is not None:
             error, self._listen_error = self._listen_error, None
             raise error
+        if self._publisher is not None and self._publisher.error is not None:
+            raise self._publisher.error
         if self._pending:
             done.extend(self._overdue())
         return done
@@ -191,11 +197,13 @@ class WorkersExecutor(ThreadedExecutor):
         if self._listener is not None:
             self._listener.join(timeout=10)
             self._listener = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         if self._connection is not None:
             self._delete_reply_queue()
             self._connection.release()
             self._connection = None
-            self._producer = None
         self._close_loop()
 
     # -- replies ---------------------------------------------------------------------------------
@@ -307,12 +315,10 @@ class WorkersExecutor(ThreadedExecutor):
     def _start(self) -> None:
         if self._connection is not None:
             return
-        kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
         connection.ensure_connection(max_retries=3)
         self._connection = connection
-        self._producer = kombu.Producer(connection, serializer=None)
-        self._declare_requests(connection)
+        self._open_requests(connection)
         self._listener = threading.Thread(
             target=self._listen, name=f"steadyflow-replies-{self.topic}", daemon=True
         )
@@ -320,9 +326,14 @@ class WorkersExecutor(ThreadedExecutor):
         if not self._ready.wait(10):
             raise ConnectionError(f"could not consume replies from {self.broker}")
 
-    def _declare_requests(self, connection: Any) -> None:
-        """Make sure the queue requests go to exists (a transport hook)."""
-        _broker.request_queue(self.topic)(connection.default_channel).declare()
+    def _open_requests(self, connection: Any) -> None:
+        """Declare the request queue and start publishing (a transport hook)."""
+        requests = _broker.request_queue(self.topic)
+        requests(connection.default_channel).declare()
+        self._publisher = Publisher(
+            self.broker, name=f"steadyflow-requests-{self.topic}", declare=(requests,)
+        )
+        self._publisher.start()
 
     def _reply_queue(self) -> Any:
         """This engine's reply queue (bound to the topic's announcements where they work)."""
@@ -332,17 +343,8 @@ class WorkersExecutor(ThreadedExecutor):
 
     def _publish(self, body: bytes) -> None:
         """Send one encoded request (a transport hook: Celery sends it as a Celery task)."""
-        assert self._producer is not None
-        self._producer.publish(
-            body,
-            exchange=_broker.request_exchange(),
-            routing_key=self.topic,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            retry=True,
-            retry_policy=_broker.PUBLISH_RETRY,
-        )
+        assert self._publisher is not None
+        self._publisher.send(_broker.REQUEST_EXCHANGE, self.topic, body)
 
     def _listen(self) -> None:
         """The reply thread: consume the reply queue into the inbox, reconnecting as needed."""

@@ -8,9 +8,9 @@ Threads:
   so a worker that dies leaves them to the broker for another worker;
 - ``max_concurrency`` runner threads call the tasks (an ``async def`` task
   runs on the worker's event loop thread, its runner waiting for it);
-- the sender thread publishes results, progress, heartbeats (every
+- the publisher thread publishes results, progress, heartbeats (every
   ``heartbeat`` seconds, listing the requests still running) and
-  announcements, each with confirms and retries through reconnections.
+  announcements, in batches, keeping each until the broker confirmed it.
 
 SIGTERM (or :meth:`Worker.stop`) stops taking requests, lets running ones
 finish and send their results, announces the worker ``down`` and returns;
@@ -36,6 +36,7 @@ from steadyflow.engine._executor import Completion
 from steadyflow.errors import MessageError
 from steadyflow.workers import _broker, protocol
 from steadyflow.workers._calls import result_body, run_request
+from steadyflow.workers._publisher import Publisher
 from steadyflow.workers._registry import Allowlist
 
 if TYPE_CHECKING:
@@ -50,13 +51,19 @@ _ANNOUNCE_EVERY = 10
 
 
 class _Request:
-    """A decoded request and the broker message it came in (until acked)."""
+    """A decoded request and the broker message it came in (until acked).
 
-    __slots__ = ("fields", "message")
+    ``acked`` is set once the main thread said ``started`` and acked it (or
+    gave it up: ``dropped``, the connection it came in on was lost).
+    """
+
+    __slots__ = ("acked", "dropped", "fields", "message")
 
     def __init__(self, fields: dict[str, Any], message: Any) -> None:
         self.fields = fields
         self.message = message
+        self.acked = threading.Event()
+        self.dropped = False
 
 
 class Worker:
@@ -121,7 +128,8 @@ class Worker:
         self._arrived: collections.deque[Any] = collections.deque()
         """Deliveries of the current drain_events call (main thread only)."""
         self._work: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._outbox: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._publisher: Publisher | None = None
+        self._beats = 0
         self._running: dict[str, str] = {}
         """Request id -> the reply queue of its engine, for heartbeats."""
         self._loop: LoopThread | None = None
@@ -139,8 +147,16 @@ class Worker:
             threading.Thread(target=self._runner, name=f"steadyflow-run-{i}", daemon=True)
             for i in range(self.max_concurrency)
         ]
-        sender = threading.Thread(target=self._sender, name="steadyflow-send", daemon=True)
-        for thread in (*runners, sender):
+        announce = (_broker.announce_exchange(self.topic),)
+        self._publisher = Publisher(
+            self.broker,
+            name="steadyflow-send",
+            tick=self._beat,
+            interval=self.heartbeat,
+            declare=announce if _broker.has_announcements(self.broker) else (),
+        )
+        self._publisher.start()
+        for thread in runners:
             thread.start()
         try:
             self._consume()
@@ -149,8 +165,8 @@ class Worker:
                 self._work.put(None)
             for thread in runners:
                 thread.join()
-            self._outbox.put(None)
-            sender.join()
+            self._announce("down")
+            self._publisher.close()
             if self._loop is not None:
                 self._loop.close()
             if previous is not None:
@@ -200,9 +216,10 @@ class Worker:
     def _serve(self, connection: Any) -> None:
         arrived = self._arrived
         while not self._stop.is_set():
+            # A runner waiting for its next request to be acked waits on this loop.
             busy = bool(self._backlog) or not self._to_ack.empty()
             with contextlib.suppress(TimeoutError):
-                connection.drain_events(timeout=0.01 if busy else 0.25)
+                connection.drain_events(timeout=0.002 if busy else 0.25)
             # Handled after drain_events returns: publishing (with its confirm) from inside a
             # delivery callback would read frames re-entrantly.
             while arrived:
@@ -222,10 +239,11 @@ class Worker:
         self._arrived.clear()
         while True:
             try:
-                self._to_ack.get_nowait()
+                request = self._to_ack.get_nowait()
             except queue.Empty:
                 break
-            # Already running here: it will still reply; the broker may redeliver it too.
+            request.dropped = True
+            request.acked.set()
 
     def _receive(self, message: Any) -> None:
         self._arrived.append(message)
@@ -267,6 +285,7 @@ class Worker:
         self._send_now(fields["reply_to"], body)
         request.message.ack()
         request.message = None
+        request.acked.set()
 
     def _ack_started(self) -> None:
         """Ack requests that runner threads took from the backlog."""
@@ -278,6 +297,12 @@ class Worker:
             self._announce_started(request)
 
     def _send_now(self, reply_to: str, body: bytes) -> None:
+        """Publish ``started`` and wait for its confirm.
+
+        Transient: RabbitMQ confirms it once routed, without a disk sync. Lost
+        in a broker restart, it is made up for by the next heartbeat, which
+        names the request too.
+        """
         assert self._producer is not None
         self._producer.publish(
             body,
@@ -285,7 +310,7 @@ class Worker:
             routing_key=reply_to,
             content_type="application/json",
             content_encoding="utf-8",
-            delivery_mode=2,
+            delivery_mode=1,
         )
 
     # -- runner threads: the tasks ----------------------------------------------------------------
@@ -300,13 +325,17 @@ class Worker:
                 request = self._next_from_backlog()
 
     def _next_from_backlog(self) -> _Request | None:
-        with self._lock:
-            if self._backlog and not self._stop.is_set():
+        """Keep this runner's slot for a waiting request, once the main thread acked it."""
+        while True:
+            with self._lock:
+                if not self._backlog or self._stop.is_set():
+                    self._free += 1
+                    return None
                 request = self._backlog.popleft()
-                self._to_ack.put(request)  # the main thread acks it
+            self._to_ack.put(request)
+            request.acked.wait()
+            if not request.dropped:
                 return request
-            self._free += 1
-            return None
 
     def _run_one(self, fields: dict[str, Any]) -> None:
         request_id = fields["id"]
@@ -323,7 +352,7 @@ class Worker:
 
         def progress(fraction: float) -> None:
             body = protocol.encode("progress", self._limit, id=fields["id"], fraction=fraction)
-            self._outbox.put((reply_to, body))
+            self._send(reply_to, body, persistent=False)
 
         return run_request(self.allowlist, fields, progress, self._loop_thread)
 
@@ -337,49 +366,16 @@ class Worker:
 
     def _reply(self, fields: dict[str, Any], completion: Completion) -> None:
         body = result_body(fields, self.name, completion, self._limit)
-        self._outbox.put((fields["reply_to"], body))
+        self._send(fields["reply_to"], body)
 
-    # -- the sender thread: everything out ---------------------------------------------------
+    # -- the publisher thread: everything out --------------------------------------------------
 
-    def _sender(self) -> None:
-        kombu = _broker.import_kombu()
-        connection = _broker.connect(self.broker)
-        producer = kombu.Producer(connection, serializer=None)
-        publish = connection.ensure(producer, producer.publish, **_broker.PUBLISH_RETRY)
-        beats = 0
-        next_beat = time.monotonic()
-        try:
-            while True:
-                now = time.monotonic()
-                if now >= next_beat:
-                    self._beat(publish, announce=beats % _ANNOUNCE_EVERY == 0)
-                    beats += 1
-                    next_beat = now + self.heartbeat
-                try:
-                    item = self._outbox.get(timeout=max(0.0, next_beat - time.monotonic()))
-                except queue.Empty:
-                    continue
-                if item is None:
-                    self._announce(publish, "down")
-                    return
-                self._publish(publish, *item)
-        finally:
-            connection.release()
+    def _send(self, reply_to: str, body: bytes, *, persistent: bool = True) -> None:
+        assert self._publisher is not None
+        self._publisher.send("", reply_to, body, persistent=persistent)
 
-    def _publish(self, publish: Any, reply_to: str, body: bytes) -> None:
-        try:
-            publish(
-                body,
-                exchange="",
-                routing_key=reply_to,
-                content_type="application/json",
-                content_encoding="utf-8",
-                delivery_mode=2,
-            )
-        except Exception as exc:  # never lose the sender thread over one message
-            _log.error("worker %s could not send a reply to %s: %s", self.name, reply_to, exc)
-
-    def _beat(self, publish: Any, *, announce: bool) -> None:
+    def _beat(self) -> None:
+        """Heartbeats for the requests running here (on the publisher's thread, every interval)."""
         with self._lock:
             by_queue: dict[str, list[str]] = {}
             for request_id, reply_to in self._running.items():
@@ -388,31 +384,16 @@ class Worker:
             body = protocol.encode(
                 "heartbeat", self._limit, worker=self.name, ids=ids, heartbeat=self.heartbeat
             )
-            self._publish(publish, reply_to, body)
-        if announce:
-            self._announce(publish, "up")
+            self._send(reply_to, body, persistent=False)
+        self._beats += 1
+        if self._beats % _ANNOUNCE_EVERY == 1:
+            self._announce("up")
 
-    def _announce(self, publish: Any, state: str) -> None:
-        if not _broker.has_announcements(self.broker):
+    def _announce(self, state: str) -> None:
+        if not _broker.has_announcements(self.broker) or self._publisher is None:
             return
         body = protocol.encode(
-            "announce",
-            self._limit,
-            worker=self.name,
-            state=state,
-            topic=self.topic,
-            capacity=self.max_concurrency,
-            heartbeat=self.heartbeat,
-            tasks=self.allowlist.names(),
-        )
-        try:
-            publish(
-                body,
-                exchange=_broker.announce_exchange(self.topic),
-                routing_key="",
-                content_type="application/json",
-                content_encoding="utf-8",
-                declare=[_broker.announce_exchange(self.topic)],
-            )
-        except Exception as exc:
-            _log.info("worker %s could not announce itself: %s", self.name, exc)
+            "announce", self._limit, worker=self.name, state=state, topic=self.topic,
+            capacity=self.max_concurrency, heartbeat=self.heartbeat, tasks=self.allowlist.names(),
+        )  # fmt: skip
+        self._publisher.send(_broker.announce_exchange(self.topic), "", body, persistent=False)
