@@ -32,7 +32,7 @@ def dask_client() -> Iterator[Any]:
             threads_per_worker=4,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             scheduler_port=0,
             silence_logs=40,
         ) as cluster,

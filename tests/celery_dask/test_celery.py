@@ -124,3 +124,40 @@ def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
     assert ends[0][2] == starts[1][2] != first[2]
     assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
     assert engine.storage.flow_state is sf.FlowState.SUCCESS
+
+
+def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
+    celery_app: Any, celery_worker: Any, side_log: Path
+) -> None:
+    # Given a slow task running in a Celery child (heartbeats every 0.5 s)
+    engine = sf.load(
+        sf.Linear("f", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    frozen = int(_lines(side_log, 1)[0][2])
+    # When that child freezes (SIGSTOP) long enough for the engine to presume it dead,
+    # and then wakes up and finishes after the request was sent again
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        second = _lines(side_log, 2)[1]
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    runner.join(timeout=60)
+    # Then the task ran again under the same key in the other child, both runs ended,
+    # and only the awaited one's result was recorded
+    assert not runner.is_alive()
+    assert errors == []
+    assert second[0] == "start"
+    assert int(second[2]) != frozen
+    ends = [line for line in _lines(side_log, 4) if line[0] == "end"]
+    assert sorted(int(line[2]) for line in ends) == sorted([frozen, int(second[2])])
+    assert str(engine.storage.fetch("slow")).startswith(f"{second[2]}:")

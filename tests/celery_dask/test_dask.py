@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
-from celery_dask import _remote_env
+from celery_dask import _flows, _remote_env
 from steadyflow.errors import RemoteFailureError, UnknownTaskError
 from workers import _tasks
 
@@ -147,3 +149,44 @@ def test_a_worker_killed_mid_task_reruns_it_once_under_the_same_key(
     assert ends[0][2] == starts[1][2] != first[2]
     assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
     assert engine.storage.flow_state is sf.FlowState.SUCCESS
+
+
+def test_a_revoke_cancels_the_running_future_and_reverts(
+    dask_client: Any, dask_log: Path, tmp_path: Path
+) -> None:
+    # Given a persisted flow on the dask engine: make, then a 5 s task
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    engine = sf.load(
+        _flows.make_then_slow(),
+        engine="dask",
+        client=dask_client,
+        backend=url,
+        factory="celery_dask._flows:make_then_slow",
+        store={"x": 2, "seconds": 5},
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    began = time.monotonic()
+    runner.start()
+    _lines(dask_log, 2)  # make, then slow's start
+    # When the flow is revoked (from another process) while slow runs on a worker
+    code = f"import steadyflow as sf; print(sf.revoke({url!r}, {engine.flow_id!r}, 'stop').outcome)"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    revoked = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert revoked.stdout.strip() == "requested", revoked.stderr
+    runner.join(timeout=30)
+    # Then the run stopped without waiting for slow, and make was reverted remotely
+    assert time.monotonic() - began < 4.5
+    assert len(errors) == 1
+    assert isinstance(errors[0], sf.errors.FlowRevokedError)
+    assert [line[0] for line in _lines(dask_log, 3)][:3] == ["make", "start", "revert:20"]
+    assert engine.storage.flow_state is sf.FlowState.REVERTED

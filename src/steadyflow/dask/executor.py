@@ -133,11 +133,11 @@ class DaskExecutor(ThreadedExecutor):
                 arrived.append(self._inbox.get_nowait())
             except queue.Empty:
                 break
-        for request_id in arrived:
-            pending = self._pending.get(request_id)
-            if pending is None:
-                continue  # a wake, or a future already given up on
-            completion = self._outcome(request_id, pending)
+        ready = {rid: self._pending[rid] for rid in arrived if rid in self._pending}
+        # (Not pending: a wake, or a future already given up on.)
+        bodies = self._gather(ready)
+        for request_id, pending in ready.items():
+            completion = self._outcome(request_id, pending, bodies.get(request_id))
             if completion is not None:
                 done.append(completion)
         if self._pending:
@@ -200,9 +200,26 @@ class DaskExecutor(ThreadedExecutor):
         pending.future = future
         future.add_done_callback(lambda _: inbox.put(request_id))
 
-    def _outcome(self, request_id: str, pending: _Pending) -> Completion | None:
+    def _gather(self, ready: dict[str, _Pending]) -> dict[str, str]:
+        """The results of the finished futures among ``ready``, fetched in one round trip.
+
+        One ``future.result()`` each would cost a round trip to the cluster per
+        task, in the engine's thread: the dask engine's throughput would be
+        bounded by that latency.
+        """
+        finished = [(rid, p.future) for rid, p in ready.items() if p.future.status == "finished"]
+        if len(finished) < 2:
+            return {}
+        try:
+            bodies = self._connect().gather([future for _, future in finished])
+        except Exception as exc:  # one of them changed state meanwhile: fetch them one by one
+            _log.info("gathering %d results at once failed (%s)", len(finished), exc)
+            return {}
+        return {rid: body for (rid, _), body in zip(finished, bodies, strict=True)}
+
+    def _outcome(self, request_id: str, pending: _Pending, body: str | None) -> Completion | None:
         future = pending.future
-        status = future.status
+        status = "finished" if body is not None else future.status
         if status == "lost":
             _log.warning(
                 "the cluster lost the result of %s: submitting it again", pending.fields["key"]
@@ -216,7 +233,7 @@ class DaskExecutor(ThreadedExecutor):
         job = pending.job
         if status == "finished":
             try:
-                message = protocol.decode(future.result(), self._limit)
+                message = protocol.decode(body or future.result(), self._limit)
                 if message["type"] != "result":
                     raise MessageError(f"a Dask task returned a {message['type']} message")
             except MessageError as exc:
