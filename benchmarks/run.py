@@ -222,12 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _kept_sections(path: Path) -> str:
-    """The remote workers' section of RESULTS.md (benchmarks/workers_bench.py writes it)."""
+    """The sections of RESULTS.md other scripts write (workers_bench.py, remote_bench.py)."""
     old = path.read_text() if path.exists() else ""
-    begin, end = "<!-- workers:begin -->", "<!-- workers:end -->"
-    if begin not in old or end not in old:
-        return ""
-    return "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
+    kept = ""
+    for name in ("workers", "remote-engines"):
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin in old and end in old:
+            kept += "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
+    return kept
 
 
 if __name__ == "__main__":
