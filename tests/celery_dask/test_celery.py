@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import steadyflow as sf
+from celery_dask._helpers import Run, kill_mid_task_and_check_it_ran_once_more, lines
 from steadyflow.events import Event
 from workers import _tasks
 
 pytestmark = [pytest.mark.celery, pytest.mark.rabbitmq, pytest.mark.slow]
-
-
-def _lines(path: Path, count: int, timeout: float = 30) -> list[list[str]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = [line.split() for line in path.read_text().splitlines()]
-        if len(lines) >= count:
-            return lines
-        time.sleep(0.02)
-    raise AssertionError(f"{path} has fewer than {count} lines: {path.read_text()!r}")
 
 
 def test_two_hundred_tasks_of_a_graph_flow_run_on_the_celery_worker(
@@ -67,10 +56,10 @@ def test_a_failure_reverts_remotely_and_progress_reaches_listeners(
         engine.run()
     # Then make was reverted in a Celery worker process, under its own key,
     # and the progress reports reached the engine's listeners
-    lines = _lines(side_log, 2)
-    assert [line[0] for line in lines] == ["make", "revert:40"]
-    assert lines[0][1] == lines[1][1]
-    assert int(lines[1][2]) != os.getpid()
+    found = lines(side_log, 2)
+    assert [line[0] for line in found] == ["make", "revert:40"]
+    assert found[0][1] == found[1][1]
+    assert int(found[1][2]) != os.getpid()
     assert 0.25 in seen
     assert 0.5 in seen
 
@@ -97,33 +86,10 @@ def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
     engine = sf.load(
         sf.Linear("k", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            engine.run()
-        except BaseException as exc:
-            errors.append(exc)
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    first = _lines(side_log, 1)[0]
-    # When that process is SIGKILLed mid-task
-    os.kill(int(first[2]), signal.SIGKILL)
-    runner.join(timeout=60)
-    # Then the request was delivered again (late ack, reject on worker lost) and ran
-    # under the same key; the flow completed with the one result that ended
-    assert not runner.is_alive()
-    assert errors == []
-    lines = side_log.read_text().splitlines()
-    starts = [line.split() for line in lines if line.startswith("start")]
-    ends = [line.split() for line in lines if line.startswith("end")]
-    assert len(starts) == 2
-    assert starts[0][1] == starts[1][1]
-    assert len(ends) == 1
-    assert ends[0][2] == starts[1][2] != first[2]
-    assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
-    assert engine.storage.flow_state is sf.FlowState.SUCCESS
+    # When the process running it is SIGKILLed mid-task
+    # Then it ran again under the same key elsewhere; the flow completed with the one
+    # result that ended
+    kill_mid_task_and_check_it_ran_once_more(engine, side_log)
 
 
 def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
@@ -133,31 +99,20 @@ def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
     engine = sf.load(
         sf.Linear("f", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            engine.run()
-        except BaseException as exc:
-            errors.append(exc)
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    frozen = int(_lines(side_log, 1)[0][2])
+    run = Run(engine)
+    frozen = int(lines(side_log, 1)[0][2])
     # When that child freezes (SIGSTOP) long enough for the engine to presume it dead,
     # and then wakes up and finishes after the request was sent again
     os.kill(frozen, signal.SIGSTOP)
     try:
-        second = _lines(side_log, 2)[1]
+        second = lines(side_log, 2)[1]
     finally:
         os.kill(frozen, signal.SIGCONT)
-    runner.join(timeout=60)
     # Then the task ran again under the same key in the other child, both runs ended,
     # and only the awaited one's result was recorded
-    assert not runner.is_alive()
-    assert errors == []
+    assert run.join() == []
     assert second[0] == "start"
     assert int(second[2]) != frozen
-    ends = [line for line in _lines(side_log, 4) if line[0] == "end"]
+    ends = [line for line in lines(side_log, 4) if line[0] == "end"]
     assert sorted(int(line[2]) for line in ends) == sorted([frozen, int(second[2])])
     assert str(engine.storage.fetch("slow")).startswith(f"{second[2]}:")

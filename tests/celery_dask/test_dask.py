@@ -7,10 +7,8 @@ the assertions about what ran where read those, not the engine's view.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,20 +17,11 @@ import pytest
 
 import steadyflow as sf
 from celery_dask import _flows, _remote_env
+from celery_dask._helpers import Run, kill_mid_task_and_check_it_ran_once_more, lines
 from steadyflow.errors import RemoteFailureError, UnknownTaskError
 from workers import _tasks
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
-
-
-def _lines(path: Path, count: int, timeout: float = 30) -> list[list[str]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = [line.split() for line in path.read_text().splitlines()]
-        if len(lines) >= count:
-            return lines
-        time.sleep(0.02)
-    raise AssertionError(f"{path} has fewer than {count} lines: {path.read_text()!r}")
 
 
 @pytest.fixture
@@ -67,10 +56,10 @@ def test_a_failure_reverts_remotely_and_keeps_its_chain(dask_client: Any, dask_l
         sf.run(flow, engine="dask", client=dask_client, store={"x": 4})
     # Then the error is the task's, with its cause, and make was reverted on a worker
     assert "boom after 40" in str(caught.value)
-    lines = _lines(dask_log, 2)
-    assert [line[0] for line in lines] == ["make", "revert:40"]
-    assert lines[0][1] == lines[1][1]  # the same idempotency key
-    assert int(lines[1][2]) != os.getpid()
+    found = lines(dask_log, 2)
+    assert [line[0] for line in found] == ["make", "revert:40"]
+    assert found[0][1] == found[1][1]  # the same idempotency key
+    assert int(found[1][2]) != os.getpid()
 
 
 def test_a_task_not_importable_on_the_workers_fails_naming_it(dask_client: Any) -> None:
@@ -122,33 +111,10 @@ def test_a_worker_killed_mid_task_reruns_it_once_under_the_same_key(
     engine = sf.load(
         sf.Linear("k", _tasks.slow), engine="dask", client=dask_client, store={"seconds": 2}
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            engine.run()
-        except BaseException as exc:
-            errors.append(exc)
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    first = _lines(dask_log, 1)[0]
-    # When that worker process is SIGKILLed mid-task
-    os.kill(int(first[2]), signal.SIGKILL)
-    runner.join(timeout=60)
-    # Then the flow completed, the task ran again under the same key on the other worker,
-    # and only that run ended (exactly one recorded result, from the survivor)
-    assert not runner.is_alive()
-    assert errors == []
-    lines = dask_log.read_text().splitlines()
-    starts = [line.split() for line in lines if line.startswith("start")]
-    ends = [line.split() for line in lines if line.startswith("end")]
-    assert len(starts) == 2
-    assert starts[0][1] == starts[1][1]
-    assert len(ends) == 1
-    assert ends[0][2] == starts[1][2] != first[2]
-    assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
-    assert engine.storage.flow_state is sf.FlowState.SUCCESS
+    # When the process running it is SIGKILLed mid-task
+    # Then it ran again under the same key elsewhere; the flow completed with the one
+    # result that ended
+    kill_mid_task_and_check_it_ran_once_more(engine, dask_log)
 
 
 def test_a_revoke_cancels_the_running_future_and_reverts(
@@ -164,18 +130,8 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
         factory="celery_dask._flows:make_then_slow",
         store={"x": 2, "seconds": 5},
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            engine.run()
-        except BaseException as exc:
-            errors.append(exc)
-
-    runner = threading.Thread(target=run)
-    began = time.monotonic()
-    runner.start()
-    _lines(dask_log, 2)  # make, then slow's start
+    run = Run(engine)
+    lines(dask_log, 2)  # make, then slow's start
     # When the flow is revoked (from another process) while slow runs on a worker
     code = f"import steadyflow as sf; print(sf.revoke({url!r}, {engine.flow_id!r}, 'stop').outcome)"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
@@ -183,10 +139,10 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
     assert revoked.stdout.strip() == "requested", revoked.stderr
-    runner.join(timeout=30)
+    errors = run.join()
     # Then the run stopped without waiting for slow, and make was reverted remotely
-    assert time.monotonic() - began < 4.5
+    assert time.monotonic() - run.began < 4.5
     assert len(errors) == 1
     assert isinstance(errors[0], sf.errors.FlowRevokedError)
-    assert [line[0] for line in _lines(dask_log, 3)][:3] == ["make", "start", "revert:20"]
+    assert [line[0] for line in lines(dask_log, 3)][:3] == ["make", "start", "revert:20"]
     assert engine.storage.flow_state is sf.FlowState.REVERTED

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import queue
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,14 +28,12 @@ from steadyflow.engine._executor import (
     Job,
     ThreadedExecutor,
     failed,
-    invoke,
     timeout_failure,
 )
 from steadyflow.errors import MessageError, MissingDriverError, WorkerError
 from steadyflow.failure import Failure
-from steadyflow.task import Task
 from steadyflow.workers import protocol
-from steadyflow.workers._calls import completion_of, request_fields
+from steadyflow.workers._calls import completion_of, drain, prepare
 
 __all__ = ["DaskExecutor"]
 
@@ -109,30 +106,20 @@ class DaskExecutor(ThreadedExecutor):
         return len(self._pending) + len(self._local)
 
     def submit(self, job: Job) -> None:
-        task = getattr(job.fn, "__self__", None)
-        if not isinstance(task, Task):
-            # A retry controller's decision stays in the engine, as do deciders and maps.
-            self._local.append(invoke(job, self._await))
+        prepared = prepare(
+            job, self._await, epoch=self._epoch(), reply_to="dask", limit=self._limit
+        )
+        if isinstance(prepared, Completion):
+            self._local.append(prepared)
             return
-        request_id = uuid.uuid4().hex
-        fields = request_fields(job, task, epoch=self._epoch(), reply_to="dask")
-        try:
-            body = protocol.encode("request", self._limit, id=request_id, **fields)
-        except MessageError as exc:
-            self._local.append(failed(job, Failure.from_exception(exc)))
-            return
+        request_id, fields, body = prepared
         pending = _Pending(job, fields, body.decode())
         self._pending[request_id] = pending
         self._send(request_id, pending)
 
     def take(self) -> list[Completion]:
         done, self._local = self._local, []
-        arrived, self._buffer = self._buffer, []
-        while True:
-            try:
-                arrived.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
+        arrived, self._buffer = drain(self._inbox, self._buffer), []
         ready = {rid: self._pending[rid] for rid in arrived if rid in self._pending}
         # (Not pending: a wake, or a future already given up on.)
         bodies = self._gather(ready)

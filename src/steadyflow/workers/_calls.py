@@ -9,13 +9,15 @@ versioned JSON of :mod:`steadyflow.workers.protocol` and run only what an
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from steadyflow.context import AtomContext
-from steadyflow.engine._executor import Completion, Job, failed, invoke
+from steadyflow.engine._executor import AwaitFn, Completion, Job, failed, invoke
 from steadyflow.errors import MessageError, UnknownTaskError
 from steadyflow.failure import Failure
 from steadyflow.task import Task
@@ -25,12 +27,56 @@ from steadyflow.workers._registry import Allowlist, task_ref
 if TYPE_CHECKING:
     from steadyflow.engine._asyncio import LoopThread
 
-__all__ = ["completion_of", "process_loop", "request_fields", "result_body", "run_request"]
+__all__ = [
+    "completion_of",
+    "drain",
+    "prepare",
+    "process_loop",
+    "request_fields",
+    "result_body",
+    "run_request",
+]
+
+T = TypeVar("T")
 
 _log = logging.getLogger("steadyflow.workers")
 
 
 # -- the engine side -----------------------------------------------------------------------------
+
+
+Prepared = tuple[str, dict[str, Any], bytes]
+"""A request ready to send: its id, its fields (all but the id) and its encoded body."""
+
+
+def prepare(
+    job: Job, await_fn: AwaitFn, *, epoch: int | None, reply_to: str, limit: int
+) -> Prepared | Completion:
+    """What a remote executor does first with a job: a request, or the completion it already has.
+
+    Retry controllers (and anything else that is not a task: deciders, map
+    decisions) run here and now, in the engine; a job whose inputs cannot
+    travel fails here with the :class:`~steadyflow.errors.MessageError`.
+    """
+    task = getattr(job.fn, "__self__", None)
+    if not isinstance(task, Task):
+        return invoke(job, await_fn)
+    request_id = uuid.uuid4().hex
+    fields = request_fields(job, task, epoch=epoch, reply_to=reply_to)
+    try:
+        body = protocol.encode("request", limit, id=request_id, **fields)
+    except MessageError as exc:
+        return failed(job, Failure.from_exception(exc))
+    return request_id, fields, body
+
+
+def drain(inbox: queue.SimpleQueue[T], into: list[T]) -> list[T]:
+    """``into`` with everything ``inbox`` holds now appended (never blocks)."""
+    while True:
+        try:
+            into.append(inbox.get_nowait())
+        except queue.Empty:
+            return into
 
 
 def request_fields(job: Job, task: Task, *, epoch: int | None, reply_to: str) -> dict[str, Any]:

@@ -38,14 +38,11 @@ from steadyflow.engine._executor import (
     Job,
     ThreadedExecutor,
     failed,
-    invoke,
     timeout_failure,
 )
 from steadyflow.errors import MessageError
-from steadyflow.failure import Failure
-from steadyflow.task import Task
 from steadyflow.workers import _broker, protocol
-from steadyflow.workers._calls import completion_of, request_fields
+from steadyflow.workers._calls import completion_of, drain, prepare
 from steadyflow.workers._publisher import Publisher
 
 __all__ = ["WorkersExecutor"]
@@ -134,18 +131,13 @@ class WorkersExecutor(ThreadedExecutor):
         return len(self._pending) + len(self._local)
 
     def submit(self, job: Job) -> None:
-        task = getattr(job.fn, "__self__", None)
-        if not isinstance(task, Task):
-            # A retry controller's decision stays in the engine, as do deciders and maps.
-            self._local.append(invoke(job, self._await))
+        prepared = prepare(
+            job, self._await, epoch=self._epoch(), reply_to=self._reply_name, limit=self._limit
+        )
+        if isinstance(prepared, Completion):
+            self._local.append(prepared)
             return
-        request_id = uuid.uuid4().hex
-        fields = request_fields(job, task, epoch=self._epoch(), reply_to=self._reply_name)
-        try:
-            body = protocol.encode("request", self._limit, id=request_id, **fields)
-        except MessageError as exc:
-            self._local.append(failed(job, Failure.from_exception(exc)))
-            return
+        request_id, fields, body = prepared
         self._start()
         pending = _Pending(job, fields, body)
         self._pending[request_id] = pending
@@ -153,12 +145,7 @@ class WorkersExecutor(ThreadedExecutor):
 
     def take(self) -> list[Completion]:
         done, self._local = self._local, []
-        arrived, self._buffer = self._buffer, []
-        while True:
-            try:
-                arrived.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
+        arrived, self._buffer = drain(self._inbox, self._buffer), []
         for message in arrived:
             completion = self._handle(message)
             if completion is not None:

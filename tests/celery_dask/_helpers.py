@@ -1,0 +1,65 @@
+"""What the Celery and Dask tests share: reading the side-effect log, runs on a thread."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import steadyflow as sf
+
+
+def lines(path: Path, count: int, timeout: float = 30) -> list[list[str]]:
+    """The side-effect log's lines, split, once it has ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line.split() for line in path.read_text().splitlines()]
+        if len(found) >= count:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"{path} has fewer than {count} lines: {path.read_text()!r}")
+
+
+class Run:
+    """``engine.run()`` on a thread of its own; what it raised is kept."""
+
+    def __init__(self, engine: sf.Engine) -> None:
+        self.errors: list[BaseException] = []
+        self.began = time.monotonic()
+        self._engine = engine
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._engine.run()
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def join(self, timeout: float = 60) -> list[BaseException]:
+        """What the run raised, once it ended (fails if it did not within ``timeout``)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the run did not end within {timeout} s"
+        return self.errors
+
+
+def kill_mid_task_and_check_it_ran_once_more(engine: sf.Engine, log: Path) -> None:
+    """SIGKILL the process running ``slow``; check it ran again under its key and counted once.
+
+    ``engine`` runs a flow of ``workers._tasks.slow`` alone.
+    """
+    run = Run(engine)
+    first = lines(log, 1)[0]
+    os.kill(int(first[2]), signal.SIGKILL)
+    assert run.join() == []
+    found = lines(log, 3)
+    starts = [line for line in found if line[0] == "start"]
+    ends = [line for line in found if line[0] == "end"]
+    assert len(starts) == 2
+    assert starts[0][1] == starts[1][1]  # the idempotency key
+    assert len(ends) == 1
+    assert ends[0][2] == starts[1][2] != first[2]
+    assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
+    assert engine.storage.flow_state is sf.FlowState.SUCCESS
