@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import steadyflow as sf
@@ -45,14 +46,21 @@ class Run:
         return self.errors
 
 
-def kill_mid_task_and_check_it_ran_once_more(engine: sf.Engine, log: Path) -> None:
-    """SIGKILL the process running ``slow``; check it ran again under its key and counted once.
+def _sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
 
-    ``engine`` runs a flow of ``workers._tasks.slow`` alone.
+
+def kill_mid_task_and_check_it_ran_once_more(
+    engine: sf.Engine, log: Path, kill: Callable[[int], None] = _sigkill
+) -> None:
+    """Kill the process running ``slow``; check it ran again under its key and counted once.
+
+    ``engine`` runs a flow of ``workers._tasks.slow`` alone; ``kill`` gets the
+    pid of the process running it (default: SIGKILL it).
     """
     run = Run(engine)
     first = lines(log, 1)[0]
-    os.kill(int(first[2]), signal.SIGKILL)
+    kill(int(first[2]))
     assert run.join() == []
     found = lines(log, 3)
     starts = [line for line in found if line[0] == "start"]

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ def dask_client() -> Iterator[Any]:
 
 
 class CeleryWorker:
-    """A real ``celery worker`` process (prefork, 2 children) serving one test's queue."""
+    """A real ``celery worker`` process (prefork, 2 children) serving ``queue``."""
 
-    def __init__(self, queue: str, side_log: Path) -> None:
+    def __init__(self, queue: str, side_log: Path, name: str = "w") -> None:
         self.queue = queue
         env = dict(
             os.environ,
@@ -56,9 +56,9 @@ class CeleryWorker:
             sys.executable, "-m", "celery", "-A", "celery_dask._celery_app", "worker",
             "--pool", "prefork", "--concurrency", "2", "--queues", queue,
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--loglevel", "WARNING", "--hostname", f"{queue}@%h",
+            "--loglevel", "WARNING", "--hostname", f"{name}.{queue}@%h",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(command, env=env)
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -89,27 +89,48 @@ def side_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def celery_queue() -> Iterator[str]:
-    """A queue of its own on the shared RabbitMQ; skips (or fails in CI) without it."""
+def _new_celery_queue() -> str:
+    """A fresh queue name on the shared RabbitMQ; skips (or fails in CI) without it."""
     pytest.importorskip("celery", reason="needs steadyflow[celery]")
     from workers.conftest import AMQP_URL, _probe
 
     reason = _probe(AMQP_URL)
     if reason is not None:
         _services.unavailable(reason)
-    name = f"sftest-celery-{uuid.uuid4().hex[:10]}"
+    return f"sftest-celery-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def celery_queue() -> Iterator[str]:
+    """The queue of the module's Celery worker (one worker per module: it takes seconds)."""
+    from workers.conftest import AMQP_URL
+
+    name = _new_celery_queue()
     yield name
     _delete_queue(AMQP_URL, name)
 
 
-@pytest.fixture
-def celery_worker(celery_queue: str, side_log: Path) -> Iterator[CeleryWorker]:
-    worker = CeleryWorker(celery_queue, side_log)
+@pytest.fixture(scope="module")
+def celery_worker_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("celery") / "side.log"
+    path.touch()
+    return path
+
+
+@pytest.fixture(scope="module")
+def celery_worker(celery_queue: str, celery_worker_log: Path) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(celery_queue, celery_worker_log)
     try:
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def celery_log(celery_worker: CeleryWorker, celery_worker_log: Path) -> Path:
+    """The module worker's side-effect log, emptied for this test."""
+    celery_worker_log.write_text("")
+    return celery_worker_log
 
 
 @pytest.fixture
@@ -118,3 +139,24 @@ def celery_app(celery_queue: str) -> Any:
     from celery_dask._celery_app import make_app
 
     return make_app(celery_queue)
+
+
+@pytest.fixture
+def celery_fleet(side_log: Path) -> Iterator[Callable[[int], tuple[Any, list[CeleryWorker]]]]:
+    """Start ``n`` Celery workers on a fresh queue of their own (logging to ``side_log``)."""
+    from celery_dask._celery_app import make_app
+    from workers.conftest import AMQP_URL
+
+    queue = _new_celery_queue()
+    started: list[CeleryWorker] = []
+
+    def start(n: int) -> tuple[Any, list[CeleryWorker]]:
+        started.extend(CeleryWorker(queue, side_log, name=f"w{i}") for i in range(n))
+        return make_app(queue), started
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+        _delete_queue(AMQP_URL, queue)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 import steadyflow as sf
 from celery_dask._helpers import Run, kill_mid_task_and_check_it_ran_once_more, lines
+from steadyflow.errors import TaskTimeoutError
 from steadyflow.events import Event
 from workers import _tasks
 
@@ -42,7 +44,7 @@ def test_two_hundred_tasks_of_a_graph_flow_run_on_the_celery_worker(
 
 
 def test_a_failure_reverts_remotely_and_progress_reaches_listeners(
-    celery_app: Any, celery_worker: Any, side_log: Path
+    celery_app: Any, celery_worker: Any, celery_log: Path
 ) -> None:
     # Given make (with a revert), a task reporting progress, then a task that raises
     flow = sf.Linear("boom", _tasks.make, _tasks.progress, _tasks.explode)
@@ -56,7 +58,7 @@ def test_a_failure_reverts_remotely_and_progress_reaches_listeners(
         engine.run()
     # Then make was reverted in a Celery worker process, under its own key,
     # and the progress reports reached the engine's listeners
-    found = lines(side_log, 2)
+    found = lines(celery_log, 2)
     assert [line[0] for line in found] == ["make", "revert:40"]
     assert found[0][1] == found[1][1]
     assert int(found[1][2]) != os.getpid()
@@ -80,7 +82,7 @@ def test_a_task_not_on_the_allowlist_is_refused(celery_app: Any, celery_worker: 
 
 
 def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
-    celery_app: Any, celery_worker: Any, side_log: Path
+    celery_app: Any, celery_worker: Any, celery_log: Path
 ) -> None:
     # Given a flow whose slow task runs in a child of the Celery worker
     engine = sf.load(
@@ -89,23 +91,23 @@ def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
     # When the process running it is SIGKILLed mid-task
     # Then it ran again under the same key elsewhere; the flow completed with the one
     # result that ended
-    kill_mid_task_and_check_it_ran_once_more(engine, side_log)
+    kill_mid_task_and_check_it_ran_once_more(engine, celery_log)
 
 
 def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
-    celery_app: Any, celery_worker: Any, side_log: Path
+    celery_app: Any, celery_worker: Any, celery_log: Path
 ) -> None:
     # Given a slow task running in a Celery child (heartbeats every 0.5 s)
     engine = sf.load(
         sf.Linear("f", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
     )
     run = Run(engine)
-    frozen = int(lines(side_log, 1)[0][2])
+    frozen = int(lines(celery_log, 1)[0][2])
     # When that child freezes (SIGSTOP) long enough for the engine to presume it dead,
     # and then wakes up and finishes after the request was sent again
     os.kill(frozen, signal.SIGSTOP)
     try:
-        second = lines(side_log, 2)[1]
+        second = lines(celery_log, 2)[1]
     finally:
         os.kill(frozen, signal.SIGCONT)
     # Then the task ran again under the same key in the other child, both runs ended,
@@ -113,6 +115,47 @@ def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
     assert run.join() == []
     assert second[0] == "start"
     assert int(second[2]) != frozen
-    ends = [line for line in lines(side_log, 4) if line[0] == "end"]
+    ends = [line for line in lines(celery_log, 4) if line[0] == "end"]
     assert sorted(int(line[2]) for line in ends) == sorted([frozen, int(second[2])])
     assert str(engine.storage.fetch("slow")).startswith(f"{second[2]}:")
+
+
+def test_a_task_past_its_timeout_fails_while_the_celery_worker_runs_on(
+    celery_app: Any, celery_worker: Any
+) -> None:
+    # Given a task that sleeps 3 s with a 0.5 s timeout (the engine's own rule)
+    sleepy = sf.task(_tasks.sleep_ms.fn, timeout=0.5)
+    began = time.monotonic()
+    # When it runs on the celery engine
+    with pytest.raises(TaskTimeoutError):
+        sf.run(sf.Linear("t", sleepy), engine="celery", celery_app=celery_app, store={"ms": 3000})
+    # Then the run failed at the timeout, not when the task ended
+    assert time.monotonic() - began < 2.5
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_a_whole_celery_worker_killed_mid_task_hands_it_to_another(
+    celery_fleet: Any, side_log: Path
+) -> None:
+    # Given two Celery workers on one queue, and a slow task running in one of them
+    app, workers = celery_fleet(2)
+    engine = sf.load(
+        sf.Linear("k", _tasks.slow), engine="celery", celery_app=app, store={"seconds": 2}
+    )
+    masters = {worker.proc.pid for worker in workers}
+
+    def kill_worker(pid: int) -> None:
+        # When that worker's main process is SIGKILLed (its broker connection drops with it),
+        # and then its pool child running the task
+        master = _parent(pid)
+        assert master in masters
+        os.kill(master, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+
+    # Then the broker delivered the unacked request to the other worker, which ran it
+    # under the same key; the flow completed with that one result
+    kill_mid_task_and_check_it_ran_once_more(engine, side_log, kill_worker)
