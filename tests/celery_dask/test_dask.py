@@ -146,3 +146,14 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
     assert isinstance(errors[0], sf.errors.FlowRevokedError)
     assert [line[0] for line in lines(dask_log, 3)][:3] == ["make", "start", "revert:20"]
     assert engine.storage.flow_state is sf.FlowState.REVERTED
+
+
+def test_a_scheduler_address_is_enough(dask_client: Any) -> None:
+    # Given only the address of the cluster's scheduler
+    address = dask_client.scheduler.address
+    # When a flow runs on the dask engine with it
+    results = sf.run(
+        sf.Linear("a", _tasks.add), engine="dask", client=address, store={"x": 1, "y": 1}
+    )
+    # Then the engine connected on its own, and the task ran on a worker
+    assert results == {"sum": 2}

@@ -45,7 +45,8 @@ class CeleryExecutor(WorkersExecutor):
     ) -> None:
         if not callable(getattr(app, "send_task", None)):
             raise TypeError(f'engine="celery" needs a celery.Celery app, not {app!r}')
-        broker = app.connection_for_write().as_uri(include_password=True)
+        with app.connection_for_write() as connection:
+            broker = connection.as_uri(include_password=True)
         super().__init__(
             broker,
             queue or app.conf.task_default_queue,
