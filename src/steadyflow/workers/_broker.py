@@ -24,7 +24,6 @@ from typing import Any
 from steadyflow.errors import MissingDriverError
 
 __all__ = [
-    "PUBLISH_RETRY",
     "announce_exchange",
     "connect",
     "connection_errors",
@@ -41,15 +40,6 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 REPLY_QUEUE_EXPIRES_S = 600
 """A reply queue lives this long after its engine stopped consuming it (crashed)."""
 
-PUBLISH_RETRY: dict[str, Any] = {
-    "max_retries": 120,
-    "interval_start": 0.1,
-    "interval_step": 0.5,
-    "interval_max": 1.0,
-}
-"""Publishing retries through a broker restart for about two minutes."""
-
-
 def import_kombu() -> Any:
     """kombu's classes (Connection, Producer, Consumer, Exchange, Queue, binding).
 
@@ -65,6 +55,7 @@ def import_kombu() -> Any:
     try:
         from kombu.connection import Connection
         from kombu.entity import Exchange, Queue, binding
+        from kombu.exceptions import OperationalError
         from kombu.messaging import Consumer, Producer
     except ImportError as exc:
         raise MissingDriverError(
@@ -77,6 +68,7 @@ def import_kombu() -> Any:
         Exchange=Exchange,
         Queue=Queue,
         binding=binding,
+        OperationalError=OperationalError,
     )
     return _KOMBU
 

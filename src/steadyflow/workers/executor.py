@@ -125,6 +125,7 @@ class WorkersExecutor(ThreadedExecutor):
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._broker_down = threading.Event()
         self._listen_error: BaseException | None = None
 
     # -- the Executor interface ------------------------------------------------------------------
@@ -311,7 +312,7 @@ class WorkersExecutor(ThreadedExecutor):
                 done.append(failed(pending.job, timeout_failure(pending.job)))
                 continue
             silent = pending.silent_until()
-            if silent is not None and silent <= now:
+            if silent is not None and silent <= now and not self._broker_down.is_set():
                 self._redispatch(request_id, pending)
         return done
 
@@ -377,27 +378,31 @@ class WorkersExecutor(ThreadedExecutor):
     def _consume_forever(self) -> None:
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
-        errors = _broker.connection_errors(connection)
+        errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         reply = _broker.reply_queue(
             self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
         )
         try:
             while not self._stop.is_set():
                 try:
-                    connection.ensure_connection(max_retries=3)
+                    connection.ensure_connection(max_retries=1)
                     with kombu.Consumer(
                         connection, queues=[reply], on_message=self._receive, no_ack=True
                     ):
                         if self._ready.is_set():
                             self._inbox.put(_RECONNECTED)
+                        self._broker_down.clear()
                         self._ready.set()
                         self._drain(connection)
                 except errors as exc:
                     if self._stop.is_set():
                         return
-                    _log.warning(
-                        "lost the broker while waiting for replies (%s); reconnecting", exc
-                    )
+                    if not self._ready.is_set():
+                        raise  # the broker was never there: say so at once
+                    if not self._broker_down.is_set():
+                        _log.warning("lost the broker (%s); reconnecting", exc)
+                    # While it is gone, silence is not a worker's fault (see _overdue).
+                    self._broker_down.set()
                     connection.collect()
                     time.sleep(0.5)
         finally:

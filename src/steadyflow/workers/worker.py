@@ -182,12 +182,12 @@ class Worker:
     def _consume(self) -> None:
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker, heartbeat=self._broker_heartbeat)
-        errors = _broker.connection_errors(connection)
+        errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         requests = _broker.request_queue(self.topic)
         try:
             while not self._stop.is_set():
                 try:
-                    connection.ensure_connection(max_retries=None, interval_max=1.0)
+                    connection.ensure_connection(max_retries=1)
                     self._producer = kombu.Producer(connection, serializer=None)
                     with kombu.Consumer(
                         connection,
