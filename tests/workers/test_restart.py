@@ -43,7 +43,8 @@ def _run_in_thread(engine: sf.Engine) -> tuple[threading.Thread, list[Any]]:
 
     def call() -> None:
         try:
-            outcome.append(engine.run())
+            engine.run()
+            outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
 
