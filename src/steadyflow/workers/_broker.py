@@ -40,6 +40,7 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 REPLY_QUEUE_EXPIRES_S = 600
 """A reply queue lives this long after its engine stopped consuming it (crashed)."""
 
+
 def import_kombu() -> Any:
     """kombu's classes (Connection, Producer, Consumer, Exchange, Queue, binding).
 
