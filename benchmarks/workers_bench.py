@@ -14,6 +14,7 @@ of benchmarks/RESULTS.md (which ``make bench`` keeps).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -94,6 +95,25 @@ def steadyflow_side(url: str) -> dict[str, float]:
             proc.wait()
         _delete_queue(url, topic)
     return out
+
+
+def _median_step(options: dict[str, Any]) -> float:
+    """The median time from one task's success to the next one's, in a serial chain.
+
+    A loaded machine (several agents on two cores) makes a few steps slow;
+    the median says what one step costs when nothing else gets in the way.
+    """
+    engine = sf.load(_flow("noop", CHAIN, sf.Linear), **options)
+    stamps: list[float] = []
+
+    def on_state(event: Any, details: Any) -> None:
+        if details["state"] == sf.AtomState.SUCCESS:
+            stamps.append(time.perf_counter())
+
+    engine.notifier.register(sf.events.ATOM_STATE, on_state)
+    with engine:
+        engine.run()
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps))
 
 
 def _delete_queue(url: str, topic: str) -> None:
