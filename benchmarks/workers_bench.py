@@ -88,6 +88,8 @@ def steadyflow_side(url: str) -> dict[str, float]:
         out["chain_local_s"] = (
             _median(lambda: _timed(lambda: sf.run(_flow("noop", CHAIN, sf.Linear)))) / CHAIN
         )
+        out["step_remote_p50_s"] = _median_step(options)
+        out["step_local_p50_s"] = _median_step({})
     finally:
         for proc in workers:
             proc.terminate()
@@ -168,8 +170,18 @@ def table(ours: dict[str, float], theirs: dict[str, float] | str) -> str:
     peer_added = f"{(peer['chain_remote_s'] - peer['chain_local_s']) * 1000:.1f}" if peer else "n/a"
     verdict = "met" if added <= 2 else "MISSED"
     rows.append(
-        f"| added latency, ms/task (remote - local) | {added:.2f} | {peer_added} | "
+        f"| added latency, ms/task (remote - local, mean) | {added:.2f} | {peer_added} | "
         f"≤ 2 ms — {verdict} |"
+    )
+    step = (ours["step_remote_p50_s"] - ours["step_local_p50_s"]) * 1000
+    peer_step = (
+        f"{(peer['step_remote_p50_s'] - peer['step_local_p50_s']) * 1000:.1f}"
+        if "step_remote_p50_s" in peer
+        else "n/a"
+    )
+    rows.append(
+        f"| added latency, ms/task (remote - local, median step) | {step:.2f} | {peer_step} | "
+        f"≤ 2 ms — {'met' if step <= 2 else 'MISSED'} |"
     )
     if isinstance(theirs, str):
         rows.append(f"\nTaskFlow side: {theirs}")

@@ -21,7 +21,7 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
-from steadyflow.errors import MissingDriverError
+from steadyflow.errors import BackendUnavailableError, MissingDriverError
 
 __all__ = [
     "announce_exchange",
@@ -75,6 +75,17 @@ def import_kombu() -> Any:
 
 
 _KOMBU: Any = None
+
+
+def unreachable(url: str, exc: BaseException) -> BackendUnavailableError:
+    """The error for a broker that cannot be reached, naming it without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        url = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host).geturl()
+    return BackendUnavailableError(f"message broker {url} cannot be reached: {exc}")
 
 
 def check_topic(topic: object) -> str:

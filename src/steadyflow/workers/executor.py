@@ -333,12 +333,15 @@ class WorkersExecutor(ThreadedExecutor):
         self._publish(body)
 
     def _next_check(self) -> float | None:
-        times = [
-            when
-            for pending in self._pending.values()
-            for when in (pending.deadline, pending.silent_until())
-            if when is not None
-        ]
+        """When :meth:`take` next has something to time out or send again."""
+        times = [p.deadline for p in self._pending.values() if p.deadline is not None]
+        if self._broker_down.is_set():
+            # No heartbeat can come: nobody is presumed dead until it is back (no busy loop).
+            times.append(time.monotonic() + 0.5)
+        else:
+            times.extend(
+                when for p in self._pending.values() if (when := p.silent_until()) is not None
+            )
         return min(times) if times else None
 
     # -- the broker --------------------------------------------------------------------------------
@@ -347,7 +350,11 @@ class WorkersExecutor(ThreadedExecutor):
         if self._connection is not None:
             return
         connection = _broker.connect(self.broker)
-        connection.ensure_connection(max_retries=3)
+        try:
+            connection.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
+        except Exception as exc:
+            connection.release()
+            raise _broker.unreachable(self.broker, exc) from exc
         self._connection = connection
         requests = _broker.request_queue(self.topic)
         requests(connection.default_channel).declare()
@@ -360,7 +367,7 @@ class WorkersExecutor(ThreadedExecutor):
         )
         self._listener.start()
         if not self._ready.wait(10):
-            raise ConnectionError(f"could not consume replies from {self.broker}")
+            raise _broker.unreachable(self.broker, TimeoutError("no reply queue after 10 s"))
 
     def _publish(self, body: bytes) -> None:
         assert self._publisher is not None
@@ -371,7 +378,7 @@ class WorkersExecutor(ThreadedExecutor):
         try:
             self._consume_forever()
         except BaseException as exc:  # handed to the engine's thread, which raises it
-            self._listen_error = exc
+            self._listen_error = _broker.unreachable(self.broker, exc)
             self._ready.set()
             self._inbox.put(_WAKE)
 

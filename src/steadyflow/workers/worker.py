@@ -182,9 +182,7 @@ class Worker:
 
     def _consume(self) -> None:
         kombu = _broker.import_kombu()
-        connection = _broker.connect(
-            self.broker, heartbeat=self._broker_heartbeat, confirm=False
-        )
+        connection = _broker.connect(self.broker, heartbeat=self._broker_heartbeat, confirm=False)
         errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         requests = _broker.request_queue(self.topic)
         try:
