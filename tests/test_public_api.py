@@ -18,6 +18,8 @@ EXPECTED = {
     "Failure", "AtomState", "FlowState", "EngineState",
     # persisting
     "load_from_backend", "revoke", "persistence",
+    # remote workers
+    "workers",
     # observing
     "events", "listeners",
     # errors

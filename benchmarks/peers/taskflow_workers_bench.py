@@ -9,8 +9,10 @@ unordered flow), and seconds per task of a serial chain remote and local
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _tf_worker_tasks import Noop, Sleep10ms  # noqa: E402
-from taskflow import engines  # noqa: E402
+from taskflow import engines, states  # noqa: E402
 from taskflow.patterns import linear_flow, unordered_flow  # noqa: E402
 
 TASKS = {"noop": Noop, "sleep10ms": Sleep10ms}
@@ -53,6 +55,18 @@ def _run(flow: Any, **options: Any) -> float:
     return time.perf_counter() - began
 
 
+def _median_step(**options: Any) -> float:
+    """The median time from one task's success to the next one's, in a serial chain."""
+    chain = linear_flow.Flow("c").add(*[Noop(name=f"c{i}") for i in range(CHAIN)])
+    engine = engines.load(chain, **options)
+    stamps: list[float] = []
+    engine.atom_notifier.register(
+        states.SUCCESS, lambda state, details: stamps.append(time.perf_counter())
+    )
+    engine.run()
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps))
+
+
 def main(url: str) -> dict[str, Any]:
     exchange = f"tf-bench-{uuid.uuid4().hex[:8]}"
     topic = "bench"
@@ -74,6 +88,8 @@ def main(url: str) -> dict[str, Any]:
         out["chain_remote_s"] = _run(chain, **options) / CHAIN
         chain = linear_flow.Flow("c").add(*[Noop(name=f"c{i}") for i in range(CHAIN)])
         out["chain_local_s"] = _run(chain, engine="serial") / CHAIN
+        out["step_remote_p50_s"] = _median_step(**options)
+        out["step_local_p50_s"] = _median_step(engine="serial")
     finally:
         for proc in workers:
             proc.terminate()

@@ -25,7 +25,7 @@ from steadyflow.states import AtomState, EngineState, FlowState
 from steadyflow.task import FunctionTask, Task, task
 
 if TYPE_CHECKING:
-    from steadyflow import persistence
+    from steadyflow import persistence, workers
 
 __version__ = "0.1.0"
 
@@ -60,6 +60,8 @@ __all__ = [
     "load_from_backend",
     "revoke",
     "persistence",
+    # remote workers
+    "workers",
     # observing
     "events",
     "listeners",
@@ -77,4 +79,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module("steadyflow.persistence")
+    if name == "workers":  # remote workers (needs kombu only once one starts)
+        import importlib
+
+        return importlib.import_module("steadyflow.workers")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

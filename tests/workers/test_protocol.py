@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -121,3 +122,27 @@ def test_the_worker_command_explains_bad_input() -> None:
     )  # fmt: skip
     assert missing.returncode == 2
     assert "No module named 'no_such_module_here'" in missing.stderr
+
+
+def test_an_unreachable_broker_is_a_clear_error() -> None:
+    flow = sf.Linear("nowhere", _tasks.add)
+    began = time.monotonic()
+    with pytest.raises(sf.errors.BackendUnavailableError, match=r"broker amqp://127\.0\.0\.1:9/"):
+        sf.run(
+            flow,
+            store={"x": 1, "y": 2},
+            engine="workers",
+            broker="amqp://guest:secret@127.0.0.1:9//",
+            topic="t",
+        )
+    assert time.monotonic() - began < 10
+
+
+def test_the_workers_engine_needs_its_options() -> None:
+    flow = sf.Linear("f", _tasks.add)
+    with pytest.raises(ValueError, match="needs broker"):
+        sf.load(flow, engine="workers", topic="t")
+    with pytest.raises(ValueError, match='options of engine="workers"'):
+        sf.load(flow, broker="amqp://x//", topic="t")
+    with pytest.raises(ValueError, match="topic must be"):
+        sf.run(flow, store={"x": 1, "y": 2}, engine="workers", broker="amqp://x//", topic="a b")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from steadyflow.errors import MessageError
-from steadyflow.workers import _broker, protocol
+from steadyflow.workers import protocol
 from steadyflow.workers._calls import process_loop, result_body, run_request
 from steadyflow.workers._registry import Allowlist
 
@@ -32,6 +32,14 @@ _log = logging.getLogger("steadyflow.celery")
 
 TASK_NAME: Final = "steadyflow.run"
 """The name of the generic Celery task the engine sends requests to."""
+
+_PUBLISH_RETRY: Final = {
+    "max_retries": 120,
+    "interval_start": 0.1,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
+"""A reply is published again through a broker restart, for about two minutes."""
 
 
 def install(
@@ -143,5 +151,5 @@ def _send(app: Any, reply_to: str, body: bytes, *, persistent: bool) -> None:
             content_encoding="utf-8",
             delivery_mode=2 if persistent else 1,
             retry=True,
-            retry_policy=_broker.PUBLISH_RETRY,
+            retry_policy=_PUBLISH_RETRY,
         )

@@ -21,10 +21,9 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
-from steadyflow.errors import MissingDriverError
+from steadyflow.errors import BackendUnavailableError, MissingDriverError
 
 __all__ = [
-    "PUBLISH_RETRY",
     "announce_exchange",
     "connect",
     "connection_errors",
@@ -40,14 +39,6 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 REPLY_QUEUE_EXPIRES_S = 600
 """A reply queue lives this long after its engine stopped consuming it (crashed)."""
-
-PUBLISH_RETRY: dict[str, Any] = {
-    "max_retries": 120,
-    "interval_start": 0.1,
-    "interval_step": 0.5,
-    "interval_max": 1.0,
-}
-"""Publishing retries through a broker restart for about two minutes."""
 
 
 def import_kombu() -> Any:
@@ -65,6 +56,7 @@ def import_kombu() -> Any:
     try:
         from kombu.connection import Connection
         from kombu.entity import Exchange, Queue, binding
+        from kombu.exceptions import OperationalError
         from kombu.messaging import Consumer, Producer
     except ImportError as exc:
         raise MissingDriverError(
@@ -77,11 +69,23 @@ def import_kombu() -> Any:
         Exchange=Exchange,
         Queue=Queue,
         binding=binding,
+        OperationalError=OperationalError,
     )
     return _KOMBU
 
 
 _KOMBU: Any = None
+
+
+def unreachable(url: str, exc: BaseException) -> BackendUnavailableError:
+    """The error for a broker that cannot be reached, naming it without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        url = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host).geturl()
+    return BackendUnavailableError(f"message broker {url} cannot be reached: {exc}")
 
 
 def check_topic(topic: object) -> str:

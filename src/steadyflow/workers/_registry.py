@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from steadyflow.errors import InvalidAtomError, UnknownTaskError
@@ -95,9 +95,6 @@ class Allowlist:
 
     def __len__(self) -> int:
         return len(self._tasks)
-
-    def as_mapping(self) -> Mapping[tuple[str, str], Task]:
-        return dict(self._tasks)
 
 
 def _defined_in(task: Task, module: str) -> bool:

@@ -122,6 +122,7 @@ class WorkersExecutor(ThreadedExecutor):
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._broker_down = threading.Event()
         self._listen_error: BaseException | None = None
 
     # -- the Executor interface ------------------------------------------------------------------
@@ -268,7 +269,7 @@ class WorkersExecutor(ThreadedExecutor):
                 done.append(failed(pending.job, timeout_failure(pending.job)))
                 continue
             silent = pending.silent_until()
-            if silent is not None and silent <= now:
+            if silent is not None and silent <= now and not self._broker_down.is_set():
                 self._redispatch(request_id, pending)
         return done
 
@@ -289,12 +290,15 @@ class WorkersExecutor(ThreadedExecutor):
         self._publish(body)
 
     def _next_check(self) -> float | None:
-        times = [
-            when
-            for pending in self._pending.values()
-            for when in (pending.deadline, pending.silent_until())
-            if when is not None
-        ]
+        """When :meth:`take` next has something to time out or send again."""
+        times = [p.deadline for p in self._pending.values() if p.deadline is not None]
+        if self._broker_down.is_set():
+            # No heartbeat can come: nobody is presumed dead until it is back (no busy loop).
+            times.append(time.monotonic() + 0.5)
+        else:
+            times.extend(
+                when for p in self._pending.values() if (when := p.silent_until()) is not None
+            )
         return min(times) if times else None
 
     # -- the broker --------------------------------------------------------------------------------
@@ -303,7 +307,11 @@ class WorkersExecutor(ThreadedExecutor):
         if self._connection is not None:
             return
         connection = _broker.connect(self.broker)
-        connection.ensure_connection(max_retries=3)
+        try:
+            connection.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
+        except Exception as exc:
+            connection.release()
+            raise _broker.unreachable(self.broker, exc) from exc
         self._connection = connection
         self._open_requests(connection)
         self._listener = threading.Thread(
@@ -311,7 +319,7 @@ class WorkersExecutor(ThreadedExecutor):
         )
         self._listener.start()
         if not self._ready.wait(10):
-            raise ConnectionError(f"could not consume replies from {self.broker}")
+            raise _broker.unreachable(self.broker, TimeoutError("no reply queue after 10 s"))
 
     def _open_requests(self, connection: Any) -> None:
         """Declare the request queue and start publishing (a transport hook)."""
@@ -338,32 +346,36 @@ class WorkersExecutor(ThreadedExecutor):
         try:
             self._consume_forever()
         except BaseException as exc:  # handed to the engine's thread, which raises it
-            self._listen_error = exc
+            self._listen_error = _broker.unreachable(self.broker, exc)
             self._ready.set()
             self._inbox.put(_WAKE)
 
     def _consume_forever(self) -> None:
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
-        errors = _broker.connection_errors(connection)
+        errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         reply = self._reply_queue()
         try:
             while not self._stop.is_set():
                 try:
-                    connection.ensure_connection(max_retries=3)
+                    connection.ensure_connection(max_retries=1)
                     with kombu.Consumer(
                         connection, queues=[reply], on_message=self._receive, no_ack=True
                     ):
                         if self._ready.is_set():
                             self._inbox.put(_RECONNECTED)
+                        self._broker_down.clear()
                         self._ready.set()
                         self._drain(connection)
                 except errors as exc:
                     if self._stop.is_set():
                         return
-                    _log.warning(
-                        "lost the broker while waiting for replies (%s); reconnecting", exc
-                    )
+                    if not self._ready.is_set():
+                        raise  # the broker was never there: say so at once
+                    if not self._broker_down.is_set():
+                        _log.warning("lost the broker (%s); reconnecting", exc)
+                    # While it is gone, silence is not a worker's fault (see _overdue).
+                    self._broker_down.set()
                     connection.collect()
                     time.sleep(0.5)
         finally:

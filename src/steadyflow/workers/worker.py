@@ -133,7 +133,8 @@ class Worker:
         self._running: dict[str, str] = {}
         """Request id -> the reply queue of its engine, for heartbeats."""
         self._loop: LoopThread | None = None
-        self._producer: Any = None
+        self._channel: Any = None
+        """The channel requests come in on (the main thread's)."""
         self.processed = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -180,14 +181,14 @@ class Worker:
 
     def _consume(self) -> None:
         kombu = _broker.import_kombu()
-        connection = _broker.connect(self.broker, heartbeat=self._broker_heartbeat)
-        errors = _broker.connection_errors(connection)
+        connection = _broker.connect(self.broker, heartbeat=self._broker_heartbeat, confirm=False)
+        errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         requests = _broker.request_queue(self.topic)
         try:
             while not self._stop.is_set():
                 try:
-                    connection.ensure_connection(max_retries=None, interval_max=1.0)
-                    self._producer = kombu.Producer(connection, serializer=None)
+                    connection.ensure_connection(max_retries=1)
+                    self._channel = connection.default_channel
                     with kombu.Consumer(
                         connection,
                         queues=[requests],
@@ -275,7 +276,7 @@ class Worker:
         self._work.put(request)
 
     def _announce_started(self, request: _Request) -> None:
-        """Say ``started`` (confirmed), then ack: from now on heartbeats cover the request."""
+        """Say ``started``, then ack: from now on heartbeats cover the request."""
         fields = request.fields
         with self._lock:
             self._running[fields["id"]] = fields["reply_to"]
@@ -297,21 +298,21 @@ class Worker:
             self._announce_started(request)
 
     def _send_now(self, reply_to: str, body: bytes) -> None:
-        """Publish ``started`` and wait for its confirm.
+        """Publish ``started``, on the channel the ack then goes on.
 
-        Transient: RabbitMQ confirms it once routed, without a disk sync. Lost
-        in a broker restart, it is made up for by the next heartbeat, which
-        names the request too.
+        The broker handles the two in that order, so a request is never acked
+        without its ``started`` routed to the engine first. It is transient and
+        not confirmed: what a confirm would add (that it was routed) a broker
+        restart would undo anyway; the next heartbeat, which names the request
+        too, makes up for a ``started`` lost that way.
         """
-        assert self._producer is not None
-        self._producer.publish(
-            body,
-            exchange="",
-            routing_key=reply_to,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=1,
+        channel = self._channel
+        assert channel is not None
+        # The channel's own publish: kombu's Producer costs more than the message itself.
+        message = channel.prepare_message(
+            body, 0, "application/json", "utf-8", {}, {"delivery_mode": 1}
         )
+        channel.basic_publish(message, exchange="", routing_key=reply_to)
 
     # -- runner threads: the tasks ----------------------------------------------------------------
 
