@@ -31,4 +31,6 @@ def make_app(queue: str) -> Celery:
 
 
 app = make_app(os.environ.get("SF_CELERY_QUEUE", "sftest-celery"))
-steadyflow.celery.install(app, modules=["workers._tasks"], heartbeat=0.5)
+# A heartbeat of 2 s: the engine presumes a silent child dead after 5 s, well after Celery
+# delivered a killed child's request again (else both would run it, as documented).
+steadyflow.celery.install(app, modules=["workers._tasks"], heartbeat=2.0)

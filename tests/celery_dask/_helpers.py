@@ -12,11 +12,19 @@ from pathlib import Path
 import steadyflow as sf
 
 
-def lines(path: Path, count: int, timeout: float = 30) -> list[list[str]]:
-    """The side-effect log's lines, split, once it has ``count`` of them."""
+def lines(
+    path: Path, count: int, timeout: float = 30, *, flow_id: str | None = None
+) -> list[list[str]]:
+    """The side-effect log's lines, split, once it has ``count`` of them.
+
+    With ``flow_id``, only the lines of that flow's tasks count (a worker
+    shared by several tests may still finish an earlier test's task).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [line.split() for line in path.read_text().splitlines()]
+        if flow_id is not None:
+            found = [line for line in found if line[1].startswith(f"{flow_id}:")]
         if len(found) >= count:
             return found
         time.sleep(0.02)
@@ -59,10 +67,10 @@ def kill_mid_task_and_check_it_ran_once_more(
     pid of the process running it (default: SIGKILL it).
     """
     run = Run(engine)
-    first = lines(log, 1)[0]
+    first = lines(log, 1, flow_id=engine.flow_id)[0]
     kill(int(first[2]))
     assert run.join() == []
-    found = lines(log, 3)
+    found = lines(log, 3, flow_id=engine.flow_id)
     starts = [line for line in found if line[0] == "start"]
     ends = [line for line in found if line[0] == "end"]
     assert len(starts) == 2

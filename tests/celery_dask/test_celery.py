@@ -58,7 +58,7 @@ def test_a_failure_reverts_remotely_and_progress_reaches_listeners(
         engine.run()
     # Then make was reverted in a Celery worker process, under its own key,
     # and the progress reports reached the engine's listeners
-    found = lines(celery_log, 2)
+    found = lines(celery_log, 2, flow_id=engine.flow_id)
     assert [line[0] for line in found] == ["make", "revert:40"]
     assert found[0][1] == found[1][1]
     assert int(found[1][2]) != os.getpid()
@@ -97,17 +97,17 @@ def test_a_celery_worker_killed_mid_task_runs_it_again_and_records_it_once(
 def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
     celery_app: Any, celery_worker: Any, celery_log: Path
 ) -> None:
-    # Given a slow task running in a Celery child (heartbeats every 0.5 s)
+    # Given a slow task running in a Celery child (heartbeats every 2 s)
     engine = sf.load(
         sf.Linear("f", _tasks.slow), engine="celery", celery_app=celery_app, store={"seconds": 2}
     )
     run = Run(engine)
-    frozen = int(lines(celery_log, 1)[0][2])
+    frozen = int(lines(celery_log, 1, flow_id=engine.flow_id)[0][2])
     # When that child freezes (SIGSTOP) long enough for the engine to presume it dead,
     # and then wakes up and finishes after the request was sent again
     os.kill(frozen, signal.SIGSTOP)
     try:
-        second = lines(celery_log, 2)[1]
+        second = lines(celery_log, 2, flow_id=engine.flow_id)[1]
     finally:
         os.kill(frozen, signal.SIGCONT)
     # Then the task ran again under the same key in the other child, both runs ended,
@@ -115,7 +115,7 @@ def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
     assert run.join() == []
     assert second[0] == "start"
     assert int(second[2]) != frozen
-    ends = [line for line in lines(celery_log, 4) if line[0] == "end"]
+    ends = [line for line in lines(celery_log, 4, flow_id=engine.flow_id) if line[0] == "end"]
     assert sorted(int(line[2]) for line in ends) == sorted([frozen, int(second[2])])
     assert str(engine.storage.fetch("slow")).startswith(f"{second[2]}:")
 
