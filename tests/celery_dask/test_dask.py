@@ -120,7 +120,7 @@ def test_a_worker_killed_mid_task_reruns_it_once_under_the_same_key(
 def test_a_revoke_cancels_the_running_future_and_reverts(
     dask_client: Any, dask_log: Path, tmp_path: Path
 ) -> None:
-    # Given a persisted flow on the dask engine: make, then a 5 s task
+    # Given a persisted flow on the dask engine: make, then a 10 s task
     url = f"sqlite:///{tmp_path / 'flows.db'}"
     engine = sf.load(
         _flows.make_then_slow(),
@@ -128,10 +128,10 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
         client=dask_client,
         backend=url,
         factory="celery_dask._flows:make_then_slow",
-        store={"x": 2, "seconds": 5},
+        store={"x": 2, "seconds": 10},
     )
     run = Run(engine)
-    lines(dask_log, 2)  # make, then slow's start
+    lines(dask_log, 2, flow_id=engine.flow_id)  # make, then slow's start
     # When the flow is revoked (from another process) while slow runs on a worker
     code = f"import steadyflow as sf; print(sf.revoke({url!r}, {engine.flow_id!r}, 'stop').outcome)"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
@@ -141,10 +141,11 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
     assert revoked.stdout.strip() == "requested", revoked.stderr
     errors = run.join()
     # Then the run stopped without waiting for slow, and make was reverted remotely
-    assert time.monotonic() - run.began < 4.5
+    assert time.monotonic() - run.began < 8
     assert len(errors) == 1
     assert isinstance(errors[0], sf.errors.FlowRevokedError)
-    assert [line[0] for line in lines(dask_log, 3)][:3] == ["make", "start", "revert:20"]
+    found = lines(dask_log, 3, flow_id=engine.flow_id)
+    assert [line[0] for line in found][:3] == ["make", "start", "revert:20"]
     assert engine.storage.flow_state is sf.FlowState.REVERTED
 
 
