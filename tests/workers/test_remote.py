@@ -266,3 +266,31 @@ def test_revoke_ends_a_wait_for_workers_at_once(
     assert time.monotonic() - began < 2.5
     assert len(errors) == 1
     assert isinstance(errors[0], sf.FlowRevokedError)
+
+
+def test_workers_announce_themselves_and_their_capacity(
+    broker: str, topic: str, thread_worker: Any
+) -> None:
+    from steadyflow.workers import WorkersExecutor
+
+    # Given an engine's executor listening on the topic
+    executor = WorkersExecutor(broker, topic)
+    executor._start()
+    try:
+        # When a worker starts (re-announcing every 10 heartbeats), then stops
+        worker = thread_worker(_tasks.add, max_concurrency=3, heartbeat=0.1)
+        deadline = time.monotonic() + 10
+        while worker.name not in executor.workers and time.monotonic() < deadline:
+            executor._drain(0.2)
+            executor.take()
+        # Then the executor knows it, its capacity and its tasks; and forgets it when it leaves
+        announced = executor.workers[worker.name]
+        assert announced["capacity"] == 3
+        assert announced["tasks"] == [["workers._tasks:add", "1.0"]]
+        worker.stop()
+        while worker.name in executor.workers and time.monotonic() < deadline:
+            executor._drain(0.2)
+            executor.take()
+        assert worker.name not in executor.workers
+    finally:
+        executor.close()
