@@ -240,3 +240,57 @@ def test_bad_messages_are_rejected_and_the_worker_carries_on(
     assert any("unknown protocol version 99" in r for r in rejected)
     assert any("over the limit" in r for r in rejected)
     assert worker.processed == 1
+
+
+def test_revoke_ends_a_wait_for_workers_at_once(
+    broker: str, topic: str, thread_worker: Any, side_log: Path
+) -> None:
+    # Given a run waiting for a 5 s task on a worker
+    thread_worker()
+    engine = sf.load(
+        sf.Linear("r", _tasks.slow),
+        store={"seconds": 5},
+        engine="workers",
+        broker=broker,
+        topic=topic,
+    )
+    errors: list[BaseException] = []
+    runner = threading.Thread(target=_catching(engine.run, errors))
+    runner.start()
+    _wait_for_lines(side_log, 1)
+    # When it is revoked from another thread
+    began = time.monotonic()
+    engine.revoke("enough")
+    runner.join(timeout=30)
+    # Then the wait ends at once: the run gives the task up and reverts
+    assert time.monotonic() - began < 2.5
+    assert len(errors) == 1
+    assert isinstance(errors[0], sf.FlowRevokedError)
+
+
+def test_workers_announce_themselves_and_their_capacity(
+    broker: str, topic: str, thread_worker: Any
+) -> None:
+    from steadyflow.workers import WorkersExecutor
+
+    # Given an engine's executor listening on the topic
+    executor = WorkersExecutor(broker, topic)
+    executor._start()
+    try:
+        # When a worker starts (re-announcing every 10 heartbeats), then stops
+        worker = thread_worker(_tasks.add, max_concurrency=3, heartbeat=0.1)
+        deadline = time.monotonic() + 10
+        while worker.name not in executor.workers and time.monotonic() < deadline:
+            executor._drain(0.2)
+            executor.take()
+        # Then the executor knows it, its capacity and its tasks; and forgets it when it leaves
+        announced = executor.workers[worker.name]
+        assert announced["capacity"] == 3
+        assert announced["tasks"] == [["workers._tasks:add", "1.0"]]
+        worker.stop()
+        while worker.name in executor.workers and time.monotonic() < deadline:
+            executor._drain(0.2)
+            executor.take()
+        assert worker.name not in executor.workers
+    finally:
+        executor.close()

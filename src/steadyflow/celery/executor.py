@@ -56,8 +56,9 @@ class CeleryExecutor(WorkersExecutor):
         )
         self._app = app
 
-    def _open_requests(self, connection: Any) -> None:
-        """Nothing to open: Celery declares its queues and publishes with its own producers."""
+    def _request_queues(self) -> tuple[Any, ...]:
+        """None: Celery declares its own queues (the publisher only carries wake-ups here)."""
+        return ()
 
     def _reply_queue(self) -> Any:
         return _broker.reply_queue(self._reply_name, self.topic, announcements=False)

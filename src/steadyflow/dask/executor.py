@@ -33,7 +33,7 @@ from steadyflow.engine._executor import (
 from steadyflow.errors import MessageError, MissingDriverError, WorkerError
 from steadyflow.failure import Failure
 from steadyflow.workers import protocol
-from steadyflow.workers._calls import completion_of, drain, prepare
+from steadyflow.workers._calls import completion_of, prepare
 
 __all__ = ["DaskExecutor"]
 
@@ -119,7 +119,12 @@ class DaskExecutor(ThreadedExecutor):
 
     def take(self) -> list[Completion]:
         done, self._local = self._local, []
-        arrived, self._buffer = drain(self._inbox, self._buffer), []
+        arrived, self._buffer = self._buffer, []
+        while True:
+            try:
+                arrived.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
         ready = {rid: self._pending[rid] for rid in arrived if rid in self._pending}
         # (Not pending: a wake, or a future already given up on.)
         bodies = self._gather(ready)

@@ -9,12 +9,11 @@ versioned JSON of :mod:`steadyflow.workers.protocol` and run only what an
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from steadyflow.context import AtomContext
 from steadyflow.engine._executor import AwaitFn, Completion, Job, failed, invoke
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "completion_of",
-    "drain",
     "prepare",
     "process_loop",
     "request_fields",
@@ -37,7 +35,6 @@ __all__ = [
     "run_request",
 ]
 
-T = TypeVar("T")
 
 _log = logging.getLogger("steadyflow.workers")
 
@@ -68,15 +65,6 @@ def prepare(
     except MessageError as exc:
         return failed(job, Failure.from_exception(exc))
     return request_id, fields, body
-
-
-def drain(inbox: queue.SimpleQueue[T], into: list[T]) -> list[T]:
-    """``into`` with everything ``inbox`` holds now appended (never blocks)."""
-    while True:
-        try:
-            into.append(inbox.get_nowait())
-        except queue.Empty:
-            return into
 
 
 def request_fields(job: Job, task: Task, *, epoch: int | None, reply_to: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ Delivery discipline (docs/workers.md states it for users):
   before then re-dispatches the task when its flow is resumed, as it does any
   task left RUNNING;
 - a worker acks a request when it *starts* it, right after publishing
-  ``started`` (confirmed); from then on it heartbeats every few seconds.
+  ``started`` on the same channel; from then on it heartbeats every interval.
   A worker that dies before acking leaves the request to the broker, which
   hands it to another worker; one that dies after is noticed here when its
   heartbeats stop (2.5 of its intervals), and the request is published again
@@ -26,8 +26,6 @@ Delivery discipline (docs/workers.md states it for users):
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -42,7 +40,7 @@ from steadyflow.engine._executor import (
 )
 from steadyflow.errors import MessageError
 from steadyflow.workers import _broker, protocol
-from steadyflow.workers._calls import completion_of, drain, prepare
+from steadyflow.workers._calls import completion_of, prepare
 from steadyflow.workers._publisher import Publisher
 
 __all__ = ["WorkersExecutor"]
@@ -52,8 +50,8 @@ _log = logging.getLogger("steadyflow.workers")
 PRESUMED_DEAD_AFTER = 2.5
 """Heartbeat intervals of silence after which a worker running a request is presumed dead."""
 
-_WAKE: dict[str, Any] = {"type": "wake"}
-_RECONNECTED: dict[str, Any] = {"type": "reconnected"}
+_WAKE_BODY = b"wake"
+"""What :meth:`WorkersExecutor.wake` sends to its own reply queue to end a wait."""
 
 
 class _Pending:
@@ -111,19 +109,17 @@ class WorkersExecutor(ThreadedExecutor):
         self._reply_name = f"steadyflow.reply.{uuid.uuid4().hex}"
         self._pending: dict[str, _Pending] = {}
         self._local: list[Completion] = []
-        self._inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        self._buffer: list[dict[str, Any]] = []
+        self._arrived: list[dict[str, Any]] = []
+        """Replies read from the reply queue, not handled yet."""
         self.workers: dict[str, dict[str, Any]] = {}
         """Workers of the topic that announced themselves: name -> their announcement."""
         self.redispatched = 0
         """Requests published again because their worker went silent."""
         self._connection: Any | None = None
         self._publisher: Publisher | None = None
-        self._listener: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._broker_down = threading.Event()
-        self._listen_error: BaseException | None = None
+        self._consumer: Any = None
+        self._broker_down = False
+        self._errors: tuple[type[BaseException], ...] = ()
 
     # -- the Executor interface ------------------------------------------------------------------
 
@@ -146,14 +142,11 @@ class WorkersExecutor(ThreadedExecutor):
 
     def take(self) -> list[Completion]:
         done, self._local = self._local, []
-        arrived, self._buffer = drain(self._inbox, self._buffer), []
+        arrived, self._arrived = self._arrived, []
         for message in arrived:
             completion = self._handle(message)
             if completion is not None:
                 done.append(completion)
-        if self._listen_error is not None:
-            error, self._listen_error = self._listen_error, None
-            raise error
         if self._publisher is not None and self._publisher.error is not None:
             raise self._publisher.error
         if self._pending:
@@ -161,19 +154,18 @@ class WorkersExecutor(ThreadedExecutor):
         return done
 
     def wait(self, timeout: float | None) -> None:
-        if self._local or self._buffer or not self._pending:
+        if self._local or self._arrived or not self._pending:
             return
         until = self._next_check()
         if until is not None:
             left = max(0.0, until - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
-        try:
-            self._buffer.append(self._inbox.get(timeout=timeout))
-        except queue.Empty:
-            return
+        self._drain(timeout)
 
     def wake(self) -> None:
-        self._inbox.put(_WAKE)
+        # A message to our own reply queue ends the drain_events() the engine waits in.
+        if self._publisher is not None:
+            self._publisher.send("", self._reply_name, _WAKE_BODY, persistent=False)
 
     def abandon(self) -> list[Job]:
         jobs = [pending.job for pending in self._pending.values()]
@@ -181,10 +173,6 @@ class WorkersExecutor(ThreadedExecutor):
         return jobs
 
     def close(self) -> None:
-        self._stop.set()
-        if self._listener is not None:
-            self._listener.join(timeout=10)
-            self._listener = None
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
@@ -192,6 +180,7 @@ class WorkersExecutor(ThreadedExecutor):
             self._delete_reply_queue()
             self._connection.release()
             self._connection = None
+            self._consumer = None
         self._close_loop()
 
     # -- replies ---------------------------------------------------------------------------------
@@ -214,11 +203,6 @@ class WorkersExecutor(ThreadedExecutor):
                 pending.job.context.report_progress(float(message["fraction"]))
         elif kind == "announce":
             self._announce(message)
-        elif kind == "reconnected":
-            # The silence was ours (the broker went away): give every worker its full grace again.
-            now = time.monotonic()
-            for pending in self._pending.values():
-                pending.last_seen = now
         return None
 
     def _result(self, message: dict[str, Any]) -> Completion | None:
@@ -269,7 +253,7 @@ class WorkersExecutor(ThreadedExecutor):
                 done.append(failed(pending.job, timeout_failure(pending.job)))
                 continue
             silent = pending.silent_until()
-            if silent is not None and silent <= now and not self._broker_down.is_set():
+            if silent is not None and silent <= now and not self._broker_down:
                 self._redispatch(request_id, pending)
         return done
 
@@ -292,7 +276,7 @@ class WorkersExecutor(ThreadedExecutor):
     def _next_check(self) -> float | None:
         """When :meth:`take` next has something to time out or send again."""
         times = [p.deadline for p in self._pending.values() if p.deadline is not None]
-        if self._broker_down.is_set():
+        if self._broker_down:
             # No heartbeat can come: nobody is presumed dead until it is back (no busy loop).
             times.append(time.monotonic() + 0.5)
         else:
@@ -304,31 +288,35 @@ class WorkersExecutor(ThreadedExecutor):
     # -- the broker --------------------------------------------------------------------------------
 
     def _start(self) -> None:
+        """Connect, declare the topic's queue, start consuming replies and publishing requests.
+
+        Replies are read by the engine's own thread, in :meth:`wait`: no
+        thread stands between a reply and the engine acting on it.
+        """
         if self._connection is not None:
             return
+        kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
         try:
             connection.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
+            for entity in self._request_queues():
+                entity(connection.default_channel).declare()
+            self._consume(connection)
         except Exception as exc:
             connection.release()
             raise _broker.unreachable(self.broker, exc) from exc
         self._connection = connection
-        self._open_requests(connection)
-        self._listener = threading.Thread(
-            target=self._listen, name=f"steadyflow-replies-{self.topic}", daemon=True
-        )
-        self._listener.start()
-        if not self._ready.wait(10):
-            raise _broker.unreachable(self.broker, TimeoutError("no reply queue after 10 s"))
-
-    def _open_requests(self, connection: Any) -> None:
-        """Declare the request queue and start publishing (a transport hook)."""
-        requests = _broker.request_queue(self.topic)
-        requests(connection.default_channel).declare()
+        self._errors = (*_broker.connection_errors(connection), kombu.OperationalError)
         self._publisher = Publisher(
-            self.broker, name=f"steadyflow-requests-{self.topic}", declare=(requests,)
+            self.broker,
+            name=f"steadyflow-requests-{self.topic}",
+            declare=self._request_queues(),
         )
         self._publisher.start()
+
+    def _request_queues(self) -> tuple[Any, ...]:
+        """The queues requests go to, declared on every (re)connection (a transport hook)."""
+        return (_broker.request_queue(self.topic),)
 
     def _reply_queue(self) -> Any:
         """This engine's reply queue (bound to the topic's announcements where they work)."""
@@ -336,60 +324,54 @@ class WorkersExecutor(ThreadedExecutor):
             self._reply_name, self.topic, announcements=_broker.has_announcements(self.broker)
         )
 
+    def _consume(self, connection: Any) -> None:
+        kombu = _broker.import_kombu()
+        reply = self._reply_queue()
+        self._consumer = kombu.Consumer(
+            connection.default_channel, queues=[reply], on_message=self._receive, no_ack=True
+        )
+        self._consumer.consume()
+
     def _publish(self, body: bytes) -> None:
         """Send one encoded request (a transport hook: Celery sends it as a Celery task)."""
         assert self._publisher is not None
         self._publisher.send(_broker.REQUEST_EXCHANGE, self.topic, body)
 
-    def _listen(self) -> None:
-        """The reply thread: consume the reply queue into the inbox, reconnecting as needed."""
+    def _drain(self, timeout: float | None) -> None:
+        """Read replies for up to ``timeout`` seconds (a :meth:`wake` ends it early)."""
+        connection = self._connection
+        assert connection is not None
+        if self._broker_down:
+            self._reconnect(connection)
+            return
         try:
-            self._consume_forever()
-        except BaseException as exc:  # handed to the engine's thread, which raises it
-            self._listen_error = _broker.unreachable(self.broker, exc)
-            self._ready.set()
-            self._inbox.put(_WAKE)
+            connection.drain_events(timeout=timeout)
+        except TimeoutError:
+            return
+        except self._errors as exc:
+            _log.warning("lost the broker (%s); reconnecting", exc)
+            # While it is gone, silence is not a worker's fault (see _overdue).
+            self._broker_down = True
+            connection.collect()
 
-    def _consume_forever(self) -> None:
-        kombu = _broker.import_kombu()
-        connection = _broker.connect(self.broker)
-        errors = (*_broker.connection_errors(connection), kombu.OperationalError)
-        reply = self._reply_queue()
+    def _reconnect(self, connection: Any) -> None:
         try:
-            while not self._stop.is_set():
-                try:
-                    connection.ensure_connection(max_retries=1)
-                    with kombu.Consumer(
-                        connection, queues=[reply], on_message=self._receive, no_ack=True
-                    ):
-                        if self._ready.is_set():
-                            self._inbox.put(_RECONNECTED)
-                        self._broker_down.clear()
-                        self._ready.set()
-                        self._drain(connection)
-                except errors as exc:
-                    if self._stop.is_set():
-                        return
-                    if not self._ready.is_set():
-                        raise  # the broker was never there: say so at once
-                    if not self._broker_down.is_set():
-                        _log.warning("lost the broker (%s); reconnecting", exc)
-                    # While it is gone, silence is not a worker's fault (see _overdue).
-                    self._broker_down.set()
-                    connection.collect()
-                    time.sleep(0.5)
-        finally:
-            connection.release()
-
-    def _drain(self, connection: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                connection.drain_events(timeout=0.5)
-            except TimeoutError:
-                continue
+            connection.ensure_connection(max_retries=1)
+            self._consume(connection)
+        except self._errors:
+            connection.collect()
+            time.sleep(0.5)
+            return
+        self._broker_down = False
+        # The silence was ours: every worker gets its full grace again.
+        now = time.monotonic()
+        for pending in self._pending.values():
+            pending.last_seen = now
 
     def _receive(self, message: Any) -> None:
         raw = message.body
+        if raw == _WAKE_BODY:
+            return
         try:
             decoded = protocol.decode(raw, self._limit)
         except MessageError as exc:
@@ -398,7 +380,7 @@ class WorkersExecutor(ThreadedExecutor):
         if decoded["type"] == "request":
             _log.warning("rejected a request sent to reply queue %s", self._reply_name)
             return
-        self._inbox.put(decoded)
+        self._arrived.append(decoded)
 
     def _delete_reply_queue(self) -> None:
         assert self._connection is not None
