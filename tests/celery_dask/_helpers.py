@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -79,3 +81,14 @@ def kill_mid_task_and_check_it_ran_once_more(
     assert ends[0][2] == starts[1][2] != first[2]
     assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
     assert engine.storage.flow_state is sf.FlowState.SUCCESS
+
+
+def revoke_from_another_process(url: str, flow_id: str) -> str:
+    """``sf.revoke`` the flow from a process of its own (this one holds its lease); the outcome."""
+    code = f"import steadyflow as sf; print(sf.revoke({url!r}, {flow_id!r}, 'stop').outcome)"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
-from celery_dask._helpers import Run, kill_mid_task_and_check_it_ran_once_more, lines
+from celery_dask import _flows
+from celery_dask._helpers import (
+    Run,
+    kill_mid_task_and_check_it_ran_once_more,
+    lines,
+    revoke_from_another_process,
+)
 from steadyflow.errors import TaskTimeoutError
 from steadyflow.events import Event
 from workers import _tasks
@@ -120,17 +126,56 @@ def test_a_late_reply_from_a_frozen_celery_child_is_ignored(
     assert str(engine.storage.fetch("slow")).startswith(f"{second[2]}:")
 
 
+def test_a_revoke_wakes_the_engine_and_reverts_on_the_celery_worker(
+    celery_app: Any, celery_worker: Any, celery_log: Path, tmp_path: Path
+) -> None:
+    # Given a persisted flow on the celery engine: make, then a 10 s task
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    engine = sf.load(
+        _flows.make_then_slow(),
+        engine="celery",
+        celery_app=celery_app,
+        backend=url,
+        factory="celery_dask._flows:make_then_slow",
+        store={"x": 3, "seconds": 10},
+    )
+    run = Run(engine)
+    lines(celery_log, 2, flow_id=engine.flow_id)  # make, then slow's start
+    # When the flow is revoked from another process while slow runs on a Celery worker
+    assert revoke_from_another_process(url, engine.flow_id) == "requested"
+    errors = run.join()
+    # Then the engine stopped waiting for slow, and make was reverted on the worker
+    assert time.monotonic() - run.began < 8
+    assert len(errors) == 1
+    assert isinstance(errors[0], sf.errors.FlowRevokedError)
+    found = lines(celery_log, 3, flow_id=engine.flow_id)
+    assert [line[0] for line in found][:3] == ["make", "start", "revert:30"]
+    assert engine.storage.flow_state is sf.FlowState.REVERTED
+
+
 def test_a_task_past_its_timeout_fails_while_the_celery_worker_runs_on(
     celery_app: Any, celery_worker: Any
 ) -> None:
     # Given a task that sleeps 3 s with a 0.5 s timeout (the engine's own rule)
     sleepy = sf.task(_tasks.sleep_ms.fn, timeout=0.5)
+    engine = sf.load(
+        sf.Linear("t", sleepy), engine="celery", celery_app=celery_app, store={"ms": 3000}
+    )
+    failed_at: list[float] = []
+
+    def on_state(event: Event, details: Any) -> None:
+        if details["state"] == sf.AtomState.FAILURE:
+            failed_at.append(time.monotonic())
+
+    engine.notifier.register(Event.ATOM_STATE, on_state)
     began = time.monotonic()
     # When it runs on the celery engine
     with pytest.raises(TaskTimeoutError):
-        sf.run(sf.Linear("t", sleepy), engine="celery", celery_app=celery_app, store={"ms": 3000})
-    # Then the run failed at the timeout, not when the task ended
-    assert time.monotonic() - began < 2.5
+        engine.run()
+    # Then the task failed at its timeout, not when it ended on the worker (its revert
+    # may then wait for a free Celery child)
+    assert len(failed_at) == 1
+    assert failed_at[0] - began < 2.5
 
 
 def _parent(pid: int) -> int:

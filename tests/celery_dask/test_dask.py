@@ -7,8 +7,6 @@ the assertions about what ran where read those, not the engine's view.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,12 @@ import pytest
 
 import steadyflow as sf
 from celery_dask import _flows, _remote_env
-from celery_dask._helpers import Run, kill_mid_task_and_check_it_ran_once_more, lines
+from celery_dask._helpers import (
+    Run,
+    kill_mid_task_and_check_it_ran_once_more,
+    lines,
+    revoke_from_another_process,
+)
 from steadyflow.errors import RemoteFailureError, UnknownTaskError
 from workers import _tasks
 
@@ -133,12 +136,7 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
     run = Run(engine)
     lines(dask_log, 2, flow_id=engine.flow_id)  # make, then slow's start
     # When the flow is revoked (from another process) while slow runs on a worker
-    code = f"import steadyflow as sf; print(sf.revoke({url!r}, {engine.flow_id!r}, 'stop').outcome)"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    revoked = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
-    )
-    assert revoked.stdout.strip() == "requested", revoked.stderr
+    assert revoke_from_another_process(url, engine.flow_id) == "requested"
     errors = run.join()
     # Then the run stopped without waiting for slow, and make was reverted remotely
     assert time.monotonic() - run.began < 8
