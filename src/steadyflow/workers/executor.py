@@ -25,6 +25,7 @@ Delivery discipline (docs/workers.md states it for users):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -177,6 +178,11 @@ class WorkersExecutor(ThreadedExecutor):
             self._publisher.close()
             self._publisher = None
         if self._connection is not None:
+            if self._consumer is not None and not self._broker_down:
+                # Stop consuming first: deleting a queue under its consumer makes the broker
+                # cancel it while the channel closes (a warning from the AMQP library).
+                with contextlib.suppress(*self._errors):
+                    self._consumer.cancel()
             self._delete_reply_queue()
             self._connection.release()
             self._connection = None
