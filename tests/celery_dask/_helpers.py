@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import steadyflow as sf
+from celery_dask._flows import make_then_slow
 
 
 def lines(
@@ -81,6 +83,32 @@ def kill_mid_task_and_check_it_ran_once_more(
     assert ends[0][2] == starts[1][2] != first[2]
     assert str(engine.storage.fetch("slow")).startswith(f"{ends[0][2]}:")
     assert engine.storage.flow_state is sf.FlowState.SUCCESS
+
+
+def revoke_mid_task_and_check_the_revert(log: Path, tmp_path: Path, **engine: Any) -> None:
+    """Revoke a persisted ``make`` then 10 s ``slow`` flow while slow runs; check the revert.
+
+    ``engine`` holds the engine options (``engine="dask", client=...``, ...).
+    """
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    loaded = sf.load(
+        make_then_slow(),
+        backend=url,
+        factory="celery_dask._flows:make_then_slow",
+        store={"x": 2, "seconds": 10},
+        **engine,
+    )
+    run = Run(loaded)
+    lines(log, 2, flow_id=loaded.flow_id)  # make, then slow's start
+    assert revoke_from_another_process(url, loaded.flow_id) == "requested"
+    errors = run.join()
+    # The run stopped without waiting for slow, and make was reverted remotely.
+    assert time.monotonic() - run.began < 8
+    assert len(errors) == 1
+    assert isinstance(errors[0], sf.errors.FlowRevokedError)
+    found = lines(log, 3, flow_id=loaded.flow_id)
+    assert [line[0] for line in found][:3] == ["make", "start", "revert:20"]
+    assert loaded.storage.flow_state is sf.FlowState.REVERTED
 
 
 def revoke_from_another_process(url: str, flow_id: str) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
-from celery_dask import _flows
 from celery_dask._helpers import (
     Run,
     kill_mid_task_and_check_it_ran_once_more,
     lines,
-    revoke_from_another_process,
+    revoke_mid_task_and_check_the_revert,
 )
 from steadyflow.errors import TaskTimeoutError
 from steadyflow.events import Event
@@ -130,27 +129,11 @@ def test_a_revoke_wakes_the_engine_and_reverts_on_the_celery_worker(
     celery_app: Any, celery_worker: Any, celery_log: Path, tmp_path: Path
 ) -> None:
     # Given a persisted flow on the celery engine: make, then a 10 s task
-    url = f"sqlite:///{tmp_path / 'flows.db'}"
-    engine = sf.load(
-        _flows.make_then_slow(),
-        engine="celery",
-        celery_app=celery_app,
-        backend=url,
-        factory="celery_dask._flows:make_then_slow",
-        store={"x": 3, "seconds": 10},
+    # When it is revoked from another process while that task runs on a Celery worker
+    # Then the engine stops waiting for it, and make is reverted on the worker
+    revoke_mid_task_and_check_the_revert(
+        celery_log, tmp_path, engine="celery", celery_app=celery_app
     )
-    run = Run(engine)
-    lines(celery_log, 2, flow_id=engine.flow_id)  # make, then slow's start
-    # When the flow is revoked from another process while slow runs on a Celery worker
-    assert revoke_from_another_process(url, engine.flow_id) == "requested"
-    errors = run.join()
-    # Then the engine stopped waiting for slow, and make was reverted on the worker
-    assert time.monotonic() - run.began < 8
-    assert len(errors) == 1
-    assert isinstance(errors[0], sf.errors.FlowRevokedError)
-    found = lines(celery_log, 3, flow_id=engine.flow_id)
-    assert [line[0] for line in found][:3] == ["make", "start", "revert:30"]
-    assert engine.storage.flow_state is sf.FlowState.REVERTED
 
 
 def test_a_task_past_its_timeout_fails_while_the_celery_worker_runs_on(

@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 
 import steadyflow as sf
-from celery_dask import _flows, _remote_env
+from celery_dask import _remote_env
 from celery_dask._helpers import (
-    Run,
     kill_mid_task_and_check_it_ran_once_more,
     lines,
-    revoke_from_another_process,
+    revoke_mid_task_and_check_the_revert,
 )
 from steadyflow.errors import RemoteFailureError, UnknownTaskError
 from workers import _tasks
@@ -124,27 +123,9 @@ def test_a_revoke_cancels_the_running_future_and_reverts(
     dask_client: Any, dask_log: Path, tmp_path: Path
 ) -> None:
     # Given a persisted flow on the dask engine: make, then a 10 s task
-    url = f"sqlite:///{tmp_path / 'flows.db'}"
-    engine = sf.load(
-        _flows.make_then_slow(),
-        engine="dask",
-        client=dask_client,
-        backend=url,
-        factory="celery_dask._flows:make_then_slow",
-        store={"x": 2, "seconds": 10},
-    )
-    run = Run(engine)
-    lines(dask_log, 2, flow_id=engine.flow_id)  # make, then slow's start
-    # When the flow is revoked (from another process) while slow runs on a worker
-    assert revoke_from_another_process(url, engine.flow_id) == "requested"
-    errors = run.join()
-    # Then the run stopped without waiting for slow, and make was reverted remotely
-    assert time.monotonic() - run.began < 8
-    assert len(errors) == 1
-    assert isinstance(errors[0], sf.errors.FlowRevokedError)
-    found = lines(dask_log, 3, flow_id=engine.flow_id)
-    assert [line[0] for line in found][:3] == ["make", "start", "revert:20"]
-    assert engine.storage.flow_state is sf.FlowState.REVERTED
+    # When it is revoked (from another process) while that task runs on a worker
+    # Then the run stops without waiting for it, and make is reverted remotely
+    revoke_mid_task_and_check_the_revert(dask_log, tmp_path, engine="dask", client=dask_client)
 
 
 def test_a_scheduler_address_is_enough(dask_client: Any) -> None:
