@@ -36,7 +36,7 @@ def _worker(url: str, exchange: str, topic: str) -> subprocess.Popen[bytes]:
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
         "from taskflow.engines.worker_based import worker\n"
-        f"worker.Worker(exchange={exchange!r}, topic={topic!r}, url={url!r}, executor=None,\n"
+        f"worker.Worker(exchange={exchange!r}, topic={topic!r}, url={url!r}, threads_count=4,\n"
         "    tasks=['_tf_worker_tasks:Noop', '_tf_worker_tasks:Sleep10ms']).run()\n"
     )
     return subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
