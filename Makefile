@@ -28,6 +28,7 @@ test: lint typecheck unit
 
 bench: $(BIN)/activate
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/remote_bench.py --write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

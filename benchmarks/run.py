@@ -215,9 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.only or args.quick:
         print("RESULTS.md left as it was (it records full runs only)")
     else:
-        (BENCH_DIR / "RESULTS.md").write_text(markdown(chosen, rows, meta))
-        print(f"wrote {BENCH_DIR / 'RESULTS.md'}")
+        path = BENCH_DIR / "RESULTS.md"
+        path.write_text(markdown(chosen, rows, meta) + _kept_sections(path))
+        print(f"wrote {path}")
     return 0
+
+
+def _kept_sections(path: Path) -> str:
+    """The sections of RESULTS.md other scripts write (workers_bench.py, remote_bench.py)."""
+    old = path.read_text() if path.exists() else ""
+    kept = ""
+    for name in ("workers", "remote-engines"):
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin in old and end in old:
+            kept += "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
+    return kept
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ EXPECTED = {
     "load_from_backend", "revoke", "persistence",
     # running jobs
     "jobs", "conductors",
+    # remote workers
+    "workers",
     # observing
     "events", "listeners",
     # errors

@@ -25,7 +25,7 @@ from steadyflow.states import AtomState, EngineState, FlowState
 from steadyflow.task import FunctionTask, Task, task
 
 if TYPE_CHECKING:
-    from steadyflow import conductors, jobs, persistence
+    from steadyflow import conductors, jobs, persistence, workers
 
 __version__ = "0.1.0"
 
@@ -63,6 +63,8 @@ __all__ = [
     # running jobs
     "jobs",
     "conductors",
+    # remote workers
+    "workers",
     # observing
     "events",
     "listeners",
@@ -75,7 +77,7 @@ __all__ = [
 
 
 #: Subpackages imported on first use: an in-memory run never pays for them.
-_LAZY_SUBPACKAGES = frozenset({"persistence", "jobs", "conductors"})
+_LAZY_SUBPACKAGES = frozenset({"persistence", "jobs", "conductors", "workers"})
 
 
 def __getattr__(name: str) -> Any:

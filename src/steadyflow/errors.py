@@ -32,7 +32,10 @@ The hierarchy::
     │   ├── CorruptRecordError
     │   ├── SchemaVersionError
     │   └── IncompatibleFlowError
-    └── BackendUnavailableError        (also ConnectionError)
+    ├── BackendUnavailableError        (also ConnectionError)
+    └── WorkerError                    (remote workers)
+        ├── MessageError               (also ValueError)
+        └── UnknownTaskError           (also LookupError)
 
 Every class is documented with when it is raised; all are new in 0.1.0.
 """
@@ -77,6 +80,9 @@ __all__ = [
     "SchemaVersionError",
     "SteadyflowError",
     "TaskTimeoutError",
+    "UnknownTaskError",
+    "MessageError",
+    "WorkerError",
 ]
 
 
@@ -418,6 +424,29 @@ class BackendUnavailableError(SteadyflowError, ConnectionError):
     """Raised when a backend's server cannot be reached in bounded time.
 
     The message names the address, with credentials masked.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class WorkerError(SteadyflowError):
+    """Raised when remote workers cannot run a task (the ``workers`` engine, ``steadyflow worker``).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class MessageError(WorkerError, ValueError):
+    """Raised when a worker message is malformed, oversized, of an unknown version, or
+    cannot be encoded (a value that is not JSON).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class UnknownTaskError(WorkerError, LookupError):
+    """Raised (on the worker, sent back as the task's failure) when a request names a task
+    the worker was not given: workers run only their allowlist.
 
     .. versionadded:: 0.1.0
     """

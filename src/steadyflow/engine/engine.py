@@ -53,7 +53,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
-ENGINE_KINDS = ("serial", "parallel", "asyncio")
+ENGINE_KINDS = ("serial", "parallel", "asyncio", "workers", "celery", "dask")
+
+_REMOTE_KINDS = ("workers", "celery", "dask")
 
 
 class Statistics(NamedTuple):
@@ -82,6 +84,17 @@ def _check_flow_id(flow_id: object) -> str:
     return check_flow_id(flow_id)
 
 
+def _check_remote_options(engine: str, celery_app: Any, client: Any) -> None:
+    if engine == "celery" and celery_app is None:
+        raise ValueError('engine="celery" needs celery_app= (the celery.Celery app of the fleet)')
+    if engine != "celery" and celery_app is not None:
+        raise ValueError(f'celery_app= is an option of engine="celery", not {engine!r}')
+    if engine == "dask" and client is None:
+        raise ValueError('engine="dask" needs client= (a distributed.Client or scheduler address)')
+    if engine != "dask" and client is not None:
+        raise ValueError(f'client= is an option of engine="dask", not {engine!r}')
+
+
 class Engine:
     """Runs one flow; read its results through :attr:`storage`.
 
@@ -91,11 +104,15 @@ class Engine:
         engine: ``"serial"`` (one atom at a time, in this thread),
             ``"parallel"`` (independent atoms at once, on threads) or
             ``"asyncio"`` (independent atoms at once on an event loop;
-            synchronous tasks on threads).
+            synchronous tasks on threads) or ``"workers"`` (each task on a
+            remote worker, through ``broker``; see docs/workers.md), ``"celery"``
+            (each task on the Celery fleet of ``celery_app``) or ``"dask"`` (each
+            task a future on the Dask cluster of ``client``).
         max_workers: threads for the parallel engine (and for synchronous
             tasks of an asyncio run).
         executor: a ``concurrent.futures.Executor`` for those threads instead.
-        max_concurrency: how many atoms an asyncio run keeps in flight at once.
+        max_concurrency: how many atoms an asyncio run keeps in flight at once
+            (a workers run: how many requests, default 64).
         revert: what a failure nobody retries undoes: ``"flow"`` (everything
             that completed, the default) or ``"scope"`` (when a retry
             controller gives up, only its flow is reverted; the run ends
@@ -123,6 +140,11 @@ class Engine:
             even from a live holder, provided it is larger than the stored
             one; the lease is then renewed as usual. One run per engine: a
             second run would need a larger epoch.
+        broker: the workers engine's broker URL (``amqp://...``, ``redis://...``).
+        topic: which workers the workers engine sends tasks to.
+        celery_app: the celery engine's ``celery.Celery`` app (its workers ran
+            :func:`steadyflow.celery.install`).
+        client: the dask engine's ``distributed.Client``, or a scheduler address.
 
     Raises:
         ValueError: an unknown engine kind, an invalid ``flow_id``.
@@ -151,6 +173,10 @@ class Engine:
         book: str | None = None,
         lease_ttl: float | None = None,
         lease_epoch: int | None = None,
+        broker: str | None = None,
+        topic: str | None = None,
+        celery_app: Any = None,
+        client: Any = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise InvalidAtomError(
@@ -159,6 +185,11 @@ class Engine:
             )
         if engine not in ENGINE_KINDS:
             raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_KINDS)}")
+        if engine == "workers" and (broker is None or topic is None):
+            raise ValueError('engine="workers" needs broker= (a URL) and topic=')
+        if engine != "workers" and (broker is not None or topic is not None):
+            raise ValueError(f'broker= and topic= are options of engine="workers", not {engine!r}')
+        _check_remote_options(engine, celery_app, client)
         if store is not None and not isinstance(store, Mapping):
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
@@ -169,6 +200,10 @@ class Engine:
         self._max_workers = max_workers
         self._futures_executor = executor
         self._max_concurrency = max_concurrency
+        self._broker = broker
+        self._topic = topic
+        self._celery_app = celery_app
+        self._client = client
         if revert not in ("flow", "scope"):
             raise ValueError(f"revert must be 'flow' or 'scope', not {revert!r}")
         self._revert = revert
@@ -316,11 +351,15 @@ class Engine:
         """Like :meth:`run_iter`, waiting for completions without blocking the loop."""
         from steadyflow.engine._asyncio import AsyncioExecutor
 
-        executor = AsyncioExecutor(
-            max_workers=self._max_workers,
-            executor=self._futures_executor,
-            max_concurrency=1 if self.kind == "serial" else self._max_concurrency,
-        )
+        executor: Executor
+        if self.kind in _REMOTE_KINDS:
+            executor = self._new_executor()  # waits for replies on a thread, off the loop
+        else:
+            executor = AsyncioExecutor(
+                max_workers=self._max_workers,
+                executor=self._futures_executor,
+                max_concurrency=1 if self.kind == "serial" else self._max_concurrency,
+            )
         machine = self._begin(executor, timeout)
         began = time.perf_counter()
         try:
@@ -331,7 +370,11 @@ class Engine:
                     wait = machine.wait_timeout()
                     if executor.in_flight:
                         await executor.wait_async(wait)
-                    elif wait and type(self._clock) is Clock:
+                    elif (
+                        wait
+                        and type(self._clock) is Clock
+                        and isinstance(executor, AsyncioExecutor)
+                    ):
                         # Only backoff timers are pending: a suspend() ends the wait early.
                         self._waker = executor.wake
                         await executor.nap(wait)
@@ -607,12 +650,32 @@ class Engine:
             record.release()
 
     def _new_executor(self) -> Executor:
+        if self.kind in _REMOTE_KINDS:
+            return self._workers_executor()
         # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
         if self.kind in ("parallel", "asyncio"):
             from steadyflow.engine._threads import ThreadExecutor
 
             return ThreadExecutor(max_workers=self._max_workers, executor=self._futures_executor)
         return InlineExecutor()
+
+    def _workers_executor(self) -> Executor:
+        record = self._record
+        epoch = None if record is None else (lambda: record.epoch)
+        capacity = self._max_concurrency or 64
+        if self.kind == "celery":
+            from steadyflow.celery.executor import CeleryExecutor
+
+            return CeleryExecutor(self._celery_app, capacity=capacity, epoch=epoch)
+        if self.kind == "dask":
+            from steadyflow.dask.executor import DaskExecutor
+
+            return DaskExecutor(self._client, capacity=capacity, epoch=epoch)
+        from steadyflow.workers.executor import WorkersExecutor
+
+        assert self._broker is not None
+        assert self._topic is not None
+        return WorkersExecutor(self._broker, self._topic, capacity=capacity, epoch=epoch)
 
     def _enter(self, state: EngineState) -> None:
         if state is not self._state:

@@ -31,7 +31,7 @@ __all__ = [
     "VersionPolicy",
 ]
 
-EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio"]
+EngineKind: TypeAlias = Literal["serial", "parallel", "asyncio", "workers", "celery", "dask"]
 """The engines ``engine=`` chooses from."""
 
 RevertMode: TypeAlias = Literal["flow", "scope"]
@@ -69,6 +69,10 @@ class RunOptions(TypedDict, total=False):
     book: str | None
     lease_ttl: float | None
     lease_epoch: int | None
+    broker: str | None
+    topic: str | None
+    celery_app: Any
+    client: Any
 
 
 class EngineOptions(RunOptions, total=False):
