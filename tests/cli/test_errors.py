@@ -34,8 +34,6 @@ def _one_line(err: str) -> str:
         (["flows", "graph", "ok-1", "--format", "png"], 2, "invalid choice: 'png'"),
         (["flows", "show"], 2, "the following arguments are required: ID"),
         (["flows", "dance"], 2, "invalid choice: 'dance'"),
-        (["jobs", "list"], 2, "`steadyflow jobs` is not available in this installation"),
-        (["dashboard"], 2, "`steadyflow dashboard` is not available in this installation"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(
