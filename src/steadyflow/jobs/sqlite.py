@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import (
@@ -142,6 +143,28 @@ _LOOK = (
 """What a waiting claimer looks at: unclaimed jobs it could take now, and lapsed claims."""
 
 
+class _Connection:
+    """One thread's connection, held by that thread's ``threading.local`` only.
+
+    When the thread ends its locals are dropped, this holder is collected and
+    a finalizer closes the connection: a program running many short-lived
+    threads keeps one connection per live thread, not one per thread ever run.
+    """
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+
+def _close_in(pid: int, db: sqlite3.Connection) -> None:
+    # Only in the process that opened it: a forked child leaves the parent's alone
+    # (closing could disturb the parent's locks on the file).
+    if os.getpid() == pid:
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
+
+
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
 
@@ -170,7 +193,8 @@ class SQLiteBoard(JobBoard):
     unclaimed job is ready to claim (posted, abandoned, its delay over), or when
     the number of lapsed claims changed.
 
-    Thread-safe: each thread gets its own connection; SQLite serializes the writers.
+    Thread-safe: each thread gets its own connection, closed when the thread ends
+    (or with the board); SQLite serializes the writers.
 
     Args:
         path: the database file (created if missing; its directory must exist).
@@ -202,7 +226,8 @@ class SQLiteBoard(JobBoard):
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pid = os.getpid()
-        self._connections: list[sqlite3.Connection] = []
+        #: Each live thread's connection; a thread's is closed when the thread ends.
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         try:
             self._upgrade()
         except BaseException:
@@ -238,7 +263,7 @@ class SQLiteBoard(JobBoard):
                 self.path,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # transactions are begun explicitly
-                check_same_thread=False,  # used by one thread; closed by close()
+                check_same_thread=False,  # used by one thread; closed when it ends, or by close()
             )
             try:
                 db.row_factory = _dict_row
@@ -257,15 +282,16 @@ class SQLiteBoard(JobBoard):
             # could disturb the parent's locks on the file.
             self._lock = threading.Lock()
             self._local = threading.local()
-            self._connections = []
+            self._connections = weakref.WeakSet()
             self._pid = os.getpid()
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._connect()
-            self._local.db = db
+        held: _Connection | None = getattr(self._local, "held", None)
+        if held is None:
+            held = _Connection(self._connect())
+            weakref.finalize(held, _close_in, self._pid, held.db)
+            self._local.held = held
             with self._lock:
-                self._connections.append(db)
-        return db
+                self._connections.add(held)
+        return held.db
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -297,11 +323,9 @@ class SQLiteBoard(JobBoard):
 
     def _close(self) -> None:
         with self._lock:
-            connections, self._connections = self._connections, []
-        if self._pid != os.getpid():
-            return
-        for db in connections:
-            db.close()
+            connections, self._connections = list(self._connections), weakref.WeakSet()
+        for held in connections:
+            _close_in(self._pid, held.db)
 
     # -- schema ------------------------------------------------------------------------------
 
