@@ -409,6 +409,13 @@ class SQLBoard(JobBoard):
 
     def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         values = {**self._current(claim), "p_state": state.value, "p_reason": reason}
+        if state is not JobState.DONE:
+            # Trashing needs no revoke check: one statement, as before.
+            with self._single() as connection:
+                done = self._run(connection, self._sql.finish, **values).rowcount
+            if done != 1:
+                raise self._lost(claim)
+            return None
         if self._sql.finish_returning is not None:
             with self._single() as connection:
                 row = self._first(
