@@ -321,6 +321,9 @@ class JobBoard(abc.ABC):
     * ``renew``/``complete``/``abandon``/``trash`` of a claim that was taken
       over are refused (:class:`ClaimLostError`) and change nothing, in one
       atomic step on the service (never check-then-write in two requests).
+    * A revoke request is never lost: ``complete`` of a job revoked since its
+      owner's last renewal leaves it UNCLAIMED with the request, in the same
+      atomic step, so that the next claimer reverts its flow.
     * An owner never re-claims a job it holds.
     """
 
