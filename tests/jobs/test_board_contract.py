@@ -474,6 +474,33 @@ def test_a_revoke_between_the_last_renewal_and_complete_is_not_lost(
     assert board.get(job.id).state is JobState.TRASHED
 
 
+def test_a_revoke_racing_a_complete_always_leaves_the_job_to_revert(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Whichever lands first, a revoke and a complete racing each other leave the job
+    # claimable with the request: DONE then revoked is requeued by the revoke, revoked
+    # then completed by the complete. DONE with a stored request would be a lost revoke.
+    operator = open_same_board()
+    jobs = [post(board, f"race-{i}") for i in range(10)]
+    claims = [must_claim(board, "a") for _ in jobs]
+    start = threading.Barrier(2)
+
+    def revoke_all() -> None:
+        start.wait()
+        for job in jobs:
+            operator.revoke(job.id, "undo it")
+
+    revoker = threading.Thread(target=revoke_all)
+    revoker.start()
+    start.wait()
+    for claim in claims:
+        claim.complete()
+    revoker.join()
+    for job in jobs:
+        stored = board.get(job.id)
+        assert (stored.state, stored.revoke_reason) == (JobState.UNCLAIMED, "undo it")
+
+
 def test_a_complete_without_a_revoke_leaves_the_claim_without_one(board: JobBoard) -> None:
     job = post(board)
     claim = must_claim(board, "a")

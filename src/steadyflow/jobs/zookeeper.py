@@ -573,10 +573,12 @@ class ZooKeeperBoard(JobBoard):
                 txn.set_data(revoke_path, reason.encode())
             else:
                 txn.create(revoke_path, reason.encode())
+            job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
+            # Guarded on the job as read, even when only the request is stored: a job
+            # completed meanwhile must be seen DONE (and requeued) on the next try.
+            txn.check(job_path, stat.version)
             if changed is None:
                 return  # a claimed job's version must not move: its owner's claim stays good
-            job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
-            txn.check(job_path, stat.version)
             if changed.get("state") == JobState.TRASHED.value:
                 txn.delete(ready_path)
             elif state is JobState.DONE:
