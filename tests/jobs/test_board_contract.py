@@ -9,6 +9,7 @@ by posts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -571,6 +572,43 @@ def test_trashing_a_job_whose_claim_expired_fences_its_owner(board: JobBoard) ->
     stored = board.get(job.id)
     assert (stored.state, stored.reason) == (JobState.TRASHED, "its conductor died")
     assert board.claim("b", TTL) is None
+
+
+def test_a_trash_racing_claims_either_trashes_the_job_or_is_refused(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    operator = open_same_board()
+    jobs = [post(board, f"race-{i}") for i in range(10)]
+    refused: set[str] = set()
+    start = threading.Barrier(2)
+
+    def trash_all() -> None:
+        start.wait()
+        for job in jobs:
+            try:
+                operator.trash(job.id, "stop")
+            except ConflictError:  # running (JobRunningError), or DONE already
+                refused.add(job.id)
+
+    trasher = threading.Thread(target=trash_all)
+    trasher.start()
+    start.wait()
+    completed: set[str] = set()
+    while (claim := board.claim("a", TTL)) is not None:
+        with contextlib.suppress(ClaimLostError):
+            claim.complete()
+            completed.add(claim.job.id)
+    trasher.join()
+    # Each job was either trashed before anyone claimed it, or claimed, refused to the
+    # trash and completed by its owner: never trashed under a live claim.
+    for job in jobs:
+        stored = board.get(job.id)
+        if job.id in refused:
+            assert stored.state is JobState.DONE
+            assert job.id in completed
+        else:
+            assert stored.state is JobState.TRASHED
+            assert job.id not in completed
 
 
 def test_trashing_a_done_job_is_refused(board: JobBoard) -> None:
