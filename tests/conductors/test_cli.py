@@ -87,15 +87,23 @@ def test_revoke_and_trash(board_url: str, log: str, capsys: pytest.CaptureFixtur
         assert claim is not None
         assert claim.job_id == fresh
         claim.abandon()
-    # A job that was claimed once may have run: trash refuses it and points at revoke
-    assert run_cli("jobs", "trash", fresh, "--board", board_url, "--reason", "x") == 5
-    assert "jobs revoke" in capsys.readouterr().err
-    # A job never claimed is trashed at once
+    # A job whose claim is live is running: trash refuses it and points at revoke
+    with SQLiteBoard(board_url.removeprefix("sqlite:///")) as board:
+        running = board.claim("someone", 30)
+        assert running is not None
+        assert running.job_id == fresh
+        assert run_cli("jobs", "trash", fresh, "--board", board_url, "--reason", "x") == 5
+        assert "revoke it instead" in capsys.readouterr().err
+        assert board.get(fresh).state.value == "CLAIMED"
+        running.abandon()
+    # An unclaimed job is trashed at once, whether it was claimed before or never
     assert run_cli("jobs", "trash", claimed, "--board", board_url, "--reason", "dup") == 0
     assert "TRASHED" in capsys.readouterr().out
-    # Revoke stores the request on the claimed-before job
+    assert run_cli("jobs", "trash", fresh, "--board", board_url, "--reason", "bad", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["reason"] == "bad"
+    # Revoke leaves a trashed job as it is
     assert run_cli("jobs", "revoke", fresh, "--board", board_url, "--reason", "gone", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["revoke_reason"] == "gone"
+    assert json.loads(capsys.readouterr().out)["state"] == "TRASHED"
 
 
 @pytest.mark.parametrize(

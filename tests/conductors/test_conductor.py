@@ -427,3 +427,33 @@ def test_a_revoke_learned_after_the_flow_ended_hands_the_job_back_for_a_revert(
     assert reverts(log, "late") == ["s2", "s1", "s0"]
     trashed = board.get(job.id)
     assert (trashed.state, trashed.reason) == (JobState.TRASHED, "too late?")
+
+
+def test_a_revoke_stored_after_the_last_renewal_is_not_lost_at_completion(
+    board: MemoryBoard, backend: Backend, log: str
+) -> None:
+    # Given a job revoked on the board after its flow ended, which its conductor never
+    # hears of (no renewal comes between the revoke and the completion)
+    job = post(board, log, "unheard")
+    claim = board.claim("c", 5)
+    assert claim is not None
+
+    class UnheardRevoke(JobRun):
+        def _work(self) -> Verdict:
+            verdict = super()._work()
+            board.revoke(job.id, "undo it")
+            return verdict
+
+    settings = Settings(backend, "serial", max_claims=5, abandon_delay=0.0)
+    run = UnheardRevoke(claim, settings, lambda operation: operation(), claimed_at=time.monotonic())
+    # When the run completes the job
+    assert run.run() is Outcome.HANDED_BACK
+    # Then the board kept it claimable with the revoke, and the conductor says why
+    assert run.reason == "revoked after its flow ended: undo it"
+    stored = board.get(job.id)
+    assert (stored.state, stored.revoke_reason) == (JobState.UNCLAIMED, "undo it")
+    # And the next conductor reverts the finished flow and trashes the job
+    conductor(board, backend).run(idle_timeout=0.2, handle_signals=False)
+    assert reverts(log, "unheard") == ["s2", "s1", "s0"]
+    trashed = board.get(job.id)
+    assert (trashed.state, trashed.reason) == (JobState.TRASHED, "undo it")

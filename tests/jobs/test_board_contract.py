@@ -9,6 +9,7 @@ by posts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +23,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from steadyflow.jobs import Claim, ClaimLostError, Job, JobNotFoundError, JobState
+from steadyflow.errors import ConflictError
+from steadyflow.jobs import (
+    Claim,
+    ClaimLostError,
+    Job,
+    JobNotFoundError,
+    JobRunningError,
+    JobState,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -436,6 +445,196 @@ def test_revoking_a_trashed_job_leaves_it(board: JobBoard) -> None:
 def test_revoking_an_unknown_job_raises(board: JobBoard) -> None:
     with pytest.raises(JobNotFoundError):
         board.revoke("no-such-job", "why")
+
+
+def test_a_revoke_between_the_last_renewal_and_complete_is_not_lost(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given a claimed job revoked (from another connection) after its owner's last renewal
+    job = post(board)
+    claim = must_claim(board, "a")
+    claim.renew()
+    operator = open_same_board()
+    assert operator.revoke(job.id, "undo it").state is JobState.CLAIMED
+    # When its owner completes it, not having heard of the revoke
+    claim.complete()
+    # Then the job is not DONE: it is claimable, carrying the revoke, and the owner is told
+    assert claim.spent
+    assert claim.revoke_reason == "undo it"
+    stored = board.get(job.id)
+    assert stored.state is JobState.UNCLAIMED
+    assert stored.revoke_reason == "undo it"
+    assert (stored.owner, stored.expires_at) == (None, None)
+    # And the next claim (another conductor's) sees the revoke, with a larger epoch
+    again = open_same_board().claim("b", TTL)
+    assert again is not None
+    assert again.job.id == job.id
+    assert again.revoke_reason == "undo it"
+    assert again.epoch > claim.epoch
+    again.trash("undo it")
+    assert board.get(job.id).state is JobState.TRASHED
+
+
+def test_a_revoke_racing_a_complete_always_leaves_the_job_to_revert(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Whichever lands first, a revoke and a complete racing each other leave the job
+    # claimable with the request: DONE then revoked is requeued by the revoke, revoked
+    # then completed by the complete. DONE with a stored request would be a lost revoke.
+    operator = open_same_board()
+    jobs = [post(board, f"race-{i}") for i in range(10)]
+    claims = [must_claim(board, "a") for _ in jobs]
+    start = threading.Barrier(2)
+
+    def revoke_all() -> None:
+        start.wait()
+        for job in jobs:
+            operator.revoke(job.id, "undo it")
+
+    revoker = threading.Thread(target=revoke_all)
+    revoker.start()
+    start.wait()
+    for claim in claims:
+        claim.complete()
+    revoker.join()
+    for job in jobs:
+        stored = board.get(job.id)
+        assert (stored.state, stored.revoke_reason) == (JobState.UNCLAIMED, "undo it")
+
+
+def test_a_complete_without_a_revoke_leaves_the_claim_without_one(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    claim.complete()
+    assert claim.revoke_reason is None
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_trashing_a_revoked_claim_trashes_the_job(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    board.revoke(job.id, "undo it")
+    claim.trash("its revert failed")
+    stored = board.get(job.id)
+    assert (stored.state, stored.reason) == (JobState.TRASHED, "its revert failed")
+    assert board.claim("b", TTL) is None
+
+
+# -- an operator's trash -------------------------------------------------------------------
+
+
+def test_trashing_an_unclaimed_job_moves_it_aside_at_once(board: JobBoard) -> None:
+    job = post(board)
+    trashed = board.trash(job.id, "posted by mistake")
+    assert trashed.state is JobState.TRASHED
+    assert trashed.reason == "posted by mistake"
+    stored = board.get(job.id)
+    assert (stored.state, stored.reason) == (JobState.TRASHED, "posted by mistake")
+    assert board.claim("a", TTL) is None
+
+
+def test_trashing_an_abandoned_job_moves_it_aside(board: JobBoard, board_kind: BoardKind) -> None:
+    # One handed back at once and one held back by an abandon delay: both unclaimed
+    first, second = post(board, "first", priority=1), post(board, "second")
+    must_claim(board, "a").abandon(delay=0.3)
+    must_claim(board, "a").abandon()
+    assert board.trash(first.id, "stop").state is JobState.TRASHED
+    assert board.trash(second.id, "stop").state is JobState.TRASHED
+    time.sleep(0.5 + board_kind.clock_grain)
+    assert board.claim("b", TTL) is None
+    assert {job.state for job in board.iter_jobs()} == {JobState.TRASHED}
+
+
+def test_trashing_a_running_job_is_refused_and_changes_nothing(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    before = board.get(job.id)
+    with pytest.raises(JobRunningError, match="revoke it instead"):
+        open_same_board().trash(job.id, "stop")
+    assert board.get(job.id) == before
+    # Its owner goes on with its claim
+    claim.renew()
+    claim.complete()
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_trashing_a_job_whose_claim_expired_fences_its_owner(board: JobBoard) -> None:
+    job = post(board)
+    lapsed = must_claim(board, "a", ttl=SHORT_TTL)
+    wait_out(lapsed)
+    trashed = board.trash(job.id, "its conductor died")
+    assert (trashed.state, trashed.owner) == (JobState.TRASHED, None)
+    for action in (lapsed.renew, lapsed.complete):
+        with pytest.raises(ClaimLostError):
+            action()
+    stored = board.get(job.id)
+    assert (stored.state, stored.reason) == (JobState.TRASHED, "its conductor died")
+    assert board.claim("b", TTL) is None
+
+
+def test_a_trash_racing_claims_either_trashes_the_job_or_is_refused(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    operator = open_same_board()
+    jobs = [post(board, f"race-{i}") for i in range(10)]
+    refused: set[str] = set()
+    start = threading.Barrier(2)
+
+    def trash_all() -> None:
+        start.wait()
+        for job in jobs:
+            try:
+                operator.trash(job.id, "stop")
+            except ConflictError:  # running (JobRunningError), or DONE already
+                refused.add(job.id)
+
+    trasher = threading.Thread(target=trash_all)
+    trasher.start()
+    start.wait()
+    completed: set[str] = set()
+    while (claim := board.claim("a", TTL)) is not None:
+        with contextlib.suppress(ClaimLostError):
+            claim.complete()
+            completed.add(claim.job.id)
+    trasher.join()
+    # Each job was either trashed before anyone claimed it, or claimed, refused to the
+    # trash and completed by its owner: never trashed under a live claim.
+    for job in jobs:
+        stored = board.get(job.id)
+        if job.id in refused:
+            assert stored.state is JobState.DONE
+            assert job.id in completed
+        else:
+            assert stored.state is JobState.TRASHED
+            assert job.id not in completed
+
+
+def test_trashing_a_done_job_is_refused(board: JobBoard) -> None:
+    job = post(board)
+    must_claim(board, "a").complete()
+    with pytest.raises(ConflictError, match="DONE") as raised:
+        board.trash(job.id, "too late")
+    assert not isinstance(raised.value, JobRunningError)
+    assert board.get(job.id).state is JobState.DONE
+
+
+def test_trashing_a_trashed_job_keeps_it_as_it_was(board: JobBoard) -> None:
+    job = post(board)
+    board.trash(job.id, "first reason")
+    again = board.trash(job.id, "second reason")
+    assert (again.state, again.reason) == (JobState.TRASHED, "first reason")
+    assert board.get(job.id).reason == "first reason"
+
+
+def test_trash_refuses_bad_input(board: JobBoard) -> None:
+    job = post(board)
+    with pytest.raises(JobNotFoundError):
+        board.trash("no-such-job", "why")
+    with pytest.raises(ValueError, match="reason"):
+        board.trash(job.id, " ")
+    assert board.get(job.id).state is JobState.UNCLAIMED
 
 
 # -- waiting --------------------------------------------------------------------------------

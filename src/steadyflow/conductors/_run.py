@@ -9,7 +9,9 @@ over cannot write the flow) and settles the claim once:
 ========================================  =========================================
 what happened                             what the board is told
 ========================================  =========================================
-the flow ended SUCCESS                    ``complete()``
+the flow ended SUCCESS                    ``complete()`` (which the board turns into
+                                          a hand-back if a revoke came after the
+                                          last renewal: reported as handed back)
 a task failed and the flow was reverted   ``complete()`` (a clean revert is an end)
 the job was revoked, its flow reverted    ``trash(revoke reason)``
 a revert failed (the flow is FAILURE)     ``trash(...)``: nothing else can move it
@@ -107,6 +109,7 @@ class JobRun:
         self._handing_back = False
         self._dropped = False
         self._settled = False
+        self._requeued: str | None = None
         self.outcome: Outcome | None = None
         self.reason: str | None = None
         self._keeper = ClaimKeeper(
@@ -287,7 +290,7 @@ class JobRun:
                 return self.outcome
             self._settled = True
         outcome = self._tell_board(verdict)
-        self.outcome, self.reason = outcome, verdict.reason
+        self.outcome, self.reason = outcome, self._requeued or verdict.reason
         log.info(
             "job %s (epoch %d): %s%s",
             self.job_id,
@@ -305,6 +308,11 @@ class JobRun:
                 return Outcome.LOST
             if action in ("complete", "reverted"):
                 self._call(claim.complete)
+                if claim.revoke_reason is not None:
+                    # Revoked after the last renewal: the board left the job claimable
+                    # instead of DONE, and the next claim reverts its flow.
+                    self._requeued = f"revoked after its flow ended: {claim.revoke_reason}"
+                    return Outcome.HANDED_BACK
                 return Outcome.COMPLETED if action == "complete" else Outcome.REVERTED
             if action == "trash":
                 reason = (verdict.reason or "trashed")[:_REASON_LIMIT]

@@ -12,7 +12,15 @@ import importlib
 from typing import Any
 
 from steadyflow.errors import InvalidURLError
-from steadyflow.jobs.base import Claim, ClaimLostError, Job, JobBoard, JobNotFoundError, JobState
+from steadyflow.jobs.base import (
+    Claim,
+    ClaimLostError,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobRunningError,
+    JobState,
+)
 
 __all__ = [
     "Claim",
@@ -20,6 +28,7 @@ __all__ = [
     "Job",
     "JobBoard",
     "JobNotFoundError",
+    "JobRunningError",
     "JobState",
     "open_board",
 ]

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("job_id", metavar="ID")
     revoke.add_argument("--reason", required=True)
 
-    trash = _leaf(commands, "trash", "move a job nobody has claimed aside", _trash)
+    trash = _leaf(commands, "trash", "move a job nobody runs aside (dead letter)", _trash)
     trash.add_argument("job_id", metavar="ID")
     trash.add_argument("--reason", required=True)
 
@@ -186,33 +186,22 @@ def _revoke(board: JobBoard, args: argparse.Namespace) -> int:
 
 
 def _trash(board: JobBoard, args: argparse.Namespace) -> int:
-    """Trash a job that was never claimed; any other may have run, so it must be revoked.
+    """Trash a job nobody runs (``JobBoard.trash``): unclaimed, or its claim expired.
 
-    The board contract trashes a job by id only through a revoke (an
-    unclaimed, never claimed job is trashed at once); a job that was claimed
-    may have run part of its flow, which only a revoke undoes.
+    A job whose claim is live is running: refused (exit 5), pointing at
+    revoke; a DONE job too. Trashing a trashed job shows it unchanged.
     """
-    from steadyflow.jobs.base import JobState
+    from steadyflow.errors import ConflictError
 
-    job = board.get(args.job_id)
-    if job.state is JobState.TRASHED:
-        _print_job(job, args.json)
-        return EXIT_OK
-    if job.state is not JobState.UNCLAIMED or job.claims:
+    try:
+        job = board.trash(args.job_id, args.reason)
+    except ConflictError as exc:
         raise JobsCliError(
-            f"job {job.id} is {job.state.value} and was claimed {job.claims} time(s): its flow "
-            f"may have run; `steadyflow jobs revoke {job.id} --reason ...` undoes it and "
-            "trashes the job",
+            f"{exc}; `steadyflow jobs revoke {args.job_id} --reason ...` undoes its flow "
+            "and trashes the job",
             EXIT_CONFLICT,
-        )
-    trashed = board.revoke(job.id, args.reason)
-    if trashed.state is not JobState.TRASHED:  # claimed between our look and the revoke
-        raise JobsCliError(
-            f"job {job.id} was claimed meanwhile: it is revoked instead (its flow is undone, "
-            "then it is trashed)",
-            EXIT_CONFLICT,
-        )
-    _print_job(trashed, args.json)
+        ) from exc
+    _print_job(job, args.json)
     return EXIT_OK
 
 

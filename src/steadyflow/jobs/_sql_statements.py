@@ -139,10 +139,36 @@ class BoardStatements:
         self.renew = self._render(renew)
         if family is Family.POSTGRESQL:
             self.renew_returning = self._render(renew.returning(_c.expires_at, _c.revoke_reason))
-        self.finish = self._render(
+        # Completing a job revoked since its last renewal leaves it claimable, for its revert.
+        requeued = and_(_p("state") == JobState.DONE.value, _c.revoke_reason.is_not(None))
+        finish = (
             update(JOBS)
             .where(current)
-            .values(state=_p("state"), reason=_p("reason"), owner=None, expires_at=None)
+            .values(
+                state=case((requeued, _UNCLAIMED), else_=_p("state")),
+                not_before=case((requeued, 0.0), else_=_c.not_before),
+                reason=_p("reason"),
+                owner=None,
+                expires_at=None,
+            )
+        )
+        self.finish = self._render(finish)
+        self.finish_returning: Statement | None = None
+        if family is Family.POSTGRESQL:
+            # One statement: the update, and the wake-up of waiting claimers when it
+            # left the job claimable (NOTIFY is delivered when the statement commits).
+            done = finish.returning(_c.state, _c.revoke_reason).cte("finished")
+            self.finish_returning = self._render(
+                select(
+                    done.c.state,
+                    done.c.revoke_reason,
+                    case((done.c.state == _UNCLAIMED, func.pg_notify(_p("channel"), ""))),
+                )
+            )
+        self.trash = self._render(
+            update(JOBS)
+            .where(_c.id == _p("id"), mine, or_(_c.state == _UNCLAIMED, lapsed))
+            .values(state=JobState.TRASHED.value, reason=_p("reason"), owner=None, expires_at=None)
         )
         self.abandon = self._render(
             update(JOBS)

@@ -44,6 +44,7 @@ __all__ = [
     "Job",
     "JobBoard",
     "JobNotFoundError",
+    "JobRunningError",
     "JobState",
 ]
 
@@ -67,6 +68,19 @@ class ClaimLostError(ConflictError):
         super().__init__(message)
         self.job_id = job_id
         self.epoch = epoch
+
+
+class JobRunningError(ConflictError):
+    """An operator's :meth:`JobBoard.trash` refused: the job's claim is live, its flow runs.
+
+    Trashing it would leave the running flow half done with nobody to finish
+    or undo it; revoke the job instead (its owner reverts the flow, then trashes it).
+    """
+
+    def __init__(self, message: str, *, job_id: str, owner: str | None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.owner = owner
 
 
 class JobState(enum.StrEnum):
@@ -241,11 +255,19 @@ class Claim:
     def complete(self) -> None:
         """Mark the job DONE: its flow finished (or was cleanly reverted).
 
+        A revoke request stored on the job since the last renewal is never lost:
+        the job is then left UNCLAIMED with its :attr:`Job.revoke_reason`, as
+        revoking a DONE job leaves it, so that the next conductor reverts its
+        flow; :attr:`revoke_reason` is set to the request found (check it after
+        completing to tell the two outcomes apart).
+
         Raises:
             ClaimLostError: the claim was taken over meanwhile; the job is not touched.
         """
         self._check_live()
-        self._board._finish(self, JobState.DONE, None)
+        found = self._board._finish(self, JobState.DONE, None)
+        if found is not None:
+            self.revoke_reason = found
         self._spent = True
 
     def abandon(self, delay: float = 0.0) -> None:
@@ -299,6 +321,9 @@ class JobBoard(abc.ABC):
     * ``renew``/``complete``/``abandon``/``trash`` of a claim that was taken
       over are refused (:class:`ClaimLostError`) and change nothing, in one
       atomic step on the service (never check-then-write in two requests).
+    * A revoke request is never lost: ``complete`` of a job revoked since its
+      owner's last renewal leaves it UNCLAIMED with the request, in the same
+      atomic step, so that the next claimer reverts its flow.
     * An owner never re-claims a job it holds.
     """
 
@@ -434,6 +459,38 @@ class JobBoard(abc.ABC):
         _check_reason(reason)
         return self._revoke(job_id, reason)
 
+    def trash(self, job_id: str, reason: str) -> Job:
+        """Move a job that nobody runs aside for good (dead letter), saying why.
+
+        An operator's action, for a job that must not run (again): its flow,
+        if any of it ran, is left as it is (neither finished nor reverted;
+        :meth:`revoke` undoes a flow). Atomic on the service.
+
+        * ``UNCLAIMED`` (never claimed, abandoned, or revoked and waiting for
+          its revert): trashed at once.
+        * ``CLAIMED`` with a live claim: refused with :class:`JobRunningError`,
+          since its flow is running; revoke it instead. A claim that expired
+          (its owner died) does not protect it: the job is trashed, and that
+          owner's complete/abandon/trash are refused afterwards.
+        * ``TRASHED``: left as it is (the first reason is kept) and returned,
+          so that trashing twice is harmless.
+        * ``DONE``: refused with :class:`JobRunningError`'s parent,
+          :class:`~steadyflow.errors.ConflictError`: a finished job is not a
+          dead letter (revoke it to undo its flow).
+
+        Returns:
+            The job as stored afterwards.
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobRunningError: the job's claim is live.
+            ConflictError: the job is DONE.
+            ValueError: empty reason.
+        """
+        self._check_open()
+        _check_reason(reason)
+        return self._trash_job(job_id, reason)
+
     # -- life cycle ----------------------------------------------------------------------
 
     @property
@@ -496,8 +553,13 @@ class JobBoard(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
-        """Move the claimed job to DONE or TRASHED if ``claim`` is still current."""
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
+        """Move the claimed job to DONE or TRASHED if ``claim`` is still current.
+
+        DONE of a job carrying a revoke request makes it UNCLAIMED instead
+        (claimable at once, as :meth:`JobBoard.revoke` leaves a DONE job), in
+        the same atomic step; the request's reason is returned then, else None.
+        """
 
     @abc.abstractmethod
     def _abandon(self, claim: Claim, delay: float) -> None:
@@ -505,6 +567,13 @@ class JobBoard(abc.ABC):
 
     @abc.abstractmethod
     def _revoke(self, job_id: str, reason: str) -> Job: ...
+
+    @abc.abstractmethod
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        """Trash an unclaimed job or one whose claim expired, atomically; see :meth:`trash`.
+
+        Raise :func:`running` for a live claim and :func:`finished` for a DONE job.
+        """
 
     @abc.abstractmethod
     def _wait_for_change(self, timeout: float | None) -> bool: ...
@@ -519,6 +588,24 @@ def lost(claim: Claim, why: str) -> ClaimLostError:
         f"claim of job {claim.job.id} by {claim.owner!r} (epoch {claim.epoch}) is lost: {why}",
         job_id=claim.job.id,
         epoch=claim.epoch,
+    )
+
+
+def running(job_id: str, owner: str | None, board: str) -> JobRunningError:
+    """The error a backend raises when an operator's trash meets a live claim."""
+    return JobRunningError(
+        f"job {job_id} on board {board!r} is claimed by {owner!r} and its claim is live: "
+        "it is running; revoke it instead (its owner reverts its flow and trashes it)",
+        job_id=job_id,
+        owner=owner,
+    )
+
+
+def finished(job_id: str, board: str) -> ConflictError:
+    """The error a backend raises when an operator's trash meets a DONE job."""
+    return ConflictError(
+        f"job {job_id} on board {board!r} is DONE: a finished job is not trashed "
+        "(revoke it to undo its flow)"
     )
 
 

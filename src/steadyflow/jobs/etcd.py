@@ -52,7 +52,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
-from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    finished,
+    lost,
+    running,
+)
 
 __all__ = ["EtcdBoard"]
 
@@ -336,23 +345,59 @@ class EtcdBoard(JobBoard):
         kvs = checked["responses"][1]["response_range"].get("kvs", [])
         return expires_at, _unb64(kvs[0]["value"]) if kvs else None
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
-        self._hand_over(claim, {"state": state.value, "reason": reason}, delay=0.0)
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
+        changes: dict[str, Any] = {"state": state.value, "reason": reason}
+        if state is not JobState.DONE:
+            self._hand_over(claim, changes, delay=0.0)
+            return None
+        # A revoke request is its own key: the transaction also asserts its absence, so
+        # a request stored since the last renewal makes it fail; then the job is handed
+        # back for its revert instead, guarded on the request's key as read.
+        revoke_key = self._k("revoke", claim.job.id)
+        if self._hand_over(claim, changes, delay=0.0, guard=_absent(revoke_key), final=False):
+            return None
+        found = self._range(revoke_key)
+        if not found:  # the transaction failed for another reason: the claim is lost
+            self._hand_over(claim, changes, delay=0.0)
+            return None
+        reason_found = _unb64(found[0]["value"])
+        changes = {
+            "state": JobState.UNCLAIMED.value,
+            "reason": reason,
+            "revoke_reason": reason_found,
+        }
+        guard = _same(revoke_key, int(found[0]["mod_revision"]))
+        self._hand_over(claim, changes, delay=0.0, guard=guard)
+        return reason_found
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         self._hand_over(claim, {"state": JobState.UNCLAIMED.value}, delay=delay)
 
-    def _hand_over(self, claim: Claim, changes: dict[str, Any], *, delay: float) -> None:
+    def _hand_over(
+        self,
+        claim: Claim,
+        changes: dict[str, Any],
+        *,
+        delay: float,
+        guard: dict[str, Any] | None = None,
+        final: bool = True,
+    ) -> bool:
+        """One transaction handing the job over; True when applied.
+
+        ``guard`` is one more comparison the transaction needs; with ``final``
+        False a failed transaction returns False (the claim is kept) instead of
+        raising ClaimLostError.
+        """
         lease, record = self._lease_of(claim)
         job_id = claim.job.id
-        final = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, **changes}
+        updated = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, **changes}
         success = [
             {"request_delete_range": {"key": _b64(self._k("claim", job_id))}},
-            _put(self._k("job", job_id), final),
+            _put(self._k("job", job_id), updated),
         ]
         open_key = self._k("open", f"{record['rank']}/{job_id}")
         if changes["state"] == JobState.UNCLAIMED.value:
-            success.append(_put(open_key, final))
+            success.append(_put(open_key, updated))
         else:
             success.append({"request_delete_range": {"key": _b64(open_key)}})
         hold = self._grant(delay) if delay > 0 else None
@@ -360,7 +405,12 @@ class EtcdBoard(JobBoard):
             not_before = str(time.time() + hold[1])
             success.append(_put(self._k("hold", job_id), not_before, lease=hold[0]))
         # The claim key's create revision is the claim: a takeover made another one.
-        reply = self._txn([_created_at(self._k("claim", job_id), claim.epoch)], success)
+        compare = [_created_at(self._k("claim", job_id), claim.epoch)]
+        if guard is not None:
+            compare.append(guard)
+        reply = self._txn(compare, success)
+        if reply is None and not final:
+            return False
         if reply is None and self._already_handed_over(job_id, claim.epoch, changes):
             reply = {}
         # A finished claim's lease holds no key any more and runs out by itself.
@@ -369,6 +419,7 @@ class EtcdBoard(JobBoard):
             if hold is not None:
                 self._revoke_lease(hold[0])
             raise lost(claim, "its lease ran out, or the job changed hands")
+        return True
 
     def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
         """Whether an earlier try of this very hand-over was applied (its answer lost with
@@ -409,6 +460,43 @@ class EtcdBoard(JobBoard):
             guard = [_same(self._k("job", job_id), int(found[0]["mod_revision"]))]
             if self._txn(guard, success) is not None:
                 return self._get(job_id)
+
+    # -- an operator's trash -----------------------------------------------------------------
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        while True:
+            found = self._range(self._k("job", job_id))
+            if not found:
+                raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+            record = json.loads(_unb64(found[0]["value"]))
+            state = JobState(record["state"])
+            if state is JobState.TRASHED:
+                return self._snapshot(found[0])
+            if state is JobState.DONE:
+                raise finished(job_id, self.name)
+            claim_key = self._k("claim", job_id)
+            # A live claim is its key, on its lease: the transaction asserts its absence,
+            # so a claim made (or a lapsed one renewed) since the read fails it.
+            trashed = {
+                **record,
+                "state": JobState.TRASHED.value,
+                "reason": reason,
+                "owner": None,
+                "expires_at": None,
+            }
+            open_key = self._k("open", f"{record['rank']}/{job_id}")
+            reply = self._txn(
+                [_same(self._k("job", job_id), int(found[0]["mod_revision"])), _absent(claim_key)],
+                [
+                    _put(self._k("job", job_id), trashed),
+                    {"request_delete_range": {"key": _b64(open_key)}},
+                    {"request_delete_range": {"key": _b64(self._k("hold", job_id))}},
+                ],
+            )
+            if reply is not None:
+                return self._get(job_id)
+            if self._range(claim_key):
+                raise running(job_id, record.get("owner"), self.name)
 
     # -- waiting and closing -----------------------------------------------------------------
 

@@ -19,7 +19,9 @@ from steadyflow.jobs.base import (
     JobNotFoundError,
     JobState,
     claimed,
+    finished,
     lost,
+    running,
 )
 
 __all__ = ["MemoryBoard"]
@@ -94,13 +96,21 @@ class MemoryBoard(JobBoard):
             self._jobs[job.id] = replace(job, expires_at=expires_at)
             return expires_at, job.revoke_reason
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         with self._changed:
             job = self._current(claim)
+            if state is JobState.DONE and job.revoke_reason is not None:
+                # Revoked since the owner last renewed: left for the next conductor to revert.
+                self._jobs[job.id] = replace(
+                    job, state=JobState.UNCLAIMED, owner=None, expires_at=None, not_before=0.0
+                )
+                self._bump()
+                return job.revoke_reason
             self._jobs[job.id] = replace(
                 job, state=state, reason=reason, owner=None, expires_at=None
             )
             self._bump()
+            return None
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._changed:
@@ -125,6 +135,24 @@ class MemoryBoard(JobBoard):
                 job = replace(job, state=JobState.UNCLAIMED, revoke_reason=reason, not_before=0.0)
             else:
                 job = replace(job, revoke_reason=reason)
+            self._jobs[job_id] = job
+            self._bump()
+            return job
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        with self._changed:
+            job = self._get(job_id)
+            if job.state is JobState.TRASHED:
+                return job
+            if job.state is JobState.DONE:
+                raise finished(job_id, self.name)
+            if (
+                job.state is JobState.CLAIMED
+                and job.expires_at is not None
+                and job.expires_at > time.time()
+            ):
+                raise running(job_id, job.owner, self.name)
+            job = replace(job, state=JobState.TRASHED, reason=reason, owner=None, expires_at=None)
             self._jobs[job_id] = job
             self._bump()
             return job

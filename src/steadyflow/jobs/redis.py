@@ -63,7 +63,9 @@ from steadyflow.jobs.base import (
     JobBoard,
     JobNotFoundError,
     JobState,
+    finished,
     lost,
+    running,
 )
 from steadyflow.persistence._urls import mask_url
 
@@ -83,7 +85,7 @@ __all__ = ["LAYOUT", "RedisBoard"]
 #: Version of the board's key layout and scripts, stored in ``...:layout``.
 LAYOUT = "1"
 
-_SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "deadline")
+_SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "trash", "deadline")
 _MICROS = 1_000_000
 #: A rank is the post's sequence number in 16 digits, a colon, then the job id.
 _RANK_PREFIX = 17
@@ -236,13 +238,14 @@ class RedisBoard(JobBoard):
         self._check_current(claim, reply)
         return _seconds(reply[1]), (_text(reply[2]) or None)
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         reply = self._run(
             "finish",
-            [self._job_prefix + claim.job.id, self._claimed],
-            [claim.job.id, str(claim.epoch), claim.owner, state.value, reason or ""],
+            [self._job_prefix + claim.job.id, self._claimed, self._ready],
+            [claim.job.id, str(claim.epoch), claim.owner, state.value, reason or "", self.channel],
         )
         self._check_current(claim, reply)
+        return _text(reply[1]) or None
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         reply = self._run(
@@ -261,6 +264,22 @@ class RedisBoard(JobBoard):
         if not reply:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
         return self._job(job_id, reply)
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        reply = self._run(
+            "trash",
+            [self._job_prefix + job_id, self._ready, self._delayed, self._claimed],
+            [job_id, reason],
+        )
+        if not reply:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        verdict, *row = reply
+        job = self._job(job_id, row)
+        if _text(verdict) == "done":
+            raise finished(job_id, self.name)
+        if _text(verdict) == "running":
+            raise running(job_id, job.owner, self.name)
+        return job
 
     def _wait_for_change(self, timeout: float | None) -> bool:
         return self._wakeup.wait(timeout)

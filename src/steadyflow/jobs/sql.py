@@ -35,7 +35,16 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from steadyflow.jobs._sql_schema import VERSION_TABLE
 from steadyflow.jobs._sql_statements import BoardStatements, Statement
 from steadyflow.jobs._sqlrows import channel_name, job_from_row, job_to_row, revoked_state
-from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    finished,
+    lost,
+    running,
+)
 from steadyflow.persistence.sql import _migrate
 from steadyflow.persistence.sql._dialects import (
     Family,
@@ -404,12 +413,33 @@ class SQLBoard(JobBoard):
             raise self._lost(claim)
         return float(row["expires_at"]), row["revoke_reason"]
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         values = {**self._current(claim), "p_state": state.value, "p_reason": reason}
-        with self._single() as connection:
-            done = self._run(connection, self._sql.finish, **values).rowcount
-        if done != 1:
+        if state is not JobState.DONE:
+            # Trashing needs no revoke check: one statement, as before.
+            with self._single() as connection:
+                done = self._run(connection, self._sql.finish, **values).rowcount
+            if done != 1:
+                raise self._lost(claim)
+            return None
+        if self._sql.finish_returning is not None:
+            with self._single() as connection:
+                row = self._first(
+                    connection, self._sql.finish_returning, p_channel=self._channel, **values
+                )
+        else:
+            with self._transaction() as connection:
+                row = None
+                if self._run(connection, self._sql.finish, **values).rowcount == 1:
+                    # The row stays locked by the update: this reads what it wrote.
+                    row = self._first(
+                        connection, self._sql.by_id, p_id=claim.job.id, p_board=self.name
+                    )
+        if row is None:
             raise self._lost(claim)
+        if row["state"] == JobState.UNCLAIMED.value:
+            return str(row["revoke_reason"])
+        return None
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._transaction() as connection:
@@ -448,6 +478,25 @@ class SQLBoard(JobBoard):
             row = self._first(connection, self._sql.by_seq, p_seq=row["seq"])
         assert row is not None
         return job_from_row(row)
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        while True:
+            with self._transaction() as connection:
+                self._run(
+                    connection, self._sql.trash, p_id=job_id, p_board=self.name, p_reason=reason
+                )
+                # Trashed: the row is locked by the update, this reads what it wrote.
+                row = self._first(connection, self._sql.by_id, p_id=job_id, p_board=self.name)
+            if row is None:
+                raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+            job = job_from_row(row)
+            if job.state is JobState.DONE:
+                raise finished(job_id, self.name)
+            if job.state is JobState.CLAIMED:
+                raise running(job_id, job.owner, self.name)
+            if job.state is JobState.TRASHED:
+                return job
+            # Handed back between the update and the read (which locks nothing): again.
 
     # -- waiting -----------------------------------------------------------------------------
 

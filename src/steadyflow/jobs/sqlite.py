@@ -23,7 +23,16 @@ from steadyflow.errors import (
     SteadyflowError,
 )
 from steadyflow.jobs._sqlrows import COLUMNS, JOBS_TABLE, job_from_row, job_to_row, revoked_state
-from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    finished,
+    lost,
+    running,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -108,10 +117,20 @@ _RENEW = (
     f"UPDATE {JOBS_TABLE} SET expires_at = {_NOW} + :ttl WHERE {_CURRENT} "
     "RETURNING expires_at, revoke_reason"
 )
+_REQUEUED = "(:state = 'DONE' AND revoke_reason IS NOT NULL)"
+"""Completing a job revoked since its last renewal leaves it claimable, for its revert."""
 _FINISH = (
-    f"UPDATE {JOBS_TABLE} SET state = :state, reason = :reason, owner = NULL, "
-    f"expires_at = NULL WHERE {_CURRENT}"
+    f"UPDATE {JOBS_TABLE} SET state = CASE WHEN {_REQUEUED} THEN 'UNCLAIMED' ELSE :state END, "
+    f"not_before = CASE WHEN {_REQUEUED} THEN 0 ELSE not_before END, "
+    f"reason = :reason, owner = NULL, expires_at = NULL WHERE {_CURRENT} "
+    "RETURNING state, revoke_reason"
 )
+_TRASH = (
+    f"UPDATE {JOBS_TABLE} SET state = 'TRASHED', reason = :reason, owner = NULL, "
+    "expires_at = NULL WHERE id = :id AND board = :board "
+    f"AND (state = 'UNCLAIMED' OR {_LAPSED}) RETURNING {_ALL}"
+)
+"""An operator's trash: unclaimed jobs and lapsed claims only, judged on SQLite's clock."""
 _ABANDON = (
     f"UPDATE {JOBS_TABLE} SET state = 'UNCLAIMED', owner = NULL, expires_at = NULL, "
     f"not_before = {_NOW} + :delay WHERE {_CURRENT}"
@@ -220,7 +239,7 @@ class SQLiteBoard(JobBoard):
                 self.path,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # transactions are begun explicitly
-                check_same_thread=False,  # used by one thread; closed by close()
+                check_same_thread=False,  # used by one thread; closed when it ends, or by close()
             )
             try:
                 db.row_factory = _dict_row
@@ -383,12 +402,15 @@ class SQLiteBoard(JobBoard):
             raise self._lost(claim)
         return float(row["expires_at"]), row["revoke_reason"]
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         params = {**self._current(claim), "state": state.value, "reason": reason}
         with self._writing() as db:
-            done = db.execute(_FINISH, params).rowcount
-        if done != 1:
+            row = db.execute(_FINISH, params).fetchone()
+        if row is None:
             raise self._lost(claim)
+        if row["state"] == JobState.UNCLAIMED.value:
+            return str(row["revoke_reason"])
+        return None
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._writing() as db:
@@ -415,6 +437,23 @@ class SQLiteBoard(JobBoard):
                 (state.value, reason, trashed, reason, row["seq"]),
             ).fetchone()
         return job_from_row(row)
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        params = {"id": job_id, "board": self.name, "reason": reason}
+        with self._writing() as db:
+            row = db.execute(_TRASH, params).fetchone()
+            if row is None:  # read in the same transaction: why it was not trashed
+                row = db.execute(
+                    f"SELECT {_ALL} FROM {JOBS_TABLE} WHERE id = :id AND board = :board", params
+                ).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
+        job = job_from_row(row)
+        if job.state is JobState.DONE:
+            raise finished(job_id, self.name)
+        if job.state is JobState.CLAIMED:
+            raise running(job_id, job.owner, self.name)
+        return job
 
     def _wait_for_change(self, timeout: float | None) -> bool:
         # Wake while an unclaimed job is ready, not only when the board changed since

@@ -47,7 +47,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
-from steadyflow.jobs.base import Claim, Job, JobBoard, JobNotFoundError, JobState, lost
+from steadyflow.jobs.base import (
+    Claim,
+    Job,
+    JobBoard,
+    JobNotFoundError,
+    JobState,
+    finished,
+    lost,
+    running,
+)
 
 __all__ = ["ZooKeeperBoard"]
 
@@ -460,31 +469,72 @@ class ZooKeeperBoard(JobBoard):
         expires_at = _stat(results[-1]).mtime + claim.ttl
         return expires_at, self._revoke_reason(claim.job.id, record)
 
-    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> None:
-        self._hand_over(claim, {"state": state.value, "reason": reason}, requeue=False)
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
+        changes: dict[str, Any] = {"state": state.value, "reason": reason}
+        if state is not JobState.DONE:
+            self._hand_over(claim, changes, requeue=False)
+            return None
+        # A revoke request lives in revokes/ and does not move the job's version: the
+        # transaction also asserts its absence (creating and deleting the node), so a
+        # request stored since the last renewal makes it fail; then the job is handed
+        # back for its revert instead, guarded on the request's node as read.
+        revoke_path = self._path("revokes", claim.job.id)
+        if self._hand_over(claim, changes, requeue=False, absent=revoke_path, final=False):
+            return None
+        revoke = self._read("revokes", claim.job.id)
+        if revoke is None:  # the transaction failed for another reason: the claim is lost
+            self._hand_over(claim, changes, requeue=False)
+            return None
+        found = revoke[0].decode()
+        changes = {"state": JobState.UNCLAIMED.value, "reason": reason, "revoke_reason": found}
+        self._hand_over(claim, changes, requeue=True, present=(revoke_path, revoke[1].version))
+        return found
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         self._hand_over(claim, {"state": JobState.UNCLAIMED.value, "delay": delay}, requeue=True)
 
-    def _hand_over(self, claim: Claim, changes: dict[str, Any], *, requeue: bool) -> None:
+    def _hand_over(
+        self,
+        claim: Claim,
+        changes: dict[str, Any],
+        *,
+        requeue: bool,
+        absent: str | None = None,
+        present: tuple[str, int] | None = None,
+        final: bool = True,
+    ) -> bool:
+        """One transaction handing the job over; True when applied.
+
+        ``absent``/``present`` add guards on a node's absence or version; with
+        ``final`` False a failed transaction returns False (the claim is kept)
+        instead of raising ClaimLostError.
+        """
         version, record = self._holding(claim)
         job_id = claim.job.id
         rank = record["rank"]
-        final = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, "delay": 0.0}
-        final.update(changes)
+        updated = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, "delay": 0.0}
+        updated.update(changes)
 
         def build(txn: Any) -> None:
             txn.check(self._path("jobs", job_id), version)
+            if absent is not None:
+                txn.create(absent, b"")
+                txn.delete(absent)
+            if present is not None:
+                txn.check(*present)
             txn.delete(self._path("claims", job_id))
             txn.delete(self._path("held", rank))
             if requeue:
                 txn.create(self._path("ready", rank), job_id.encode())
-            txn.set_data(self._path("jobs", job_id), _encode(final))
+            txn.set_data(self._path("jobs", job_id), _encode(updated))
 
         results = self._commit(build)
+        if results is None and not final:
+            return False
         self._held.pop((job_id, claim.epoch), None)
         if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
             raise lost(claim, "the job changed hands, or the claimer's session ended")
+        return True
 
     def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
         """Whether an earlier try of this very hand-over was applied (its answer lost with
@@ -523,15 +573,67 @@ class ZooKeeperBoard(JobBoard):
                 txn.set_data(revoke_path, reason.encode())
             else:
                 txn.create(revoke_path, reason.encode())
+            job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
+            # Guarded on the job as read, even when only the request is stored: a job
+            # completed meanwhile must be seen DONE (and requeued) on the next try.
+            txn.check(job_path, stat.version)
             if changed is None:
                 return  # a claimed job's version must not move: its owner's claim stays good
-            job_path, ready_path = self._path("jobs", job_id), self._path("ready", record["rank"])
-            txn.check(job_path, stat.version)
             if changed.get("state") == JobState.TRASHED.value:
                 txn.delete(ready_path)
             elif state is JobState.DONE:
                 txn.create(ready_path, job_id.encode())
             txn.set_data(job_path, _encode({**record, **changed, "revoke_reason": reason}))
+
+        return self._commit(build) is not None
+
+    # -- an operator's trash -----------------------------------------------------------------
+
+    def _trash_job(self, job_id: str, reason: str) -> Job:
+        while True:
+            record, stat = self._load(job_id)
+            state = JobState(record["state"])
+            if state is JobState.TRASHED:
+                return self._snapshot(record, stat)
+            if state is JobState.DONE:
+                raise finished(job_id, self.name)
+            claim_node = None
+            if state is JobState.CLAIMED:
+                claim_node = self._read("claims", job_id)
+                due = self._due(record, stat, claim_node, ready=False)
+                if due is not None and due > self._now():
+                    raise running(job_id, record.get("owner"), self.name)
+            if self._trash_once(record, stat, claim_node, reason):
+                return self._get(job_id)
+
+    def _trash_once(
+        self,
+        record: dict[str, Any],
+        stat: _Stat,
+        claim_node: tuple[bytes, _Stat] | None,
+        reason: str,
+    ) -> bool:
+        """Trash the job as read, in one transaction guarded on the job's version and, for
+        a lapsed claim, on its claim node's (a renewal since the read fails it)."""
+        job_id, rank = record["id"], record["rank"]
+        trashed = {
+            **record,
+            "state": JobState.TRASHED.value,
+            "reason": reason,
+            "owner": None,
+            "expires_at": None,
+            "delay": 0.0,
+        }
+
+        def build(txn: Any) -> None:
+            txn.check(self._path("jobs", job_id), stat.version)
+            if record["state"] == JobState.UNCLAIMED.value:
+                txn.delete(self._path("ready", rank))
+            else:
+                if claim_node is not None:
+                    txn.delete(self._path("claims", job_id), claim_node[1].version)
+                txn.delete(self._path("held", rank))
+            txn.set_data(self._path("jobs", job_id), _encode(trashed))
 
         return self._commit(build) is not None
 
