@@ -69,7 +69,7 @@ def test_a_new_file_is_in_wal_mode_and_versioned(tmp_path: Path) -> None:
     assert _pragma(path, "journal_mode") == "wal"
     assert _pragma(path, "user_version") == SCHEMA_VERSION
     # Alembic's stamp is kept current too, so SQLBackend can open the file later.
-    assert _alembic_stamp(path) == "0002"
+    assert _alembic_stamp(path) == "0003"
 
 
 def test_a_store_made_by_the_sqlalchemy_backend_is_adopted_without_loss(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_a_store_made_by_the_sqlalchemy_backend_is_adopted_without_loss(tmp_path
         lease = backend.acquire_lease(flow.uuid, "me", 30)
         backend.save_atom_details(flow.uuid, [AtomDetail(name="x")], epoch=lease.epoch)
     assert _pragma(path, "user_version") == SCHEMA_VERSION
-    assert _alembic_stamp(path) == "0002"
+    assert _alembic_stamp(path) == "0003"
     # And the SQLAlchemy backend still opens it and sees the same records
     from steadyflow.persistence.sql import SQLBackend
 

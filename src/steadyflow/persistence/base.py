@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+    from steadyflow.persistence.query import FlowFilter, FlowSummary
 
 __all__ = ["Backend", "BackendStatistics", "Lease"]
 
@@ -478,6 +479,33 @@ class Backend(abc.ABC):
     def _book_exists_or_raise(self, book_uuid: str) -> None:
         if not self._load_books(book_uuid, with_flows=False):
             raise NotFoundError(f"logbook {book_uuid} not found")
+
+    # -- queries (steadyflow.persistence.query); override for an efficient one -----------
+
+    def _list_flow_summaries(
+        self, where: FlowFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[FlowSummary]:
+        """Up to ``limit`` flows matching ``where``, strictly after ``after``, newest first.
+
+        The order is ``(created_at, uuid)`` descending; ``after`` is a
+        position in it. This fallback reads every flow with its atoms.
+        """
+        from steadyflow.persistence.query import scan_summaries
+
+        self._check_open()
+        self._count(loads=1)
+        return scan_summaries(self, where, limit, after)
+
+    def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
+        """State value -> how many flows matching ``where`` are in it (absent: none).
+
+        This fallback reads every flow with its atoms.
+        """
+        from steadyflow.persistence.query import scan_counts
+
+        self._check_open()
+        self._count(loads=1)
+        return scan_counts(self, where)
 
     # -- primitives each backend implements ----------------------------------------------
 

@@ -46,10 +46,12 @@ from steadyflow.persistence._files import (
 from steadyflow.persistence._rows import book_sort_key, flow_sort_key
 from steadyflow.persistence.base import Backend, Lease
 from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook, is_valid_id
+from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from steadyflow.persistence.query import FlowFilter, FlowSummary
     from steadyflow.persistence.serializer import Serializer
 
 __all__ = ["DirectoryBackend"]
@@ -293,6 +295,62 @@ class DirectoryBackend(Backend):
             if doc is not None:
                 flows.append(self._decode_flow(self._flow_file(book, flow), doc))
         return sorted(flows, key=flow_sort_key)
+
+    def _flow_rows(self, where: FlowFilter) -> list[tuple[str, dict[str, Any]]]:
+        """(book uuid, flow document) of every flow matching ``where``: one file read each."""
+        found = []
+        for book_uuid in self._book_uuids():
+            for flow_uuid in self._flow_uuids(book_uuid):
+                if where.id_prefix is not None and not flow_uuid.startswith(where.id_prefix):
+                    continue  # the file name is the id: no need to read it
+                path = self._flow_file(book_uuid, flow_uuid)
+                doc = self._read_flow_doc(book_uuid, flow_uuid)
+                if doc is None:
+                    continue
+                try:
+                    keep = where.matches(
+                        str(doc["uuid"]), str(doc["name"]), str(doc["state"]), doc["created_at"]
+                    )
+                except (KeyError, TypeError) as exc:
+                    raise CorruptRecordError(f"{path}: not a flow record ({exc})") from exc
+                if keep:
+                    found.append((book_uuid, doc))
+        return found
+
+    def _list_flow_summaries(
+        self, where: FlowFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[FlowSummary]:
+        from steadyflow.persistence.query import FlowSummary, newest_first
+
+        self._check_open()
+        self._count(loads=1)
+        summaries = []
+        for book_uuid, doc in self._flow_rows(where):
+            try:
+                summaries.append(
+                    FlowSummary(
+                        uuid=str(doc["uuid"]),
+                        book_uuid=book_uuid,
+                        name=str(doc["name"]),
+                        state=FlowState(doc["state"]),
+                        created_at=float(doc["created_at"]),
+                        updated_at=float(doc["updated_at"]),
+                        version=int(doc["version"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                path = self._flow_file(book_uuid, str(doc.get("uuid")))
+                raise CorruptRecordError(f"{path}: not a flow record ({exc})") from exc
+        return newest_first(summaries, limit, after)
+
+    def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
+        self._check_open()
+        self._count(loads=1)
+        counts: dict[str, int] = {}
+        for _, doc in self._flow_rows(where):
+            state = str(doc["state"])
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
     def _flow_uuids(self, book_uuid: str) -> list[str]:
         try:

@@ -26,11 +26,13 @@ from steadyflow.persistence._rows import (
     flow_to_row,
 )
 from steadyflow.persistence.base import Backend, Lease
+from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+    from steadyflow.persistence.query import FlowFilter, FlowSummary
     from steadyflow.persistence.serializer import Serializer
 
 __all__ = ["MemoryBackend"]
@@ -157,6 +159,45 @@ class MemoryBackend(Backend):
         atoms = sorted((atom_from_row(r, self.serializer) for r in atom_rows), key=atom_sort_key)
         flow = flow_from_row(row, (), self.serializer)
         return flow.with_atoms(*atoms)
+
+    def _matching_rows(self, where: FlowFilter) -> list[Row]:
+        with self._mutex:
+            rows = list(self._flows.values())
+        return [
+            row
+            for row in rows
+            if where.matches(row["uuid"], row["name"], row["state"], row["created_at"])
+        ]
+
+    def _list_flow_summaries(
+        self, where: FlowFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[FlowSummary]:
+        from steadyflow.persistence.query import FlowSummary, newest_first
+
+        self._check_open()
+        self._count(loads=1)
+        # Rows are flat: nothing is decoded but the flows that pass the filter.
+        summaries = [
+            FlowSummary(
+                uuid=row["uuid"],
+                book_uuid=row["book_uuid"],
+                name=row["name"],
+                state=FlowState(row["state"]),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                version=row["version"],
+            )
+            for row in self._matching_rows(where)
+        ]
+        return newest_first(summaries, limit, after)
+
+    def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
+        self._check_open()
+        self._count(loads=1)
+        counts: dict[str, int] = {}
+        for row in self._matching_rows(where):
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        return counts
 
     def _book_of(self, flow_uuid: str) -> str | None:
         with self._mutex:

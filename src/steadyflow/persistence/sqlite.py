@@ -35,11 +35,13 @@ from steadyflow.errors import (
 )
 from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
 from steadyflow.persistence.base import Backend, Lease
+from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+    from steadyflow.persistence.query import FlowFilter, FlowSummary
     from steadyflow.persistence.serializer import Serializer
 
 __all__ = ["SCHEMA_STEPS", "SCHEMA_VERSION", "SQLiteBackend"]
@@ -93,6 +95,12 @@ SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
             epoch BIGINT NOT NULL,
             expires_at FLOAT NOT NULL)""",
     ),
+    # 3: listing flows newest first, by state too (Alembic revision 0003).
+    (
+        "CREATE INDEX ix_steadyflow_flows_created ON steadyflow_flows (created_at, uuid)",
+        "CREATE INDEX ix_steadyflow_flows_state_created "
+        "ON steadyflow_flows (state, created_at, uuid)",
+    ),
 )
 """The DDL of each schema version, in order: version N is ``SCHEMA_STEPS[:N]``.
 
@@ -104,7 +112,7 @@ SCHEMA_VERSION = len(SCHEMA_STEPS)
 """The version this code writes and reads (``PRAGMA user_version``)."""
 
 ALEMBIC_TABLE = "steadyflow_alembic_version"
-_ALEMBIC_REVISIONS = {"0001": 1, "0002": 2}
+_ALEMBIC_REVISIONS = {"0001": 1, "0002": 2, "0003": 3}
 """Alembic revision id -> the schema version it creates (both paths share the schema)."""
 
 MIN_SQLITE = (3, 24, 0)
@@ -147,6 +155,34 @@ _FENCE = "SELECT 1 FROM steadyflow_leases WHERE flow_uuid = ? AND epoch = ? AND 
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+def _filter_sql(where: FlowFilter) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (ANDed) and parameters of a flow filter."""
+    from steadyflow.persistence.query import LIKE_ESCAPE
+
+    conditions: list[str] = []
+    params: list[Any] = []
+    if where.states:
+        marks = ", ".join("?" * len(where.states))
+        conditions.append(f"state IN ({marks})")
+        params.extend(sorted(state.value for state in where.states))
+    if where.since is not None:
+        conditions.append("created_at >= ?")
+        params.append(where.since)
+    if where.id_prefix is not None:
+        # Ids hold no GLOB metacharacters, and GLOB is case-sensitive (LIKE is not).
+        conditions.append("uuid GLOB ?")
+        params.append(where.id_prefix.replace("[", "[[]") + "*")
+    pattern = where.name_like()
+    if pattern is not None:
+        conditions.append(f"lower(name) LIKE ? ESCAPE '{LIKE_ESCAPE}'")
+        params.append(pattern)
+    return conditions, params
+
+
+def _where(conditions: list[str]) -> str:
+    return "WHERE " + " AND ".join(f"({c})" for c in conditions) if conditions else ""
 
 
 class SQLiteBackend(Backend):
@@ -474,6 +510,48 @@ class SQLiteBackend(Backend):
             (row["book_uuid"], flow_from_row(row, atoms_of[row["uuid"]], self.serializer))
             for row in flow_rows
         ]
+
+    def _list_flow_summaries(
+        self, where: FlowFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[FlowSummary]:
+        from steadyflow.persistence.query import FlowSummary
+
+        self._check_open()
+        self._count(loads=1)
+        conditions, params = _filter_sql(where)
+        if after is not None:
+            # Spelled so that the created_at bound is a plain index range.
+            conditions.append("created_at <= ? AND (created_at < ? OR uuid < ?)")
+            params.extend((after[0], after[0], after[1]))
+        sql = (
+            "SELECT uuid, book_uuid, name, state, created_at, updated_at, version "
+            f"FROM steadyflow_flows {_where(conditions)} "
+            "ORDER BY created_at DESC, uuid DESC LIMIT ?"
+        )
+        with self._using() as db:
+            rows = db.execute(sql, (*params, limit)).fetchall()
+        return [
+            FlowSummary(
+                uuid=row["uuid"],
+                book_uuid=row["book_uuid"],
+                name=row["name"],
+                state=FlowState(row["state"]),
+                created_at=float(row["created_at"]),
+                updated_at=float(row["updated_at"]),
+                version=int(row["version"]),
+            )
+            for row in rows
+        ]
+
+    def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
+        self._check_open()
+        self._count(loads=1)
+        conditions, params = _filter_sql(where)
+        sql = (
+            f"SELECT state, COUNT(*) AS n FROM steadyflow_flows {_where(conditions)} GROUP BY state"
+        )
+        with self._using() as db:
+            return {row["state"]: int(row["n"]) for row in db.execute(sql, params)}
 
     def _book_of(self, flow_uuid: str) -> str | None:
         with self._using() as db:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -58,6 +59,10 @@ FLOWS = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+# Listing newest first (keyset pages), by state too: see migration 0003.
+Index("ix_steadyflow_flows_created", FLOWS.c.created_at, FLOWS.c.uuid)
+Index("ix_steadyflow_flows_state_created", FLOWS.c.state, FLOWS.c.created_at, FLOWS.c.uuid)
 
 ATOMS = Table(
     "steadyflow_atoms",

@@ -22,7 +22,20 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from steadyflow.errors import ConflictError, NotFoundError
@@ -37,6 +50,7 @@ from steadyflow.persistence._rows import (
 from steadyflow.persistence.base import Backend, Lease
 from steadyflow.persistence.sql import _migrate
 from steadyflow.persistence.sql._dialects import (
+    Family,
     create_backend_engine,
     family_of,
     is_contention,
@@ -49,12 +63,14 @@ from steadyflow.persistence.sql._dialects import (
 )
 from steadyflow.persistence.sql._leases import SQLLeases
 from steadyflow.persistence.sql._schema import ATOMS, FLOWS, LOGBOOKS
+from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
     from sqlalchemy.sql.elements import ColumnElement
 
     from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+    from steadyflow.persistence.query import FlowFilter, FlowSummary
     from steadyflow.persistence.serializer import Serializer
 
 __all__ = ["SQLBackend"]
@@ -63,6 +79,37 @@ Row = Mapping[str, Any]
 
 _ACQUIRE_ATTEMPTS = 3
 """Tries of a lease acquisition that lost a race (deadlock, lock wait timeout)."""
+
+
+def _id_prefix_clause(prefix: str, family: Family) -> ColumnElement[bool]:
+    """``uuid`` starts with ``prefix``, case-sensitively (ids are case-sensitive)."""
+    from steadyflow.persistence.query import LIKE_ESCAPE
+
+    if family is Family.SQLITE:
+        # SQLite's LIKE ignores case and its GLOB does not; ids hold no GLOB metacharacters.
+        return FLOWS.c.uuid.op("GLOB")(prefix + "*")
+    pattern = prefix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("_", LIKE_ESCAPE + "_") + "%"
+    if family is Family.MYSQL:
+        # The tables' collation ignores case; a binary pattern makes LIKE compare bytes.
+        return FLOWS.c.uuid.like(cast(literal(pattern), LargeBinary), escape=LIKE_ESCAPE)
+    return FLOWS.c.uuid.like(pattern, escape=LIKE_ESCAPE)
+
+
+def _filter_clauses(where: FlowFilter, family: Family) -> list[ColumnElement[bool]]:
+    """The conditions (ANDed) of a flow filter."""
+    from steadyflow.persistence.query import LIKE_ESCAPE
+
+    clauses: list[ColumnElement[bool]] = []
+    if where.states:
+        clauses.append(FLOWS.c.state.in_(sorted(state.value for state in where.states)))
+    if where.since is not None:
+        clauses.append(FLOWS.c.created_at >= where.since)
+    if where.id_prefix is not None:
+        clauses.append(_id_prefix_clause(where.id_prefix, family))
+    pattern = where.name_like()
+    if pattern is not None:
+        clauses.append(func.lower(FLOWS.c.name).like(pattern, escape=LIKE_ESCAPE))
+    return clauses
 
 
 class SQLBackend(Backend):
@@ -281,6 +328,52 @@ class SQLBackend(Backend):
             (row["book_uuid"], flow_from_row(row, atoms_of[row["uuid"]], self.serializer))
             for row in flow_rows
         ]
+
+    def _list_flow_summaries(
+        self, where: FlowFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[FlowSummary]:
+        from steadyflow.persistence.query import FlowSummary
+
+        self._check_open()
+        self._count(loads=1)
+        conditions = _filter_clauses(where, self.family)
+        if after is not None:
+            created, uuid = after
+            # Spelled so that the created_at bound is a plain index range on every database.
+            conditions.append(FLOWS.c.created_at <= created)
+            conditions.append(or_(FLOWS.c.created_at < created, FLOWS.c.uuid < uuid))
+        columns = [c for c in FLOWS.c if c.name != "meta"]
+        query = (
+            select(*columns)
+            .where(*conditions)
+            .order_by(FLOWS.c.created_at.desc(), FLOWS.c.uuid.desc())
+            .limit(limit)
+        )
+        with self._reading() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            FlowSummary(
+                uuid=row["uuid"],
+                book_uuid=row["book_uuid"],
+                name=row["name"],
+                state=FlowState(row["state"]),
+                created_at=float(row["created_at"]),
+                updated_at=float(row["updated_at"]),
+                version=int(row["version"]),
+            )
+            for row in rows
+        ]
+
+    def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
+        self._check_open()
+        self._count(loads=1)
+        query = (
+            select(FLOWS.c.state, func.count().label("n"))
+            .where(*_filter_clauses(where, self.family))
+            .group_by(FLOWS.c.state)
+        )
+        with self._reading() as connection:
+            return {row.state: int(row.n) for row in connection.execute(query)}
 
     def _book_of(self, flow_uuid: str) -> str | None:
         with self._reading() as connection:
