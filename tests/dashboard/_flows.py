@@ -13,7 +13,7 @@ import steadyflow as sf
 HOLD_SECONDS = 20.0
 """The longest a gated task waits for its file."""
 
-XSS = "<script>window.__pwned = true</script><img src=x onerror=\"window.__pwned=true\">"
+XSS = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned=true">'
 """A result no page may run."""
 
 

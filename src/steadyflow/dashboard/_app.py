@@ -9,6 +9,7 @@ read of the store, and live updates poll it (see :mod:`._live`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -97,10 +98,13 @@ class _Dashboard:
         self.structures = StructureCache()
         # Actions (a resume, a revert) can run for long: never on a request's thread.
         self.workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="steadyflow-dash")
+        self.streams_stop = threading.Event()
 
     # -- rendering --------------------------------------------------------------------
 
-    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
         csrf = request.cookies.get(CSRF_COOKIE)
         fresh = not csrf
         if not csrf:
@@ -200,7 +204,9 @@ class _Dashboard:
 
     def events(self, request: Request) -> Response:
         flow_id = request.path_params["flow_id"]
-        stream = flow_events(request, self.backend, flow_id, self.fragments, self.poll)
+        stream = flow_events(
+            request, self.backend, flow_id, self.fragments, self.poll, self.streams_stop
+        )
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
@@ -219,14 +225,14 @@ class _Dashboard:
             return self.problem(
                 request, 403, "actions are disabled: start the dashboard with --allow-actions"
             )
-        form = await request.form()
-        submitted = form.get(CSRF_FIELD)
-        token = submitted if isinstance(submitted, str) else None
+        form = await _form(request)
+        if form is None:
+            return self.problem(request, 415, "actions take an urlencoded form")
         if not same_origin(request.headers) or not valid_csrf(
-            request.cookies.get(CSRF_COOKIE), token
+            request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
         ):
             return self.problem(request, 403, "refused: the form's CSRF token is missing or stale")
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        return form
 
     def confirm_revoke(self, request: Request) -> Response:
         if not self.allow_actions:
@@ -292,6 +298,25 @@ class _Dashboard:
         except Exception:
             # The store records how the run ended; the log keeps why for the operator.
             log.exception("resuming flow %s from the dashboard failed", flow_id)
+
+
+FORM_BYTES = 16_384
+"""The largest action form read (a reason and two tokens)."""
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form posted, or None when it is something else.
+
+    Parsed here with the standard library: the forms are tiny, and Starlette's
+    own parser would need python-multipart for nothing more.
+    """
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    body = await request.body()
+    if len(body) > FORM_BYTES:
+        return None
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 class _ServerTiming:
@@ -370,6 +395,8 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.dashboard = dash
+    # A server shutting down calls this first: open event streams end at their next poll.
+    app.state.stop_streams = dash.streams_stop.set
     app.add_middleware(_ServerTiming)
     if token is not None:
         app.add_middleware(TokenGate, token=token)

@@ -39,8 +39,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"the store (default: ${BACKEND_ENV}, else {DEFAULT_BACKEND})",
     )
-    parser.add_argument("--board", metavar="URL", default=None, help="a job board for the jobs page")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--board", metavar="URL", default=None, help="a job board for the jobs page"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=8600, help="port (default: %(default)s)")
     parser.add_argument(
         "--allow-actions",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ async def flow_events(
     flow_id: str,
     render: Callable[[FlowDetail], dict[str, str]],
     poll: float,
+    stop: threading.Event,
 ) -> AsyncIterator[str]:
     """The event stream of one flow page, until the browser goes away.
 
@@ -65,11 +67,13 @@ async def flow_events(
         flow_id: the flow shown.
         render: the page's fragments (element id -> HTML) for a flow detail.
         poll: seconds between two reads of the store.
+        stop: set when the server shuts down: the stream ends (the browser
+            reconnects to whichever server comes next).
     """
     yield "retry: 1000\n\n"
     last: Fingerprint | None = None
     sent = quiet = time.monotonic()
-    while not await request.is_disconnected():
+    while not stop.is_set() and not await request.is_disconnected():
         try:
             detail = await run_in_threadpool(backend.get_flow_detail, flow_id)
         except NotFoundError:

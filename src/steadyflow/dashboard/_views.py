@@ -49,7 +49,7 @@ class FailureView:
         """The view of ``failure``, or None."""
         if failure is None:
             return None
-        causes = []
+        causes: list[str] = []
         cause = failure.cause
         while cause is not None and len(causes) < 10:
             causes.append(f"{cause.exc_type_name}: {cause.message}")
@@ -112,7 +112,9 @@ def _atom_view(atom: AtomDetail) -> AtomView:
         RetryView(
             number + 1,
             show_value(attempt.value),
-            tuple((name, view) for name, f in attempt.failures.items() if (view := FailureView.of(f))),
+            tuple(
+                (name, view) for name, f in attempt.failures.items() if (view := FailureView.of(f))
+            ),
         )
         for number, attempt in enumerate(atom.history)
     )
@@ -138,11 +140,11 @@ def _stored_transitions(atom: AtomDetail) -> list[Transition] | None:
     recorded = atom.meta.get("transitions")
     if not isinstance(recorded, list):
         return None
-    found = []
-    for entry in recorded:
-        if isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[1], int | float):
-            found.append(Transition(atom.name, str(entry[0]), float(entry[1])))
-    return found
+    return [
+        Transition(atom.name, str(entry[0]), float(entry[1]))
+        for entry in recorded
+        if isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[1], int | float)
+    ]
 
 
 def _transitions(detail: FlowDetail) -> tuple[list[Transition], bool]:
@@ -212,13 +214,13 @@ def _compile_structure(
     except (SteadyflowError, ImportError, TypeError, ValueError):
         return None
     names = tuple(node.name for node in plan.nodes)
-    edges = tuple(
-        (plan.nodes[pred].name, node.name) for node in plan.nodes for pred in node.preds
-    )
+    edges = tuple((plan.nodes[pred].name, node.name) for node in plan.nodes for pred in node.preds)
     return names, edges
 
 
-def flow_view(detail: FlowDetail, structures: StructureCache, *, now: float | None = None) -> FlowView:
+def flow_view(
+    detail: FlowDetail, structures: StructureCache, *, now: float | None = None
+) -> FlowView:
     """The page model of ``detail``."""
     atoms = sorted(detail.atoms.values(), key=lambda a: (a.created_at, a.name))
     states = {atom.name: atom.state.value for atom in atoms}
