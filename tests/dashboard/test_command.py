@@ -1,0 +1,84 @@
+"""``python -m steadyflow.dashboard`` as a real process: it serves, and says what is wrong."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import steadyflow as sf
+
+from . import _flows
+
+TESTS = str(Path(__file__).resolve().parents[1])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = TESTS + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("STEADYFLOW_DASHBOARD_TOKEN", None)
+    return env
+
+
+def test_the_command_serves_a_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    sf.run(_flows.diamond(), backend=url, flow_id="cmd-1", factory="dashboard._flows:diamond")
+    port = _free_port()
+    command = [sys.executable, "-m", "steadyflow.dashboard", "--backend", url, "--port", str(port)]
+    with subprocess.Popen(
+        command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        _check_serving(process, port)
+
+
+def _check_serving(process: subprocess.Popen[str], port: int) -> None:
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in banner
+        assert "read-only" in banner
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                    body = reply.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not answer"
+                time.sleep(0.05)
+        assert "cmd-1" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "steadyflow.dashboard", "--backend", "nosuch://x"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("steadyflow dashboard: cannot open the store nosuch://x")
+
+
+def test_bad_options_are_usage_errors() -> None:
+    from steadyflow.dashboard._cli import main
+
+    assert main(["--port", "70000", "--backend", "memory://"]) == 2
+    assert main(["--poll", "0", "--backend", "memory://"]) == 2
