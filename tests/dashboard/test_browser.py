@@ -75,7 +75,7 @@ def test_flows_list_filters_combine_search_and_pages(
         # When the list opens: newest first, counts by state, pages of two
         page.goto(url + "/")
         assert _ids_shown(page) == ["bill-4", "ship-2"]
-        assert "6 in all" in page.locator("#counts").inner_text()
+        assert "6 flows in the store" in page.locator("#counts").inner_text()
         assert page.locator("#counts .state-FAILURE b").inner_text() == "3"
         page.screenshot(path=str(screenshots / "flows.png"), full_page=True)
         page.click("#next-page")
