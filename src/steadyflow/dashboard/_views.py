@@ -244,7 +244,7 @@ def flow_view(
         updated_at=detail.updated_at,
         store=show_value(store) if store else None,
         factory=str(factory.get("target")) if isinstance(factory, Mapping) else None,
-        atoms=tuple(_atom_view(atom) for atom in atoms),
+        atoms=tuple(_atom_view(detail.atoms[name]) for name in names if name in detail.atoms),
         graph=layout_graph(names, edges, states, kinds),
         graph_source=source,
         timeline=build_timeline(spans_of(transitions), now=now),
