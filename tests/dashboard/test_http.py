@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -203,10 +203,16 @@ class FakeJob:
     epoch: int
     claims: int
     reason: str | None
+    flow_id: str = "flow-of-job"
+    factory: str | None = "dashboard._flows:diamond"
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    store: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
 
 
 class FakeBoard:
-    """What the jobs page needs of a board: iter_jobs(state=...)."""
+    """A job board as the dashboard uses one: iter_jobs(state=...), get() and post()."""
 
     def __init__(self, jobs: list[FakeJob]) -> None:
         self.jobs = jobs
@@ -216,16 +222,57 @@ class FakeBoard:
         self.asked.append(state)
         return [job for job in self.jobs if state is None or job.state == state]
 
+    def get(self, job_id: str) -> FakeJob:
+        for job in self.jobs:
+            if job.id == job_id:
+                return job
+        raise sf.errors.NotFoundError(f"no job {job_id}")
+
+    def post(self, name: str, **fields: Any) -> FakeJob:
+        kwargs = fields.pop("kwargs")
+        args = tuple(fields.pop("args"))
+        job = FakeJob(
+            f"j{len(self.jobs) + 1}",
+            name,
+            "UNCLAIMED",
+            None,
+            None,
+            0,
+            0,
+            None,
+            args=args,
+            kwargs=kwargs,
+            **fields,
+        )
+        self.jobs.append(job)
+        return job
+
+
+def _board() -> FakeBoard:
+    return FakeBoard(
+        [
+            FakeJob("j1", "boot-vm", "CLAIMED", "c1-<b>", time.time() + 30, 4, 2, None),
+            FakeJob(
+                "j2",
+                "<script>x</script>",
+                "TRASHED",
+                None,
+                None,
+                7,
+                5,
+                "gave up <i>",
+                flow_id="f-2",
+                kwargs={"fail": True},
+                priority=3,
+            ),
+        ]
+    )
+
 
 def test_jobs_page_lists_the_boards_jobs(
     store: MemoryBackend, dashboard: Callable[..., Any]
 ) -> None:
-    board = FakeBoard(
-        [
-            FakeJob("j1", "boot-vm", "CLAIMED", "c1-<b>", time.time() + 30, 4, 2, None),
-            FakeJob("j2", "<script>x</script>", "TRASHED", None, None, 7, 5, "gave up <i>"),
-        ]
-    )
+    board = _board()
     with dashboard(store, board=board) as url:
         page = _request(url + "/jobs")
         assert page.status == 200
@@ -233,13 +280,56 @@ def test_jobs_page_lists_the_boards_jobs(
         assert "c1-&lt;b&gt;" in page.body
         assert "&lt;script&gt;x&lt;/script&gt;" in page.body
         assert "gave up &lt;i&gt;" in page.body
+        assert 'href="/flows/f-2"' in page.body
         trashed = _request(url + "/jobs?state=TRASHED")
         assert "boot-vm" not in trashed.body
         assert board.asked == [None, "TRASHED"]
         assert 'href="/jobs"' in _request(url + "/").body
+        # Read-only: no re-post offered, and one asked for anyway is refused
+        assert "Re-post" not in page.body
+        assert _request(url + "/jobs/j2/repost", method="POST", form={}).status == 403
     with dashboard(store) as url:
         assert _request(url + "/jobs").status == 404
         assert 'href="/jobs"' not in _request(url + "/").body
+
+
+def test_a_trashed_job_is_reposted_as_it_was(
+    store: MemoryBackend, dashboard: Callable[..., Any]
+) -> None:
+    board = _board()
+    with dashboard(store, board=board, allow_actions=True) as url:
+        page = _request(url + "/jobs")
+        assert page.body.count("Re-post") == 1
+        csrf = _cookie(page, "steadyflow_csrf")
+        cookie = {"Cookie": f"steadyflow_csrf={csrf}"}
+        form = {"csrf_token": csrf}
+        assert (
+            _request(url + "/jobs/j2/repost", method="POST", form={}, headers=cookie).status == 403
+        )
+        # A claimed job, or one the board does not have, is not re-posted
+        assert (
+            _request(url + "/jobs/j1/repost", method="POST", form=form, headers=cookie).status
+            == 409
+        )
+        assert (
+            _request(url + "/jobs/j9/repost", method="POST", form=form, headers=cookie).status
+            == 404
+        )
+        done = _request(url + "/jobs/j2/repost", method="POST", form=form, headers=cookie)
+        assert done.status == 303
+        assert done.headers["location"] == "/jobs?notice=reposted"
+    new = board.jobs[-1]
+    assert (new.id, new.name, new.state, new.flow_id) == (
+        "j3",
+        "<script>x</script>",
+        "UNCLAIMED",
+        "f-2",
+    )
+    assert (new.factory, new.kwargs, new.priority) == (
+        "dashboard._flows:diamond",
+        {"fail": True},
+        3,
+    )
 
 
 def test_event_stream_sends_the_flows_fragments(

@@ -21,12 +21,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from steadyflow.dashboard._jobs import JobSource, job_rows
+from steadyflow.dashboard._jobs import JobSource, can_repost, job_rows, repost
 from steadyflow.dashboard._live import flow_events
 from steadyflow.dashboard._security import (
     CSRF_COOKIE,
@@ -53,6 +54,7 @@ DEFAULT_POLL = 0.25
 """Seconds between two reads of a shown flow for live updates (well under the 1 s promise)."""
 
 NOTICES = {
+    "reposted": "The job was posted again; a conductor will resume its flow.",
     "resume-started": "Resuming the flow in the dashboard's process; this page follows it.",
     "revoke-started": "Revoking the flow; this page follows it.",
 }
@@ -216,8 +218,34 @@ class _Dashboard:
         if self.board is None:
             return self.problem(request, 404, "no job board: start the dashboard with --board URL")
         state = request.query_params.get("state", "").strip() or None
-        rows, more = job_rows(self.board, state)
-        return self.render(request, "jobs.html", jobs=rows, more=more, state=state or "")
+        try:
+            rows, more = job_rows(self.board, state)
+        except ValueError as exc:
+            return self.problem(request, 400, str(exc))
+        return self.render(
+            request,
+            "jobs.html",
+            jobs=rows,
+            more=more,
+            state=state or "",
+            can_repost=self.allow_actions and can_repost(self.board),
+            notice=NOTICES.get(request.query_params.get("notice", "")),
+        )
+
+    async def repost_job(self, request: Request) -> Response:
+        checked = await self._checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        if self.board is None or not can_repost(self.board):
+            return self.problem(request, 404, "no job board that jobs can be posted to")
+        job_id = request.path_params["job_id"]
+        try:
+            await run_in_threadpool(repost, self.board, job_id)
+        except LookupError:
+            return self.problem(request, 404, f"no job {job_id} on the board")
+        except ValueError as exc:
+            return self.problem(request, 409, str(exc))
+        return RedirectResponse("/jobs?notice=reposted", status_code=303)
 
     # -- actions ----------------------------------------------------------------------
 
@@ -358,7 +386,8 @@ def create_app(
     Args:
         backend: the store to show; the app does not close it.
         board: a job board (anything with ``iter_jobs(state=...)``) for the jobs page.
-        allow_actions: enable resume and revoke (off: the dashboard only reads).
+        allow_actions: enable resume, revoke and re-posting trashed jobs (off: the
+            dashboard only reads).
         token: when given, every request must carry it (see :mod:`._security`).
         poll: seconds between two reads of a shown flow for live updates.
         page_size: flows per listing page.
@@ -393,6 +422,7 @@ def create_app(
         Route("/flows/{flow_id}/revoke", dash.revoke, methods=["POST"]),
         Route("/flows/{flow_id}/resume", dash.resume, methods=["POST"]),
         Route("/jobs", dash.jobs_page),
+        Route("/jobs/{job_id}/repost", dash.repost_job, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["JOB_LIMIT", "JobRow", "JobSource", "job_rows"]
+__all__ = ["JOB_LIMIT", "JobRow", "JobSource", "can_repost", "job_rows", "repost"]
 
 JOB_LIMIT = 500
 """The most jobs one page lists."""
@@ -32,6 +32,7 @@ class JobRow:
 
     id: str
     name: str
+    flow_id: str | None
     state: str
     owner: str | None
     expires_at: float | None
@@ -59,6 +60,7 @@ def job_rows(board: JobSource, state: str | None) -> tuple[list[JobRow], bool]:
             JobRow(
                 id=str(job.id),
                 name=str(getattr(job, "name", "")),
+                flow_id=_text(getattr(job, "flow_id", None)),
                 state=_text(getattr(job, "state", None)) or "",
                 owner=_text(getattr(job, "owner", None)),
                 expires_at=float(expires) if isinstance(expires, int | float) else None,
@@ -68,3 +70,34 @@ def job_rows(board: JobSource, state: str | None) -> tuple[list[JobRow], bool]:
             )
         )
     return rows, False
+
+
+def can_repost(board: object) -> bool:
+    """Whether ``board`` offers what re-posting needs: ``get(job_id)`` and ``post(...)``."""
+    return callable(getattr(board, "get", None)) and callable(getattr(board, "post", None))
+
+
+def repost(board: Any, job_id: str) -> Any:
+    """Post trashed job ``job_id`` again, as it was posted; the new job.
+
+    The new job runs the same flow detail (same ``flow_id``), so a conductor
+    that claims it resumes the flow where it stopped. No idempotency key is
+    passed: the trashed job's own key would return the trashed job itself.
+
+    Raises:
+        LookupError: no such job (a board's JobNotFoundError is one).
+        ValueError: the job is not trashed.
+    """
+    job = board.get(job_id)
+    state = _text(getattr(job, "state", None))
+    if state != "TRASHED":
+        raise ValueError(f"only a trashed job is re-posted; job {job_id} is {state}")
+    return board.post(
+        job.name,
+        factory=job.factory,
+        args=list(job.args),
+        kwargs=dict(job.kwargs),
+        flow_id=job.flow_id,
+        store=dict(job.store),
+        priority=job.priority,
+    )
