@@ -30,6 +30,12 @@ from steadyflow.engine._factory import FactorySpec
 from steadyflow.engine._recovery import RECOVERY_KEY
 from steadyflow.engine._recovery import clear as clear_recovery
 from steadyflow.engine._storage import Storage
+from steadyflow.engine._trail import (
+    STRUCTURE_KEY,
+    TRANSITIONS_KEY,
+    encode_structure,
+    record_transition,
+)
 from steadyflow.errors import (
     BackendUnavailableError,
     ConflictError,
@@ -53,6 +59,7 @@ from steadyflow.persistence.models import (
     new_uuid,
 )
 from steadyflow.retry import Attempt
+from steadyflow.states import AtomState, FlowState
 
 if TYPE_CHECKING:
     from steadyflow.engine._plan import Plan
@@ -191,6 +198,11 @@ class FlowRecord:
         self._flow: FlowDetail | None = None
         self._uuids: list[str] = []
         self._created: list[float] = []
+        # Per node, and for the flow: the [state, time, attempt] written so far (see _trail.py).
+        self._trails: list[list[list[Any]]] = []
+        self._flow_trail: list[list[Any]] = []
+        self._resuming = False
+        self._rerun: set[int] = set()
         self._pending: set[int] = set()
         self._last_write = 0.0
         self.resumed = False
@@ -214,6 +226,7 @@ class FlowRecord:
         now = time.time()
         self._uuids = [new_uuid() for _ in range(count)]
         self._created = [now] * count
+        self._trails = [[] for _ in range(count)]
         try:
             stored: FlowDetail | None = self.backend.get_flow_detail(self.flow_id)
         except NotFoundError:
@@ -253,7 +266,13 @@ class FlowRecord:
         meta: dict[str, Any] = {"format": META_FORMAT, "store": self._checked_store(store)}
         if self.factory is not None:
             meta["factory"] = self.factory.to_dict()
-        detail = FlowDetail(uuid=self.flow_id, name=plan.flow_name, meta=meta)
+        meta[STRUCTURE_KEY] = encode_structure(plan)
+        now = time.time()
+        self._flow_trail = [[FlowState.PENDING.value, now, 0]]
+        meta[TRANSITIONS_KEY] = list(self._flow_trail)
+        detail = FlowDetail(
+            uuid=self.flow_id, name=plan.flow_name, meta=meta, created_at=now, updated_at=now
+        )
         epoch = self.epoch
         try:
             try:
@@ -303,6 +322,11 @@ class FlowRecord:
                 self._restore_atom(storage, node.index, atom)
         storage.flow_state = stored.state
         meta = dict(stored.meta)
+        if meta.get(STRUCTURE_KEY) is None or stored.name != plan.flow_name:
+            meta[STRUCTURE_KEY] = encode_structure(plan)  # stored before this was recorded
+        trail = meta.get(TRANSITIONS_KEY)
+        self._flow_trail = [list(t) for t in trail] if isinstance(trail, list) else []
+        self._resuming = stored.state is not FlowState.PENDING
         if meta.get(RECOVERY_KEY) is not None:
             storage.flow_meta[RECOVERY_KEY] = meta[RECOVERY_KEY]
         if merged != saved_store:
@@ -345,6 +369,10 @@ class FlowRecord:
         meta = dict(atom.meta)
         attempt = meta.pop("attempt", 0)
         storage.attempts[index] = attempt if isinstance(attempt, int) else 0
+        trail = meta.pop(TRANSITIONS_KEY, None)
+        self._trails[index] = [list(t) for t in trail] if isinstance(trail, list) else []
+        if atom.state in (AtomState.RUNNING, AtomState.REVERTING):
+            self._rerun.add(index)  # its next write is a new start of the same attempt
         storage.meta[index] = meta or None
         if node.is_retry:
             storage.histories[index] = [Attempt(a.value, dict(a.failures)) for a in atom.history]
@@ -433,6 +461,14 @@ class FlowRecord:
         # The engine's own keys of the flow meta (the recovery record) go out in
         # the same transaction as the atoms of the round; None removes a key.
         meta = flow.meta
+        changed = False
+        if self._resuming:
+            self._resuming = False
+            changed = record_transition(self._flow_trail, FlowState.RESUMING.value, now, 0)
+        changed = record_transition(self._flow_trail, storage.flow_state.value, now, 0) or changed
+        if changed:
+            meta = dict(meta)
+            meta[TRANSITIONS_KEY] = list(self._flow_trail)
         if storage.flow_meta:
             meta = dict(meta)
             for key, value in storage.flow_meta.items():
@@ -472,7 +508,14 @@ class FlowRecord:
         node = storage.plan.nodes[index]
         extra = storage.meta[index]
         attempt = storage.attempts[index]
-        meta = {"attempt": attempt, **extra} if extra else {"attempt": attempt}
+        meta: dict[str, Any] = {"attempt": attempt, **extra} if extra else {"attempt": attempt}
+        trail = self._trails[index]
+        again = index in self._rerun
+        if again:
+            self._rerun.discard(index)
+        record_transition(trail, storage.states[index].value, now, attempt, again=again)
+        # A copy: the record may outlive this write while the trail grows (entries never change).
+        meta[TRANSITIONS_KEY] = list(trail)
         history: tuple[RetryAttempt, ...] = ()
         if node.is_retry:
             history = tuple(

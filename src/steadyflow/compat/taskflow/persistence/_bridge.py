@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 INJECTOR_NAME = "_TaskFlow_INJECTOR"
-_HIDDEN_META = frozenset({"format", "store", "factory"})
-_ENGINE_ATOM_META = frozenset({"attempt"})
+_HIDDEN_META = frozenset({"format", "store", "factory", "structure", "transitions"})
+_ENGINE_ATOM_META = frozenset({"attempt", "transitions"})
 
 
 def open_native(settings: Mapping[str, Any]) -> NativeBackend:
@@ -265,7 +265,7 @@ def _atom_detail_of(native: NativeAtom) -> models.AtomDetail:
     ad.revert_failure = (
         None if native.revert_failure is None else Failure.adopt(native.revert_failure)
     )
-    # steadyflow's own bookkeeping (the attempt counter) is not TaskFlow's metadata.
+    # steadyflow's own bookkeeping (attempt counter, transitions) is not TaskFlow's metadata.
     ad.meta = {k: v for k, v in native.meta.items() if k not in _ENGINE_ATOM_META}
     if not is_retry and "progress" not in ad.meta and ad.state != "PENDING":
         # TaskFlow's engine reports 0.0 when a task starts and 1.0 when it ends.
