@@ -147,8 +147,16 @@ def test_flow_page_draws_graph_timeline_and_attempts(
         assert "attempt 1 refused" in retries.nth(0).inner_text()
         assert "attempt 2 refused" in retries.nth(1).inner_text()
         call = page.locator("article[data-atom=call]")
-        assert "3 attempts" in call.inner_text()
+        outcomes = call.locator("table.attempts tbody tr .badge").all_inner_texts()
+        assert outcomes == ["FAILURE", "FAILURE", "SUCCESS"]
         assert "ok on attempt 3" in call.locator("pre.result").inner_text()
+        assert "attempt 1 refused" in call.locator(".failure").first.inner_text()
+        # And the timeline shows the three executions of the retried task, on one row
+        bars = page.locator("#timeline-body rect.bar.phase-execute[data-atom=call]")
+        assert bars.evaluate_all("bs => bs.map(b => b.dataset.attempt)") == ["1", "2", "3"]
+        reverts = page.locator("#timeline-body rect.bar.phase-revert[data-atom=call]")
+        assert reverts.count() == 2  # each failed attempt was reverted before the next
+        assert len(set(bars.evaluate_all("bs => bs.map(b => b.getAttribute('y'))"))) == 1
 
 
 def test_failure_shows_traceback_and_revert_outcomes(

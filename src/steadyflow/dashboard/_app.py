@@ -37,7 +37,7 @@ from steadyflow.dashboard._security import (
     same_origin,
     valid_csrf,
 )
-from steadyflow.dashboard._views import StructureCache, flow_view
+from steadyflow.dashboard._views import flow_page
 from steadyflow.errors import NotFoundError
 from steadyflow.persistence.base import Backend
 from steadyflow.persistence.models import FlowDetail, is_valid_id
@@ -97,7 +97,6 @@ class _Dashboard:
         self.poll = poll
         self.page_size = page_size
         self.env = _environment()
-        self.structures = StructureCache()
         # Actions (a resume, a revert) can run for long: never on a request's thread.
         self.workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="steadyflow-dash")
         self.streams_stop = threading.Event()
@@ -134,7 +133,7 @@ class _Dashboard:
 
     def fragments(self, detail: FlowDetail) -> dict[str, str]:
         """The parts of a flow page that live updates replace (element id -> HTML)."""
-        view = flow_view(detail, self.structures)
+        view = flow_page(detail)
         parts = self.env.get_template("_flow_parts.html").make_module({"view": view})
         return {
             "flow-state": str(parts.state_badge()),  # type: ignore[attr-defined]
@@ -203,7 +202,7 @@ class _Dashboard:
         except NotFoundError:
             return self.problem(request, 404, f"no flow {flow_id} in this store")
         notice = NOTICES.get(request.query_params.get("notice", ""))
-        view = flow_view(detail, self.structures)
+        view = flow_page(detail)
         return self.render(request, "flow.html", view=view, notice=notice, poll=self.poll)
 
     def events(self, request: Request) -> Response:

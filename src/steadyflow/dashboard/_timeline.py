@@ -4,7 +4,8 @@ A span is one attempt of one atom: an *execute* span opens when the atom
 goes RUNNING and closes on SUCCESS or FAILURE; a *revert* span opens on
 REVERTING and closes on REVERTED or REVERT_FAILURE. A second RUNNING with
 no end in between is a resume after a crash: the first span is closed as
-interrupted where the second begins. Bars are placed in percent of the
+interrupted where the second begins (both carry the attempt number the
+engine recorded: a rerun keeps its attempt's idempotency key). Bars are placed in percent of the
 axis, so the page can zoom by widening the drawing (no re-layout, and text
 is never stretched).
 """
@@ -30,11 +31,16 @@ TICKS = 6
 
 
 class Transition(NamedTuple):
-    """An atom entering ``state`` at ``at`` (seconds since the epoch)."""
+    """An atom entering ``state`` at ``at`` (seconds since the epoch).
+
+    ``attempt`` is the atom's attempt number as the engine recorded it (0:
+    unknown, the spans then count executions themselves).
+    """
 
     atom: str
     state: str
     at: float
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,7 @@ def spans_of(transitions: Iterable[Transition]) -> list[Span]:
     open_spans: dict[tuple[str, str], tuple[int, float]] = {}
     counts: dict[tuple[str, str], int] = {}
     spans: list[Span] = []
-    for atom, state, at in sorted(transitions, key=lambda t: t.at):
+    for atom, state, at, recorded in sorted(transitions, key=lambda t: t.at):
         opening = _OPENS.get(state)
         closing = _CLOSES.get(state)
         if opening is not None:
@@ -77,7 +83,8 @@ def spans_of(transitions: Iterable[Transition]) -> list[Span]:
                 attempt, start = open_spans.pop(key)
                 spans.append(Span(atom, opening, attempt, start, at, "interrupted"))
             counts[key] = counts.get(key, 0) + 1
-            open_spans[key] = (counts[key], at)
+            number = recorded if opening == "execute" and recorded > 0 else counts[key]
+            open_spans[key] = (number, at)
         elif closing is not None and (atom, closing) in open_spans:
             attempt, start = open_spans.pop((atom, closing))
             spans.append(Span(atom, closing, attempt, start, at, state))

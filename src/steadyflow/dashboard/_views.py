@@ -1,5 +1,8 @@
 """What the flow page shows, made from a stored flow detail.
 
+The structure, the attempts and the transitions come from the view model
+the CLI shares (:func:`steadyflow._inspect.inspect_flow`), which reads only
+what the engine stored: the dashboard never imports the application's code.
 Values a flow stored (results, store, failure messages, tracebacks) are
 turned into *text* here and only ever reach the page through Jinja's
 autoescape, so a result holding ``<script>`` is shown, never run.
@@ -8,17 +11,16 @@ autoescape, so a result holding ``<script>`` is shown, never run.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from steadyflow import _inspect
 from steadyflow.dashboard._graph import GraphLayout, layout_graph
 from steadyflow.dashboard._timeline import Timeline, Transition, build_timeline, spans_of
 from steadyflow.failure import Failure
 from steadyflow.persistence.models import AtomDetail, FlowDetail
 
-__all__ = ["AtomView", "FailureView", "FlowView", "StructureCache", "flow_view", "show_value"]
+__all__ = ["AtomPanel", "FailureView", "FlowPage", "flow_page", "show_value"]
 
 RESULT_CHARS = 20_000
 """Longest value text shown; a flow may store megabytes, a page should not."""
@@ -67,25 +69,50 @@ class RetryView:
 
 
 @dataclass(frozen=True, slots=True)
-class AtomView:
+class AttemptRow:
+    """One execution attempt of an atom, from its recorded transitions."""
+
+    number: int
+    idempotency_key: str
+    started_at: float | None
+    ended_at: float | None
+    duration: float | None
+    outcome: str
+    runs: int
+
+
+@dataclass(frozen=True, slots=True)
+class PastFailureRow:
+    """A failure of an earlier attempt, kept by the retry controller that retried it."""
+
+    retry: str
+    retry_attempt: int
+    failure: FailureView
+
+
+@dataclass(frozen=True, slots=True)
+class AtomPanel:
     """One atom, as its panel on the flow page shows it."""
 
     name: str
     kind: str
     state: str
     intention: str
-    attempts: int
+    attempt: int
+    stored: bool
+    attempts: tuple[AttemptRow, ...]
     result: str | None
     failure: FailureView | None
+    past_failures: tuple[PastFailureRow, ...]
     revert_result: str | None
     revert_failure: FailureView | None
     retries: tuple[RetryView, ...]
     meta: str | None
-    updated_at: float
+    updated_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
-class FlowView:
+class FlowPage:
     """The whole flow page: header, graph, timeline and atoms."""
 
     uuid: str
@@ -96,146 +123,129 @@ class FlowView:
     updated_at: float
     store: str | None
     factory: str | None
-    atoms: tuple[AtomView, ...]
+    atoms: tuple[AtomPanel, ...]
     graph: GraphLayout
-    graph_source: str
+    structure_known: bool
     timeline: Timeline
     timeline_exact: bool
     resumable: bool
     revocable: bool
 
 
-def _atom_view(atom: AtomDetail) -> AtomView:
-    meta = {k: v for k, v in atom.meta.items() if k not in ("attempt", "transitions")}
-    has_result = atom.result is not None or atom.state == "SUCCESS"
-    retries = tuple(
-        RetryView(
-            number + 1,
-            show_value(attempt.value),
-            tuple(
-                (name, view) for name, f in attempt.failures.items() if (view := FailureView.of(f))
-            ),
+_ENGINE_META = frozenset({"attempt", "transitions"})
+"""Atom meta keys the page shows in their own place (not in the raw meta)."""
+
+
+def _retries(atom: AtomDetail) -> tuple[RetryView, ...]:
+    views = []
+    for number, attempt in enumerate(atom.history, start=1):
+        failures = [(name, FailureView.of(f)) for name, f in attempt.failures.items()]
+        views.append(
+            RetryView(
+                number,
+                show_value(attempt.value),
+                tuple((name, view) for name, view in failures if view is not None),
+            )
         )
-        for number, attempt in enumerate(atom.history)
+    return tuple(views)
+
+
+def _attempt_rows(atom: _inspect.AtomView) -> tuple[AttemptRow, ...]:
+    return tuple(
+        AttemptRow(
+            number=a.number,
+            idempotency_key=a.idempotency_key,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+            duration=a.duration,
+            outcome=a.outcome or "",
+            runs=a.runs,
+        )
+        for a in atom.attempts
     )
-    attempts = atom.meta.get("attempt", 0)
-    return AtomView(
-        name=atom.name,
-        kind=atom.kind.value,
-        state=atom.state.value,
-        intention=atom.intention.value,
-        attempts=attempts if isinstance(attempts, int) else 0,
+
+
+def _panel(view: _inspect.AtomView, atom: AtomDetail | None) -> AtomPanel:
+    past = tuple(
+        PastFailureRow(p.retry, p.retry_attempt, failure)
+        for p in view.past_failures
+        if (failure := FailureView.of(p.failure)) is not None
+    )
+    if atom is None:
+        return AtomPanel(
+            name=view.name,
+            kind=view.kind,
+            state=view.state.value,
+            intention=view.intention,
+            attempt=0,
+            stored=False,
+            attempts=(),
+            result=None,
+            failure=None,
+            past_failures=past,
+            revert_result=None,
+            revert_failure=None,
+            retries=(),
+            meta=None,
+            updated_at=None,
+        )
+    meta = {k: v for k, v in atom.meta.items() if k not in _ENGINE_META}
+    has_result = atom.result is not None or atom.state == "SUCCESS"
+    return AtomPanel(
+        name=view.name,
+        kind=view.kind,
+        state=view.state.value,
+        intention=view.intention,
+        attempt=view.attempt,
+        stored=True,
+        attempts=_attempt_rows(view),
         result=show_value(atom.result) if has_result else None,
         failure=FailureView.of(atom.failure),
+        past_failures=past,
         revert_result=None if atom.revert_result is None else show_value(atom.revert_result),
         revert_failure=FailureView.of(atom.revert_failure),
-        retries=retries,
+        retries=_retries(atom),
         meta=show_value(meta) if meta else None,
         updated_at=atom.updated_at,
     )
 
 
-def _stored_transitions(atom: AtomDetail) -> list[Transition] | None:
-    """The atom's own record of its transitions, if the store keeps one."""
-    recorded = atom.meta.get("transitions")
-    if not isinstance(recorded, list):
-        return None
-    return [
-        Transition(atom.name, str(entry[0]), float(entry[1]))
-        for entry in recorded
-        if isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[1], int | float)
-    ]
+def _approximate_transitions(detail: FlowDetail) -> list[Transition]:
+    """What each atom's last write tells, for a flow stored before transitions were kept.
 
-
-def _transitions(detail: FlowDetail) -> tuple[list[Transition], bool]:
-    """Every known transition, and whether they are exact (recorded as they happened).
-
-    Without a recorded history, each atom's last write is all there is: a
-    RUNNING atom was written when it started, a finished one when it ended.
+    A RUNNING atom was written when it started, a finished one when it ended:
+    the first is a bar growing from its start, the second a mark at its end.
     """
-    exact: list[Transition] = []
-    approximate: list[Transition] = []
-    all_recorded = True
+    found: list[Transition] = []
     for atom in detail.atoms.values():
-        recorded = _stored_transitions(atom)
-        if recorded is not None:
-            exact.extend(recorded)
-            continue
-        all_recorded = False
         state = atom.state.value
         if state in ("PENDING", "IGNORE"):
             continue
         if state in ("RUNNING", "REVERTING"):
-            approximate.append(Transition(atom.name, state, atom.updated_at))
+            found.append(Transition(atom.name, state, atom.updated_at))
             continue
         opener = "REVERTING" if state in ("REVERTED", "REVERT_FAILURE") else "RUNNING"
-        approximate.append(Transition(atom.name, opener, atom.updated_at))
-        approximate.append(Transition(atom.name, state, atom.updated_at))
-    return exact + approximate, all_recorded and bool(detail.atoms)
+        found.append(Transition(atom.name, opener, atom.updated_at))
+        found.append(Transition(atom.name, state, atom.updated_at))
+    return found
 
 
-class StructureCache:
-    """Flow structures by factory, compiled once: the page redraws every update.
-
-    The structure comes from the flow's stored factory (the same rebuild a
-    resume does); a flow without one is drawn as its atoms, unconnected.
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._known: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None] = {}
-
-    def structure(
-        self, detail: FlowDetail
-    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
-        """(atom names in topological order, edges), or None when it cannot be rebuilt."""
-        factory = detail.meta.get("factory")
-        if not isinstance(factory, Mapping):
-            return None
-        key = json.dumps(factory, sort_keys=True, default=repr)
-        with self._mutex:
-            if key in self._known:
-                return self._known[key]
-        found = _compile_structure(detail)
-        with self._mutex:
-            self._known[key] = found
-        return found
-
-
-def _compile_structure(
-    detail: FlowDetail,
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
-    from steadyflow.engine._compiler import compile_flow
-    from steadyflow.engine._factory import FactorySpec
-    from steadyflow.errors import SteadyflowError
-
-    try:
-        plan = compile_flow(FactorySpec.from_meta(detail.meta, detail.uuid).build())
-    except (SteadyflowError, ImportError, TypeError, ValueError):
-        return None
-    names = tuple(node.name for node in plan.nodes)
-    edges = tuple((plan.nodes[pred].name, node.name) for node in plan.nodes for pred in node.preds)
-    return names, edges
-
-
-def flow_view(
-    detail: FlowDetail, structures: StructureCache, *, now: float | None = None
-) -> FlowView:
+def flow_page(detail: FlowDetail, *, now: float | None = None) -> FlowPage:
     """The page model of ``detail``."""
-    atoms = sorted(detail.atoms.values(), key=lambda a: (a.created_at, a.name))
-    states = {atom.name: atom.state.value for atom in atoms}
-    kinds = {atom.name: atom.kind.value for atom in atoms}
-    structure = structures.structure(detail)
-    if structure is not None:
-        names, edges = structure
-        names = names + tuple(a.name for a in atoms if a.name not in set(names))
-        source = "factory"
-    else:
-        names, edges, source = tuple(a.name for a in atoms), (), "atoms"
-    transitions, exact = _transitions(detail)
-    factory = detail.meta.get("factory")
+    inspected = _inspect.inspect_flow(detail)
+    names = list(inspected.atoms)
+    states = {name: atom.state.value for name, atom in inspected.atoms.items()}
+    kinds = {name: atom.kind for name, atom in inspected.atoms.items()}
+    transitions = [
+        Transition(t.atom, t.state, t.at, t.attempt)
+        for t in inspected.transitions
+        if t.atom is not None
+    ]
+    exact = bool(transitions)
+    if not exact:
+        transitions = _approximate_transitions(detail)
     store = detail.meta.get("store")
-    return FlowView(
+    return FlowPage(
         uuid=detail.uuid,
         name=detail.name,
         state=detail.state.value,
@@ -243,12 +253,12 @@ def flow_view(
         created_at=detail.created_at,
         updated_at=detail.updated_at,
         store=show_value(store) if store else None,
-        factory=str(factory.get("target")) if isinstance(factory, Mapping) else None,
-        atoms=tuple(_atom_view(detail.atoms[name]) for name in names if name in detail.atoms),
-        graph=layout_graph(names, edges, states, kinds),
-        graph_source=source,
+        factory=inspected.factory,
+        atoms=tuple(_panel(view, detail.atoms.get(name)) for name, view in inspected.atoms.items()),
+        graph=layout_graph(names, inspected.edges, states, kinds),
+        structure_known=inspected.structure_known,
         timeline=build_timeline(spans_of(transitions), now=now),
         timeline_exact=exact,
-        resumable=detail.state.value in ("SUSPENDED", "FAILURE") and factory is not None,
-        revocable=detail.state.value != "REVERTED" and factory is not None,
+        resumable=detail.state.value in ("SUSPENDED", "FAILURE") and inspected.factory is not None,
+        revocable=detail.state.value != "REVERTED" and inspected.factory is not None,
     )
