@@ -82,3 +82,15 @@ def test_bad_options_are_usage_errors() -> None:
 
     assert main(["--port", "70000", "--backend", "memory://"]) == 2
     assert main(["--poll", "0", "--backend", "memory://"]) == 2
+
+
+def test_the_plugin_module_imports_only_the_standard_library() -> None:
+    # The steadyflow command imports every plugin to build its parser: ours must stay light.
+    code = (
+        "import sys, steadyflow.dashboard._cli, steadyflow.dashboard; "
+        "print(sorted(m for m in ('starlette', 'jinja2', 'uvicorn') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.strip() == "[]"

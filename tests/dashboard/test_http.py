@@ -383,3 +383,22 @@ def test_id_search_opens_the_flow_or_lists_nothing(
     with dashboard(store) as url:
         assert _request(url + "/?id=one").headers["location"] == "/flows/one"
         assert "No flow matches." in _request(url + "/?id=zzz").body
+
+
+@pytest.mark.postgres
+def test_pages_over_postgresql(postgres_url: str, dashboard: Callable[..., Any]) -> None:
+    from steadyflow.persistence import open_backend
+
+    backend = open_backend(postgres_url)
+    try:
+        sf.run(_flows.flaky(), backend=backend, flow_id="pg-1", factory="dashboard._flows:flaky")
+        with dashboard(backend) as url:
+            listing = _request(url + "/?name=fla")
+            assert listing.status == 200
+            assert 'data-flow="pg-1"' in listing.body
+            page = _request(url + "/flows/pg-1")
+            assert page.status == 200
+            assert page.body.count('class="node ') == 2
+            assert "attempt 2 refused" in page.body
+    finally:
+        backend.close()

@@ -103,3 +103,21 @@ def test_csrf_tokens_must_be_present_and_equal() -> None:
     assert not valid_csrf(None, "abc")
     assert not valid_csrf("abc", None)
     assert not valid_csrf("", "")
+
+
+def test_recorded_attempt_numbers_are_kept_across_a_crash_rerun() -> None:
+    # The engine reran attempt 2 after a crash: same attempt number, same idempotency key.
+    spans = spans_of(
+        [
+            Transition("a", "RUNNING", 1.0, 1),
+            Transition("a", "FAILURE", 2.0, 1),
+            Transition("a", "RUNNING", 3.0, 2),
+            Transition("a", "RUNNING", 4.0, 2),
+            Transition("a", "SUCCESS", 5.0, 2),
+        ]
+    )
+    assert [(s.attempt, s.outcome) for s in spans] == [
+        (1, "FAILURE"),
+        (2, "interrupted"),
+        (2, "SUCCESS"),
+    ]
