@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,9 +59,22 @@ def _check_serving(process: subprocess.Popen[str], port: int) -> None:
                 assert time.monotonic() < deadline, "the dashboard did not answer"
                 time.sleep(0.05)
         assert "cmd-1" in body
+        # A page following a flow does not hold the server up when it is told to stop
+        events = urllib.request.urlopen(f"http://127.0.0.1:{port}/flows/cmd-1/events", timeout=5)
+        with events:
+            assert events.readline().startswith(b"retry:")
+            process.terminate()
+            started = time.monotonic()
+            process.wait(timeout=10)
+            assert time.monotonic() - started < 1.5
+        # uvicorn re-raises the signal once it has shut down: the usual death by SIGTERM
+        assert process.returncode in (0, -signal.SIGTERM)
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:

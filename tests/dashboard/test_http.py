@@ -90,6 +90,8 @@ def test_a_token_is_required_when_given(
         assert traded.headers["location"] == "/flows/one"
         cookie = _cookie(traded, "steadyflow_token")
         assert "HttpOnly" in traded.headers["set-cookie"]
+        kept = _request(url + "/?state=SUCCESS&token=s3cret&name=dia")
+        assert kept.headers["location"] == "/?state=SUCCESS&name=dia"
         with_cookie = _request(url + "/flows/one", headers={"Cookie": f"steadyflow_token={cookie}"})
         assert with_cookie.status == 200
 

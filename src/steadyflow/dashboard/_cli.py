@@ -95,10 +95,25 @@ def _open_board(url: str) -> Any:
     return open_board(url)
 
 
+def _serve(app: Any, host: str, port: int) -> None:
+    """Run ``app`` until Ctrl-C or SIGTERM; open event streams end first, not cut."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.stop_streams()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
+    )
+    Server(config).run()
+
+
 def handler(args: argparse.Namespace) -> int:
     """Run the dashboard until interrupted; the exit code."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (checked here, used by _serve)
 
         from steadyflow.dashboard._app import create_app
     except ModuleNotFoundError as exc:
@@ -133,13 +148,7 @@ def handler(args: argparse.Namespace) -> int:
             f"(store {mask_url(url)}, {mode})",
             flush=True,
         )
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
+        _serve(app, args.host, args.port)
     except (SteadyflowError, LookupError, ValueError) as exc:
         return _fail(str(exc))
     finally:

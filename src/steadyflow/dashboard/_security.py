@@ -14,7 +14,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 __all__ = [
     "CSRF_COOKIE",
@@ -99,19 +99,23 @@ class TokenGate:
         auth = headers.get("authorization", "")
         bearer = auth[7:] if auth[:7].lower() == "bearer " else None
         cookie = _cookies(headers.get("cookie", "")).get(TOKEN_COOKIE)
+        cookie = None if cookie is None else unquote(cookie)
         if self._matches(bearer) or self._matches(cookie):
             await self.app(scope, receive, send)
             return
-        query = scope.get("query_string", b"").decode("latin-1")
-        offered = dict(p.partition("=")[::2] for p in query.split("&") if p).get("token")
-        if self._matches(offered):
-            await _redirect_with_cookie(send, scope.get("path", "/"), offered or "")
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        offered = next((value for name, value in query if name == "token"), None)
+        if offered is not None and self._matches(offered):
+            # The same page without the token in its address (history, Referer).
+            kept = urlencode([(name, value) for name, value in query if name != "token"])
+            target = scope.get("path", "/") + ("?" + kept if kept else "")
+            await _redirect_with_cookie(send, target, offered)
             return
         await _refuse(send)
 
 
 async def _redirect_with_cookie(send: Send, path: str, token: str) -> None:
-    cookie = f"{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    cookie = f"{TOKEN_COOKIE}={quote(token, safe='')}; Path=/; HttpOnly; SameSite=Strict"
     await send(
         {
             "type": "http.response.start",
