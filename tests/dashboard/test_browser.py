@@ -262,6 +262,10 @@ def test_stored_markup_stays_text(
         assert page.locator("article[data-atom=render] pre.result").inner_text() == (
             '"' + _flows.XSS.replace('"', '\\"') + '"'
         )
+        # And the live update, which replaces parts of the page, keeps it text too
+        page.wait_for_selector("body[data-updates]")
+        assert page.locator("article[data-atom=render] pre.result").count() == 1
+        assert page.locator("img[src=x]").count() == 0
         assert page.evaluate("window.__pwned") is None
 
 
