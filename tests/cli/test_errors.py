@@ -35,7 +35,7 @@ def _one_line(err: str) -> str:
         (["flows", "show"], 2, "the following arguments are required: ID"),
         (["flows", "dance"], 2, "invalid choice: 'dance'"),
         (["jobs", "list"], 2, "`steadyflow jobs` is not available in this installation"),
-        (["dashboard"], 2, "`steadyflow dashboard` is not available in this installation"),
+        (["conductor"], 2, "`steadyflow conductor` is not available in this installation"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(

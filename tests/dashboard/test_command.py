@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import steadyflow as sf
 
 from . import _flows
@@ -77,25 +79,41 @@ def _check_serving(process: subprocess.Popen[str], port: int) -> None:
             process.wait(timeout=10)
 
 
-def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "steadyflow.dashboard", "--backend", "nosuch://x"],
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "steadyflow.dashboard", *argv],
         env=_env(),
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("steadyflow dashboard: cannot open the store nosuch://x")
 
 
-def test_bad_options_are_usage_errors() -> None:
-    from steadyflow.dashboard._cli import main
+def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    # A bad URL is a usage error; a store that does not exist is not created by looking at it
+    bad = _run("--backend", "nosuch://x")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("steadyflow: error: unknown backend scheme 'nosuch'")
+    missing = _run("--backend", f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.returncode == 4
+    assert missing.stderr.startswith("steadyflow: error: no store at sqlite:///")
+    assert not (tmp_path / "none.db").exists()
 
-    assert main(["--port", "70000", "--backend", "memory://"]) == 2
-    assert main(["--poll", "0", "--backend", "memory://"]) == 2
+
+def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from steadyflow.cli import main
+
+    assert main(["dashboard", "--port", "70000", "--backend", "memory://"]) == 2
+    assert "--port must be from 0 to 65535" in capsys.readouterr().err
+    assert main(["dashboard", "--poll", "0", "--backend", "memory://"]) == 2
+    assert "--poll must be a positive number" in capsys.readouterr().err
+
+
+def test_the_steadyflow_command_lists_it() -> None:
+    from steadyflow.cli import build_parser
+
+    assert "dashboard" in build_parser().format_help()
 
 
 def test_the_plugin_module_imports_only_the_standard_library() -> None:
