@@ -121,3 +121,25 @@ def test_recorded_attempt_numbers_are_kept_across_a_crash_rerun() -> None:
         (2, "interrupted"),
         (2, "SUCCESS"),
     ]
+
+
+def test_an_outcome_not_written_is_read_from_what_followed() -> None:
+    # Written in batches, a failure can be followed at once by the revert it caused
+    spans = spans_of(
+        [
+            Transition("join", "RUNNING", 1.0, 1),
+            Transition("join", "REVERTING", 2.0, 1),
+            Transition("join", "REVERTED", 3.0, 1),
+            Transition("b", "RUNNING", 1.0, 1),
+            Transition("b", "IGNORE", 1.5, 1),
+            Transition("c", "REVERTING", 1.0, 1),
+            Transition("c", "PENDING", 1.2, 1),
+        ]
+    )
+    got = {(s.atom, s.phase): (s.end, s.outcome) for s in spans}
+    assert got == {
+        ("join", "execute"): (2.0, "FAILURE"),
+        ("join", "revert"): (3.0, "REVERTED"),
+        ("b", "execute"): (1.5, "IGNORE"),
+        ("c", "revert"): (1.2, "ended"),
+    }

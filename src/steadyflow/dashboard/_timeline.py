@@ -53,7 +53,9 @@ class Span:
         attempt: 1 for the first execute (or revert) of this atom, then 2...
         start: when it began.
         end: when it ended, or None.
-        outcome: the state it ended in, "interrupted", or "running".
+        outcome: the state it ended in ("FAILURE" when only a later state
+            was seen), "interrupted" (run again after a crash), "ended"
+            (a revert whose outcome was not seen), or "running".
     """
 
     atom: str
@@ -67,6 +69,21 @@ class Span:
     def duration(self) -> float | None:
         """Seconds it took, or None while it runs."""
         return None if self.end is None else self.end - self.start
+
+
+def _outcome(phase: str, state: str, closing: str | None) -> str:
+    """How a span ended, given the state that ended it.
+
+    An execution is written as SUCCESS before anything can follow it, so an
+    execution followed by anything else (REVERTING, PENDING for a retry)
+    failed; a revert followed by something other than its outcome ended
+    without its outcome being seen.
+    """
+    if closing == phase:
+        return state
+    if phase == "execute":
+        return "IGNORE" if state == "IGNORE" else "FAILURE"
+    return "ended"
 
 
 def spans_of(transitions: Iterable[Transition]) -> list[Span]:
@@ -85,9 +102,13 @@ def spans_of(transitions: Iterable[Transition]) -> list[Span]:
             counts[key] = counts.get(key, 0) + 1
             number = recorded if opening == "execute" and recorded > 0 else counts[key]
             open_spans[key] = (number, at)
-        elif closing is not None and (atom, closing) in open_spans:
-            attempt, start = open_spans.pop((atom, closing))
-            spans.append(Span(atom, closing, attempt, start, at, state))
+        for phase in ("execute", "revert"):
+            if phase == opening or (atom, phase) not in open_spans:
+                continue
+            # Any other state ends the span, even one whose outcome was never
+            # written (entered and left between two writes): see _outcome.
+            attempt, start = open_spans.pop((atom, phase))
+            spans.append(Span(atom, phase, attempt, start, at, _outcome(phase, state, closing)))
     for (atom, phase), (attempt, start) in open_spans.items():
         spans.append(Span(atom, phase, attempt, start, None, "running"))
     spans.sort(key=lambda s: (s.start, s.atom))

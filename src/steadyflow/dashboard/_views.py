@@ -190,7 +190,8 @@ def _panel(view: _inspect.AtomView, atom: AtomDetail | None) -> AtomPanel:
             updated_at=None,
         )
     meta = {k: v for k, v in atom.meta.items() if k not in _ENGINE_META}
-    has_result = atom.result is not None or atom.state == "SUCCESS"
+    # A task that succeeded returned something, None included; a controller's None is no news.
+    has_result = atom.result is not None or (atom.state == "SUCCESS" and atom.kind == "task")
     return AtomPanel(
         name=view.name,
         kind=view.kind,
@@ -230,6 +231,15 @@ def _approximate_transitions(detail: FlowDetail) -> list[Transition]:
     return found
 
 
+_AT_REST = frozenset({"SUCCESS", "FAILURE", "REVERTED", "SUSPENDED", "PENDING"})
+"""Flow states in which nothing runs: an attempt left open there was cut short."""
+
+
+def _axis_end(detail: FlowDetail, now: float | None) -> float | None:
+    """Where open attempts end on the axis: now while the flow moves, else its last write."""
+    return detail.updated_at if detail.state.value in _AT_REST else now
+
+
 def flow_page(detail: FlowDetail, *, now: float | None = None) -> FlowPage:
     """The page model of ``detail``."""
     inspected = _inspect.inspect_flow(detail)
@@ -257,7 +267,7 @@ def flow_page(detail: FlowDetail, *, now: float | None = None) -> FlowPage:
         atoms=tuple(_panel(view, detail.atoms.get(name)) for name, view in inspected.atoms.items()),
         graph=layout_graph(names, inspected.edges, states, kinds),
         structure_known=inspected.structure_known,
-        timeline=build_timeline(spans_of(transitions), now=now),
+        timeline=build_timeline(spans_of(transitions), now=_axis_end(detail, now)),
         timeline_exact=exact,
         resumable=detail.state.value in ("SUSPENDED", "FAILURE") and inspected.factory is not None,
         revocable=detail.state.value != "REVERTED" and inspected.factory is not None,
