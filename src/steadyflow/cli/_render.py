@@ -6,7 +6,6 @@ records to lines of text; nothing here reads a store or writes to a stream.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -258,6 +257,8 @@ def _tree_dict(node: FlowNode) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    import json
+
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -445,4 +446,6 @@ def dot(view: FlowView) -> str:
 
 def dumps(data: Mapping[str, Any] | Sequence[Any]) -> str:
     """JSON as the CLI prints it: UTF-8 text, two-space indent."""
+    import json
+
     return json.dumps(data, indent=2, ensure_ascii=False, default=repr)
