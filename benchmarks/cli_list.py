@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -161,7 +162,7 @@ def main() -> None:
         print("end to end, a fresh `python -m steadyflow` process (median):")
         bare = _median(lambda: _timed_process([sys.executable, "-c", "pass"]), args.reps)
         print(f"  {'(a bare python -c pass, for reference)':<52} {bare * 1000:8.1f} ms")
-        for label, argv in (
+        commands: tuple[tuple[str, tuple[str, ...]], ...] = (
             ("flows list", ("flows", "list")),
             ("flows list --json --limit 100", ("flows", "list", "--json", "--limit", "100")),
             (
@@ -170,9 +171,13 @@ def main() -> None:
             ),
             ("flows list --since 1d", ("flows", "list", "--since", "1d")),
             ("flows list --cursor <half-way down>", ("flows", "list", "--cursor", str(deep))),
-            ("flows show flow-0050000", ("flows", "show", f"flow-{args.flows // 2:07d}")),
-        ):
-            _report(label, _median(lambda argv=argv: _cli(url, *argv), args.reps), 0.5)
+            (
+                f"flows show flow-{args.flows // 2:07d}",
+                ("flows", "show", f"flow-{args.flows // 2:07d}"),
+            ),
+        )
+        for label, argv in commands:
+            _report(label, _median(functools.partial(_cli, url, *argv), args.reps), 0.5)
 
 
 def _timed_process(argv: list[str]) -> float:
