@@ -124,7 +124,7 @@ def summary_row(flow: FlowSummary) -> list[str]:
         flow.state.value,
         flow.name,
         format_time(flow.created_at),
-        format_duration(max(0.0, flow.updated_at - flow.created_at)),
+        format_time(flow.updated_at),
     ]
 
 
@@ -178,7 +178,7 @@ def _atom_lines(atom: AtomView, indent: str, style: Style) -> list[str]:
         if element.state == "SUCCESS" and element.failure is None:
             continue
         lines.append(
-            f"{indent}element {element.index}: {element.state}, "
+            f"{indent}element {element.position}: {element.state}, "
             f"{element.attempts} attempt(s), key {element.idempotency_key}"
         )
         if element.failure is not None:
@@ -298,7 +298,7 @@ def atom_to_dict(atom: AtomView) -> dict[str, Any]:
         ],
         "elements": [
             {
-                "index": e.index,
+                "index": e.position,
                 "state": e.state,
                 "attempts": e.attempts,
                 "idempotency_key": e.idempotency_key,
