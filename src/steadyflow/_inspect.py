@@ -8,13 +8,15 @@ created the flow (``FlowDetail.meta["structure"]``, see
 persister records with each write. A flow stored before either was recorded
 is still shown: as a flat list of its atoms, without edges or times, and
 :attr:`FlowView.structure_known` says so.
+
+The records are NamedTuples: a short-lived CLI process pays far less to
+define them than it would for dataclasses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from steadyflow.engine._trail import STRUCTURE_FORMAT, STRUCTURE_KEY, TRANSITIONS_KEY
 from steadyflow.failure import Failure
@@ -40,8 +42,7 @@ _FLOW_ENDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """One recorded change of state.
 
     Attributes:
@@ -59,8 +60,7 @@ class Transition:
     attempt: int
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptView:
+class AttemptView(NamedTuple):
     """One attempt to run an atom, as its transitions show it.
 
     Attributes:
@@ -90,19 +90,17 @@ class AttemptView:
         return max(0.0, self.ended_at - self.started_at)
 
 
-@dataclass(frozen=True, slots=True)
-class ElementView:
-    """One element of a Map atom."""
+class ElementView(NamedTuple):
+    """One element of a Map atom (``position``: its index in the map's input)."""
 
-    index: int
+    position: int
     state: str
     attempts: int
     idempotency_key: str
     failure: Failure | None
 
 
-@dataclass(frozen=True, slots=True)
-class PastFailure:
+class PastFailure(NamedTuple):
     """A failure a retry controller recorded for one of its attempts."""
 
     retry: str
@@ -110,8 +108,7 @@ class PastFailure:
     failure: Failure
 
 
-@dataclass(frozen=True, slots=True)
-class AtomView:
+class AtomView(NamedTuple):
     """One atom of a stored flow, with everything known about its runs.
 
     Attributes:
@@ -161,8 +158,7 @@ class AtomView:
         return sum(known) if known else None
 
 
-@dataclass(frozen=True, slots=True)
-class FlowNode:
+class FlowNode(NamedTuple):
     """A flow of the tree: its atoms and sub-flows, in declaration order.
 
     Attributes:
@@ -178,8 +174,7 @@ class FlowNode:
     children: tuple[str | FlowNode, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class FlowView:
+class FlowView(NamedTuple):
     """A stored flow, ready to be shown.
 
     Attributes:
@@ -212,14 +207,14 @@ class FlowView:
     factory: str | None
     store: Mapping[str, Any]
 
-    def count(self, *states: AtomState) -> int:
+    def count_in(self, *states: AtomState) -> int:
         """How many atoms are in any of ``states``."""
         return sum(1 for atom in self.atoms.values() if atom.state in states)
 
     @property
     def done(self) -> int:
         """Atoms with nothing left to do going forward (succeeded, reverted or ignored)."""
-        return self.count(*_FINISHED)
+        return self.count_in(*_FINISHED)
 
     @property
     def running(self) -> tuple[str, ...]:

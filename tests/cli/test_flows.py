@@ -25,7 +25,7 @@ def test_list_shows_the_store_and_the_flows_newest_first(workspace: Workspace) -
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == f"store: {workspace.url} (--backend)"
-    assert lines[1].split() == ["ID", "STATE", "NAME", "CREATED", "SPAN"]
+    assert lines[1].split() == ["ID", "STATE", "NAME", "CREATED", "UPDATED"]
     assert [line.split()[:3] for line in lines[2:]] == [
         ["crashed-1", "RUNNING", "order"],
         ["bad-1", "REVERTED", "order"],

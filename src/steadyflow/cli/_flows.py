@@ -163,7 +163,7 @@ def _list(args: argparse.Namespace) -> int:
     style = _style()
     lines = [f"store: {store_label(args)}"]
     if page.flows:
-        headers = ("ID", "STATE", "NAME", "CREATED", "SPAN")
+        headers = ("ID", "STATE", "NAME", "CREATED", "UPDATED")
         lines.extend(table(headers, map(summary_row, page.flows), style, state_column=1))
     else:
         lines.append("no flows match" if states or args.name or since else "no flows stored")

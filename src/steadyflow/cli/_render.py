@@ -6,7 +6,6 @@ records to lines of text; nothing here reads a store or writes to a stream.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -125,7 +124,7 @@ def summary_row(flow: FlowSummary) -> list[str]:
         flow.state.value,
         flow.name,
         format_time(flow.created_at),
-        format_duration(max(0.0, flow.updated_at - flow.created_at)),
+        format_time(flow.updated_at),
     ]
 
 
@@ -179,7 +178,7 @@ def _atom_lines(atom: AtomView, indent: str, style: Style) -> list[str]:
         if element.state == "SUCCESS" and element.failure is None:
             continue
         lines.append(
-            f"{indent}element {element.index}: {element.state}, "
+            f"{indent}element {element.position}: {element.state}, "
             f"{element.attempts} attempt(s), key {element.idempotency_key}"
         )
         if element.failure is not None:
@@ -258,6 +257,8 @@ def _tree_dict(node: FlowNode) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    import json
+
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -297,7 +298,7 @@ def atom_to_dict(atom: AtomView) -> dict[str, Any]:
         ],
         "elements": [
             {
-                "index": e.index,
+                "index": e.position,
                 "state": e.state,
                 "attempts": e.attempts,
                 "idempotency_key": e.idempotency_key,
@@ -445,4 +446,6 @@ def dot(view: FlowView) -> str:
 
 def dumps(data: Mapping[str, Any] | Sequence[Any]) -> str:
     """JSON as the CLI prints it: UTF-8 text, two-space indent."""
+    import json
+
     return json.dumps(data, indent=2, ensure_ascii=False, default=repr)

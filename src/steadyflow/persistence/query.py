@@ -26,10 +26,10 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from steadyflow.errors import NotFoundError
+from steadyflow.persistence.base import _Record
 from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
@@ -59,9 +59,11 @@ reads backslashes in string literals too)."""
 
 _GLOB_CHARS = frozenset("*?")
 
+# The records below are slotted _Records rather than dataclasses: a CLI process
+# that lists flows would otherwise pay for importing dataclasses and inspect.
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlowFilter:
+
+class FlowFilter(_Record):
     """Which flows a listing or a count covers; every given condition must hold.
 
     Attributes:
@@ -72,21 +74,35 @@ class FlowFilter:
         id_prefix: the flow id starts with this (case-sensitive).
     """
 
-    states: frozenset[FlowState] = field(default_factory=frozenset)
-    name: str | None = None
-    since: float | None = None
-    id_prefix: str | None = None
+    __slots__ = ("id_prefix", "name", "since", "states")
+    _fields = ("states", "name", "since", "id_prefix")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "states", frozenset(FlowState(s) for s in self.states))
-        if self.name is not None and not isinstance(self.name, str):
-            raise TypeError(f"name must be a string, not {self.name!r}")
-        if self.since is not None:
-            if isinstance(self.since, bool) or not isinstance(self.since, int | float):
-                raise TypeError(f"since must be seconds since the epoch, not {self.since!r}")
-            object.__setattr__(self, "since", float(self.since))
-        if self.id_prefix is not None and not isinstance(self.id_prefix, str):
-            raise TypeError(f"id_prefix must be a string, not {self.id_prefix!r}")
+    states: frozenset[FlowState]
+    name: str | None
+    since: float | None
+    id_prefix: str | None
+
+    def __init__(
+        self,
+        *,
+        states: Iterable[FlowState | str] = (),
+        name: str | None = None,
+        since: float | None = None,
+        id_prefix: str | None = None,
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, not {name!r}")
+        if since is not None:
+            if isinstance(since, bool) or not isinstance(since, int | float):
+                raise TypeError(f"since must be seconds since the epoch, not {since!r}")
+            since = float(since)
+        if id_prefix is not None and not isinstance(id_prefix, str):
+            raise TypeError(f"id_prefix must be a string, not {id_prefix!r}")
+        put = object.__setattr__
+        put(self, "states", frozenset(FlowState(s) for s in states))
+        put(self, "name", name)
+        put(self, "since", since)
+        put(self, "id_prefix", id_prefix)
 
     @property
     def name_is_glob(self) -> bool:
@@ -129,8 +145,7 @@ def _name_regex(name: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlowSummary:
+class FlowSummary(_Record):
     """A flow as a listing shows it: its row without meta or atoms.
 
     Attributes:
@@ -143,6 +158,9 @@ class FlowSummary:
         version: how many times the flow row was saved.
     """
 
+    __slots__ = ("book_uuid", "created_at", "name", "state", "updated_at", "uuid", "version")
+    _fields = ("uuid", "book_uuid", "name", "state", "created_at", "updated_at", "version")
+
     uuid: str
     book_uuid: str
     name: str
@@ -150,6 +168,26 @@ class FlowSummary:
     created_at: float
     updated_at: float
     version: int
+
+    def __init__(
+        self,
+        *,
+        uuid: str,
+        book_uuid: str,
+        name: str,
+        state: FlowState,
+        created_at: float,
+        updated_at: float,
+        version: int,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "uuid", uuid)
+        put(self, "book_uuid", book_uuid)
+        put(self, "name", name)
+        put(self, "state", state)
+        put(self, "created_at", created_at)
+        put(self, "updated_at", updated_at)
+        put(self, "version", version)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (what ``steadyflow flows list --json`` prints)."""
@@ -164,8 +202,7 @@ class FlowSummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class FlowPage:
+class FlowPage(_Record):
     """One page of a listing.
 
     Attributes:
@@ -173,8 +210,15 @@ class FlowPage:
         next_cursor: pass it as ``cursor=`` for the next page; None on the last page.
     """
 
+    __slots__ = ("flows", "next_cursor")
+    _fields = ("flows", "next_cursor")
+
     flows: tuple[FlowSummary, ...]
     next_cursor: str | None
+
+    def __init__(self, flows: tuple[FlowSummary, ...], next_cursor: str | None) -> None:
+        object.__setattr__(self, "flows", flows)
+        object.__setattr__(self, "next_cursor", next_cursor)
 
 
 def encode_cursor(created_at: float, uuid: str) -> str:
