@@ -294,7 +294,7 @@ class _Dashboard:
             return checked
         flow_id = request.path_params["flow_id"]
         try:
-            detail = self.backend.get_flow_detail(flow_id)
+            detail = await run_in_threadpool(self.backend.get_flow_detail, flow_id)
         except NotFoundError:
             return self.problem(request, 404, f"no flow {flow_id} in this store")
         if detail.state not in (FlowState.SUSPENDED, FlowState.FAILURE):
@@ -304,8 +304,9 @@ class _Dashboard:
         return RedirectResponse(f"/flows/{flow_id}?notice=resume-started", status_code=303)
 
     async def _exists(self, flow_id: str) -> bool:
+        # Store reads block: never on the event loop, which serves every live page.
         try:
-            self.backend.get_flow_detail(flow_id)
+            await run_in_threadpool(self.backend.get_flow_detail, flow_id)
         except NotFoundError:
             return False
         return True
