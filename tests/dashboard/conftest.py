@@ -70,9 +70,13 @@ def dashboard() -> Callable[..., Any]:
     return serve
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium under Playwright (never a downloaded browser)."""
+    """Headless Debian Chromium under Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps an event loop running on the
+    main thread while it is open, and tests elsewhere call asyncio.run().
+    """
     if not os.path.exists(CHROMIUM):
         _services.unavailable(f"no {CHROMIUM}: apt-get install chromium (.ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api")
