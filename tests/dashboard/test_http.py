@@ -16,7 +16,7 @@ import pytest
 
 import steadyflow as sf
 from steadyflow.persistence import MemoryBackend
-from steadyflow.states import FlowState
+from steadyflow.states import AtomState, FlowState
 
 from . import _flows
 
@@ -404,3 +404,31 @@ def test_pages_over_postgresql(postgres_url: str, dashboard: Callable[..., Any])
             assert "attempt 2 refused" in page.body
     finally:
         backend.close()
+
+
+def test_a_flow_stored_without_structure_or_transitions_is_still_shown(
+    dashboard: Callable[..., Any],
+) -> None:
+    # Given a flow record as an older version stored it: atoms, no structure, no trail
+    from steadyflow.persistence.models import AtomDetail, FlowDetail, LogBook
+
+    backend = MemoryBackend()
+    atoms = {
+        "done": AtomDetail(name="done", state=AtomState.SUCCESS, result=1, updated_at=100.0),
+        "busy": AtomDetail(name="busy", state=AtomState.RUNNING, updated_at=101.0),
+        "later": AtomDetail(name="later"),
+    }
+    old = FlowDetail(
+        uuid="old-1", name="old", state=FlowState.RUNNING, atoms=atoms, updated_at=101.0
+    )
+    backend.save_logbook(LogBook(name="old", flows={"old-1": old}))
+    with dashboard(backend) as url:
+        page = _request(url + "/flows/old-1")
+    # Then its atoms are drawn unconnected, and the timeline says what it is built from
+    assert page.status == 200
+    assert page.body.count('class="node ') == 3
+    assert 'class="edge"' not in page.body
+    assert "stored without its structure" in page.body
+    assert "stored without its transitions" in page.body
+    assert page.body.count('class="bar ') == 2
+    assert 'data-atom="busy" data-attempt="1" data-phase="execute"' in page.body
