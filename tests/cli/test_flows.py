@@ -256,3 +256,26 @@ def test_revoke_undoes_a_finished_flow(workspace: Workspace) -> None:
     ]
     again = workspace.run("flows", "revoke", "done")
     assert again.out == "flow done was already REVERTED: nothing to undo\n"
+
+
+def test_show_lists_the_map_elements_that_did_not_simply_succeed(workspace: Workspace) -> None:
+    import steadyflow as sf
+
+    # Given a persisted map whose element 2 fails (so the flow reverts)
+    def check(item: int) -> int:
+        if item == 2:
+            raise ValueError(f"item {item} is bad")
+        return item
+
+    flow = sf.Linear("batch", sf.Map(check, over="items", provides="checked", name="check"))
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        sf.run(flow, store={"items": [0, 1, 2]}, backend=workspace.url, flow_id="batch-1")
+    # When it is shown
+    result = workspace.run("flows", "show", "batch-1")
+    # Then the map is marked as one, and its failed element is listed with its key and failure
+    assert result.code == 0, result.err
+    assert "check [map]" in result.out
+    assert "element 2: REVERTED, 1 attempt(s), key batch-1:check[2]:1" in result.out
+    assert "failure: ValueError: item 2 is bad" in result.out
+    elements = json.loads(workspace.run("flows", "show", "batch-1", "--json").out)["atoms"][0]
+    assert [e["state"] for e in elements["elements"]] == ["REVERTED", "REVERTED", "REVERTED"]

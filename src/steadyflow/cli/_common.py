@@ -47,7 +47,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from steadyflow.persistence.base import Backend
@@ -195,11 +195,6 @@ def is_terminal(stream: TextIO | None = None) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Raise :class:`CliError`; for handlers that read better with a call."""
-    raise CliError(message, code)
 
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}

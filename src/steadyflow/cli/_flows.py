@@ -190,19 +190,15 @@ def _view(backend: Backend, flow_id: str) -> FlowView:
 def _head(view: FlowView, args: argparse.Namespace, style: Style) -> list[str]:
     from steadyflow.cli._render import format_time
 
-    lines = [
+    origin = f"factory {view.factory}" if view.factory else "no factory (cannot be resumed here)"
+    shape = "" if view.structure_known else " (structure not recorded: atoms as stored)"
+    return [
         f"flow {view.uuid}  {view.name!r}  {style.state(view.state.value)}",
         f"store: {store_label(args)}",
-        f"created {format_time(view.created_at)}, last written {format_time(view.updated_at)}"
-        + (
-            f", factory {view.factory}"
-            if view.factory
-            else ", no factory (cannot be resumed from the CLI)"
-        ),
-        f"atoms: {view.done} of {len(view.atoms)} done"
-        + ("" if view.structure_known else " (structure not recorded: atoms as stored)"),
+        f"created {format_time(view.created_at)}, "
+        f"last written {format_time(view.updated_at)}, {origin}",
+        f"atoms: {view.done} of {len(view.atoms)} done{shape}",
     ]
-    return lines
 
 
 def _show(args: argparse.Namespace) -> int:
