@@ -124,6 +124,7 @@ def handler(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     backend = open_store(args)
+    board = None
     try:
         board = _open_board(args.board) if args.board else None
         app = create_app(
@@ -137,6 +138,8 @@ def handler(args: argparse.Namespace) -> int:
         )
         _serve(app, args.host, args.port)
     finally:
+        if board is not None and callable(getattr(board, "close", None)):
+            board.close()
         backend.close()
     return 0
 
