@@ -2,10 +2,13 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/dashboard_pages.py [--flows 100000] [--reps 20] [--store PATH]
+    .venv/bin/python benchmarks/dashboard_pages.py [--flows 100000] [--reps 20]
+        [--on sqlite|postgresql|mysql] [--store PATH]
 
-Fills a SQLite store (a file in a temporary directory, or ``--store PATH``,
-kept and reused when it already holds the flows) with flows of a few names
+Fills a store (SQLite: a file in a temporary directory, or ``--store PATH``,
+kept and reused when it already holds the flows; PostgreSQL and MariaDB: a
+fresh schema / database of ``test`` on loopback, dropped afterwards) with
+flows of a few names
 in every state, a few with atoms, then starts the dashboard on a free
 loopback port and requests each page ``--reps`` times. The server time is
 the ``Server-Timing`` header the app adds (request in, first byte out);
@@ -16,6 +19,7 @@ each, and exits 1 when a page's median server time is over the 200 ms budget.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -24,20 +28,22 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid as uuids
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from steadyflow.persistence import AtomDetail, FlowDetail, LogBook, SQLiteBackend
+from steadyflow.persistence import AtomDetail, Backend, FlowDetail, LogBook, open_backend
 from steadyflow.states import AtomState, FlowState
 
 BUDGET_MS = 200.0
 NAMES = ("billing", "shipping", "provision-vm", "nightly-report", "refund")
 STATES = tuple(FlowState)
 BATCH = 5_000
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+MYSQL_HOST = "127.0.0.1"
 
 
-def fill(backend: SQLiteBackend, count: int) -> None:
+def fill(backend: Backend, count: int) -> None:
     """Store ``count`` flows, oldest first, a millisecond apart; every 1,000th has 5 atoms."""
     start = time.time() - count / 1000
     for first in range(0, count, BATCH):
@@ -64,14 +70,14 @@ def fill(backend: SQLiteBackend, count: int) -> None:
         backend.save_logbook(LogBook(uuid=f"bench-{first // BATCH}", name="bench", flows=flows))
 
 
-def stored_count(backend: SQLiteBackend) -> int:
+def stored_count(backend: Backend) -> int:
     from steadyflow.persistence.query import count_flows
 
     return sum(count_flows(backend).values())
 
 
 @contextmanager
-def serving(backend: SQLiteBackend) -> Iterator[int]:
+def serving(backend: Backend) -> Iterator[int]:
     import uvicorn
 
     from steadyflow.dashboard import create_app
@@ -126,28 +132,76 @@ def deep_page(port: int, hops: int) -> str:
     return path
 
 
+@contextlib.contextmanager
+def _postgres() -> Iterator[str]:
+    import psycopg
+
+    schema = f"sf_dash_{uuids.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def _mysql() -> Iterator[str]:
+    import pymysql
+
+    database = f"sf_dash_{uuids.uuid4().hex[:10]}"
+    admin = pymysql.connect(host=MYSQL_HOST, user="root", autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        try:
+            yield f"mysql://root@{MYSQL_HOST}:3306/{database}"
+        finally:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE `{database}`")
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def _sqlite(path: str | None) -> Iterator[str]:
+    if path is not None:
+        yield f"sqlite:///{os.path.abspath(path)}"
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        yield f"sqlite:///{scratch}/dashboard-bench.db"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--flows", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--on", choices=("sqlite", "postgresql", "mysql"), default="sqlite")
     parser.add_argument("--store", default=None, help="SQLite file to fill (and keep)")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        path = options.store or os.path.join(scratch, "dashboard-bench.db")
-        backend = SQLiteBackend(path=path)
+    if options.on == "postgresql":
+        place = _postgres()
+    elif options.on == "mysql":
+        place = _mysql()
+    else:
+        place = _sqlite(options.store)
+    with place as url:
+        backend = open_backend(url)
         try:
-            if stored_count(backend) != options.flows:
-                if Path(path).exists() and stored_count(backend):
-                    raise SystemExit(f"{path} holds another number of flows; remove it")
+            held = stored_count(backend)
+            if held not in (0, options.flows):
+                raise SystemExit(f"{url} holds {held} flows, not {options.flows}; remove it")
+            if held == 0:
                 started = time.perf_counter()
                 fill(backend, options.flows)
                 print(f"stored {options.flows} flows in {time.perf_counter() - started:.1f} s")
+            print(f"store: {options.on}")
             return measure(backend, options.flows, options.reps)
         finally:
             backend.close()
 
 
-def measure(backend: SQLiteBackend, flows: int, reps: int) -> int:
+def measure(backend: Backend, flows: int, reps: int) -> int:
     with serving(backend) as port:
         shown = f"flow-{flows - 1 - (flows // 2):07d}"
         pages = {
