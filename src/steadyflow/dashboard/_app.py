@@ -195,7 +195,7 @@ class _Dashboard:
             filter_query=urlencode([(k, v) for k, v in kept if k != "state"]),
         )
 
-    def flow_page(self, request: Request) -> Response:
+    def one_flow_page(self, request: Request) -> Response:
         flow_id = request.path_params["flow_id"]
         try:
             detail = self.backend.get_flow_detail(flow_id)
@@ -416,7 +416,7 @@ def create_app(
     static = resources.files("steadyflow.dashboard").joinpath("static")
     routes = [
         Route("/", dash.flows_page),
-        Route("/flows/{flow_id}", dash.flow_page),
+        Route("/flows/{flow_id}", dash.one_flow_page),
         Route("/flows/{flow_id}/events", dash.events),
         Route("/flows/{flow_id}/revoke", dash.confirm_revoke, methods=["GET"]),
         Route("/flows/{flow_id}/revoke", dash.revoke, methods=["POST"]),
