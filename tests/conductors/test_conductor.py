@@ -19,6 +19,7 @@ import pytest
 import steadyflow as sf
 from steadyflow.conductors import Conductor, Outcome
 from steadyflow.conductors._run import JobRun, Settings, Verdict
+from steadyflow.errors import BackendUnavailableError
 from steadyflow.jobs import Claim, ClaimLostError, Job, JobState
 from steadyflow.jobs.memory import MemoryBoard
 from steadyflow.persistence import Backend
@@ -457,3 +458,33 @@ def test_a_revoke_stored_after_the_last_renewal_is_not_lost_at_completion(
     assert reverts(log, "unheard") == ["s2", "s1", "s0"]
     trashed = board.get(job.id)
     assert (trashed.state, trashed.reason) == (JobState.TRASHED, "undo it")
+
+
+class BlinkingBoard(MemoryBoard):
+    """A memory board whose service is unavailable for the first few reports of an outcome."""
+
+    def __init__(self, name: str, blinks: int) -> None:
+        super().__init__(name)
+        self.blinks = blinks
+
+    def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
+        if self.blinks > 0:
+            self.blinks -= 1
+            raise BackendUnavailableError("the board's service blinked")
+        return super()._finish(claim, state, reason)
+
+
+def test_a_board_that_blinks_when_told_the_outcome_is_told_again(
+    backend: Backend, log: str
+) -> None:
+    # Given a board whose service fails the first three reports of an outcome
+    board = BlinkingBoard("blinking", blinks=3)
+    job = post(board, log, "j")
+    # When a conductor runs the job
+    runner = conductor(board, backend)
+    runner.run(idle_timeout=0.3, handle_signals=False)
+    # Then the flow ran once and the job ended DONE, not left claimed until its claim ran out
+    assert execs(log, "j") == {"s0": 1, "s1": 1, "s2": 1}
+    assert board.get(job.id).state is JobState.DONE
+    assert board.blinks == 0
+    assert runner.statistics().completed == 1

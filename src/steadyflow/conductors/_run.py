@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -47,6 +48,8 @@ from steadyflow.persistence.leases import process_owner
 from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from steadyflow.conductors._keeper import BoardCall
     from steadyflow.engine.options import EngineKind
     from steadyflow.jobs.base import Claim
@@ -307,7 +310,7 @@ class JobRun:
             if action == "drop":
                 return Outcome.LOST
             if action in ("complete", "reverted"):
-                self._call(claim.complete)
+                self._report(claim.complete)
                 if claim.revoke_reason is not None:
                     # Revoked after the last renewal: the board left the job claimable
                     # instead of DONE, and the next claim reverts its flow.
@@ -316,10 +319,10 @@ class JobRun:
                 return Outcome.COMPLETED if action == "complete" else Outcome.REVERTED
             if action == "trash":
                 reason = (verdict.reason or "trashed")[:_REASON_LIMIT]
-                self._call(lambda: claim.trash(reason))
+                self._report(lambda: claim.trash(reason))
                 return Outcome.TRASHED
             delay = 0.0 if action == "hand-back" else self._settings.abandon_delay
-            self._call(lambda: claim.abandon(delay))
+            self._report(lambda: claim.abandon(delay))
             return Outcome.HANDED_BACK if action == "hand-back" else Outcome.ABANDONED
         except ClaimLostError:
             return Outcome.LOST
@@ -327,6 +330,30 @@ class JobRun:
             # The board is unreachable: the claim runs out and another conductor takes it.
             log.exception("job %s: the board could not be told %s", claim.job_id, action)
             return Outcome.LOST
+
+    def _report(self, operation: Callable[[], None]) -> None:
+        """Tell the board how the job ended, riding out a brief outage of its service.
+
+        The claim stays ours until it expires, so a report that failed because
+        the service blinked (a restart, an election, a dropped connection) is
+        tried again for up to half the claim's ttl: giving up at once would leave
+        a finished job claimed until the claim runs out and another conductor
+        claims it only to find its flow done. A report whose answer was lost
+        but which took effect is refused on retry (ClaimLostError): the job is
+        settled either way.
+        """
+        deadline = time.monotonic() + self.claim.ttl / 2
+        pause = 0.05
+        while True:
+            try:
+                self._call(operation)
+                return
+            except BackendUnavailableError:
+                if time.monotonic() + pause >= deadline:
+                    raise
+                log.warning("job %s: the board is unavailable; telling it again", self.job_id)
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     # -- other threads ---------------------------------------------------------------------
 
