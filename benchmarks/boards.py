@@ -43,6 +43,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from _scratch_db import MYSQL_HOST, mysql_database, postgres_schema
+
 from steadyflow.jobs import JobBoard, open_board
 
 if TYPE_CHECKING:
@@ -51,8 +53,6 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 BENCH_DIR = Path(__file__).resolve().parent
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-MYSQL_HOST = "127.0.0.1"
 FACTORY = "bench.flows:noop"  # never imported: the jobs are not run
 TTL = 60.0
 WARMUP = 50
@@ -69,42 +69,11 @@ def _sqlite() -> Iterator[str]:
         yield f"sqlite:///{directory}/jobs.db"
 
 
-@contextlib.contextmanager
-def _postgres() -> Iterator[str]:
-    import psycopg
-
-    schema = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@contextlib.contextmanager
-def _mysql() -> Iterator[str]:
-    import pymysql
-
-    database = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(host=MYSQL_HOST, user="root", autocommit=True)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-        try:
-            yield f"mysql://root@{MYSQL_HOST}:3306/{database}"
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE `{database}`")
-    finally:
-        admin.close()
-
-
 KINDS: dict[str, Callable[[], AbstractContextManager[str]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
-    "postgresql": _postgres,
-    "mariadb": _mysql,
+    "postgresql": postgres_schema,
+    "mariadb": mysql_database,
 }
 """Board name → a context manager yielding the URL of a fresh, empty board service."""
 

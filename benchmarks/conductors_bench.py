@@ -35,8 +35,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+
+from _scratch_db import PG_URL, postgres_schema
 
 import steadyflow as sf
 from steadyflow.jobs import JobBoard, JobState, open_board
@@ -183,23 +185,6 @@ def throughput(
         if len(ran) != jobs:
             raise SystemExit(f"{len(ran)} executions for {jobs} jobs")
     return jobs / took
-
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A URL confined to a fresh schema of the loopback server's ``test`` database."""
-    import psycopg
-
-    schema = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def mask(url: str) -> str:

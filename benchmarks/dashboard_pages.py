@@ -28,9 +28,10 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid as uuids
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from _scratch_db import mysql_database, postgres_schema
 
 from steadyflow.persistence import AtomDetail, Backend, FlowDetail, LogBook, open_backend
 from steadyflow.states import AtomState, FlowState
@@ -39,8 +40,6 @@ BUDGET_MS = 200.0
 NAMES = ("billing", "shipping", "provision-vm", "nightly-report", "refund")
 STATES = tuple(FlowState)
 BATCH = 5_000
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-MYSQL_HOST = "127.0.0.1"
 
 
 def fill(backend: Backend, count: int) -> None:
@@ -133,37 +132,6 @@ def deep_page(port: int, hops: int) -> str:
 
 
 @contextlib.contextmanager
-def _postgres() -> Iterator[str]:
-    import psycopg
-
-    schema = f"sf_dash_{uuids.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@contextlib.contextmanager
-def _mysql() -> Iterator[str]:
-    import pymysql
-
-    database = f"sf_dash_{uuids.uuid4().hex[:10]}"
-    admin = pymysql.connect(host=MYSQL_HOST, user="root", autocommit=True)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-        try:
-            yield f"mysql://root@{MYSQL_HOST}:3306/{database}"
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE `{database}`")
-    finally:
-        admin.close()
-
-
-@contextlib.contextmanager
 def _sqlite(path: str | None) -> Iterator[str]:
     if path is not None:
         yield f"sqlite:///{os.path.abspath(path)}"
@@ -180,9 +148,9 @@ def main() -> int:
     parser.add_argument("--store", default=None, help="SQLite file to fill (and keep)")
     options = parser.parse_args()
     if options.on == "postgresql":
-        place = _postgres()
+        place = postgres_schema("sf_dash")
     elif options.on == "mysql":
-        place = _mysql()
+        place = mysql_database("sf_dash")
     else:
         place = _sqlite(options.store)
     with place as url:

@@ -18,8 +18,9 @@ import contextlib
 import statistics
 import tempfile
 import time
-import uuid
 from typing import TYPE_CHECKING
+
+from _scratch_db import mysql_database, postgres_schema
 
 from steadyflow.persistence import AtomDetail, Backend, FlowDetail, LogBook, open_backend
 from steadyflow.states import AtomState
@@ -27,40 +28,7 @@ from steadyflow.states import AtomState
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-MYSQL_HOST = "127.0.0.1"
 BLOCK = 10
-
-
-@contextlib.contextmanager
-def _postgres() -> Iterator[str]:
-    import psycopg
-
-    schema = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@contextlib.contextmanager
-def _mysql() -> Iterator[str]:
-    import pymysql
-
-    database = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(host=MYSQL_HOST, user="root", autocommit=True)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-        try:
-            yield f"mysql://root@{MYSQL_HOST}:3306/{database}"
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE `{database}`")
-    finally:
-        admin.close()
 
 
 @contextlib.contextmanager
@@ -96,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     stores = [("sqlite", _sqlite)]
     if not args.no_servers:
-        stores += [("postgresql", _postgres), ("mariadb", _mysql)]
+        stores += [("postgresql", postgres_schema), ("mariadb", mysql_database)]
     print(f"{args.batches} batches of {args.atoms} atoms each, per mode")
     print(f"{'store':<11} {'mode':<9} {'median µs':>10} {'mean µs':>9}")
     for name, namespace in stores:
