@@ -529,6 +529,18 @@ class JobBoard(abc.ABC):
         if self._closed:
             raise RuntimeError(f"job board {self.name!r} is closed")
 
+    def _lost(self, claim: Claim) -> ClaimLostError:
+        """The error for a claim the service refused, saying what became of its job.
+
+        Read after the refusal, outside its transaction: what it reports may
+        have moved on since, but never back to the refused claim.
+        """
+        try:
+            job = self._get(claim.job.id)
+        except JobNotFoundError:
+            return lost(claim, "the job is gone")
+        return lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
+
     # -- what a backend implements ----------------------------------------------------------
 
     @abc.abstractmethod

@@ -49,9 +49,10 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs._urls import seconds_options
 from steadyflow.jobs.base import (
     Claim,
     Job,
@@ -121,15 +122,8 @@ class EtcdBoard(JobBoard):
             raise InvalidURLError(
                 f"an etcd board URL looks like 'etcd://host:port/prefix', not {url!r}"
             )
-        query = dict(parse_qsl(parts.query))
-        unknown = set(query) - {"timeout"}
-        if unknown:
-            raise InvalidURLError(f"unknown etcd board URL option(s): {sorted(unknown)}")
-        if "timeout" in query:
-            try:
-                options.setdefault("timeout", float(query["timeout"]))
-            except ValueError:
-                raise InvalidURLError(f"timeout must be a number of seconds in {url!r}") from None
+        for option, value in seconds_options(url, parts.query, "etcd", ("timeout",)).items():
+            options.setdefault(option, value)
         prefix = unquote(parts.path).rstrip("/") or DEFAULT_PREFIX
         return cls(name, host=parts.hostname, port=parts.port or 2379, prefix=prefix, **options)
 

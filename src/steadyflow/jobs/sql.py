@@ -42,7 +42,6 @@ from steadyflow.jobs.base import (
     JobNotFoundError,
     JobState,
     finished,
-    lost,
     running,
 )
 from steadyflow.persistence.sql import _migrate
@@ -389,13 +388,6 @@ class SQLBoard(JobBoard):
     @staticmethod
     def _current(claim: Claim) -> dict[str, Any]:
         return {"p_id": claim.job.id, "p_epoch": claim.epoch, "p_owner": claim.owner}
-
-    def _lost(self, claim: Claim) -> Exception:
-        try:
-            job = self._get(claim.job.id)
-        except JobNotFoundError:
-            return lost(claim, "the job is gone")
-        return lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
         values = {**self._current(claim), "p_ttl": claim.ttl}

@@ -30,7 +30,6 @@ from steadyflow.jobs.base import (
     JobNotFoundError,
     JobState,
     finished,
-    lost,
     running,
 )
 
@@ -387,13 +386,6 @@ class SQLiteBoard(JobBoard):
 
     def _current(self, claim: Claim) -> dict[str, Any]:
         return {"id": claim.job.id, "epoch": claim.epoch, "owner": claim.owner}
-
-    def _lost(self, claim: Claim) -> Exception:
-        try:
-            job = self._get(claim.job.id)
-        except JobNotFoundError:
-            return lost(claim, "the job is gone")
-        return lost(claim, f"the job is {job.state.value} at epoch {job.epoch}")
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
         with self._writing() as db:

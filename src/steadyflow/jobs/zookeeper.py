@@ -44,9 +44,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs._urls import seconds_options
 from steadyflow.jobs.base import (
     Claim,
     Job,
@@ -154,17 +155,9 @@ class ZooKeeperBoard(JobBoard):
             raise InvalidURLError(
                 f"a ZooKeeper board URL looks like 'zookeeper://host:port/path', not {url!r}"
             )
-        query = dict(parse_qsl(parts.query))
-        unknown = set(query) - {"session_timeout"}
-        if unknown:
-            raise InvalidURLError(f"unknown ZooKeeper board URL option(s): {sorted(unknown)}")
-        if "session_timeout" in query:
-            try:
-                options.setdefault("session_timeout", float(query["session_timeout"]))
-            except ValueError:
-                raise InvalidURLError(
-                    f"session_timeout must be a number of seconds in {url!r}"
-                ) from None
+        found = seconds_options(url, parts.query, "ZooKeeper", ("session_timeout",))
+        for option, value in found.items():
+            options.setdefault(option, value)
         root = unquote(parts.path).rstrip("/") or DEFAULT_ROOT
         return cls(name, hosts=parts.netloc, root=root, **options)
 
