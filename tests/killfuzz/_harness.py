@@ -325,10 +325,29 @@ def sigkill(campaign: Campaign, pid: int) -> None:
         campaign.revert_kills += bool(lines) and lines[-1].startswith("revert")
 
 
-def _holds_lease(campaign: Campaign, pid: int) -> bool:
-    """Whether runner ``pid`` holds the flow's lease (owner ids end with the pid)."""
-    lease = campaign.backend.get_lease(campaign.flow_id)
-    return lease is not None and lease.owner.rsplit(".", 1)[-1] == str(pid)
+def _named_in_lease(campaign: Campaign, pid: int) -> bool:
+    """Whether the flow's lease row names runner ``pid``, live or lapsed.
+
+    Owner ids end with the pid. A lapsed lease nobody took over yet is still
+    its holder's (it may renew it), so the row is read as stored, not through
+    ``get_lease``, which only shows live leases.
+    """
+    query = "SELECT owner FROM steadyflow_leases WHERE flow_uuid = ?"
+    if campaign.url.startswith("sqlite"):
+        db = sqlite3.connect(campaign.url.split("///", 1)[1], timeout=5)
+        try:
+            row = db.execute(query, (campaign.flow_id,)).fetchone()
+        finally:
+            db.close()
+    else:
+        from sqlalchemy import text
+
+        engine = campaign.backend.engine  # type: ignore[attr-defined]
+        with engine.connect() as connection:
+            named = text(query.replace("?", ":flow"))
+            row = connection.execute(named, {"flow": campaign.flow_id}).first()
+    owner = None if row is None else row[0]
+    return owner is not None and str(owner).rsplit(".", 1)[-1] == str(pid)
 
 
 def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
@@ -361,11 +380,14 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
         campaign.frozen_writers += 1
         os.kill(pid, signal.SIGCONT)
         return
-    campaign.zombies[pid] = paused_at
     campaign.kills += 1
     # A runner paused before it held the lease is no zombie: once continued it is a
-    # late runner like any other (refused, or it takes a free lease and carries on).
-    held = _holds_lease(campaign, pid)
+    # late runner like any other (refused, or, when the successor was killed and its
+    # lease ran out meanwhile, it takes the free lease and carries on, as it may).
+    # One whose lease had lapsed unnoticed (a starved renewal) still is one.
+    held = _named_in_lease(campaign, pid)
+    if held:
+        campaign.zombies[pid] = paused_at
     at_pause = campaign.snapshot()
     if at_pause is not None:
         states = (AtomState.RUNNING, AtomState.REVERTING)
@@ -384,7 +406,7 @@ def sigstop_past_lease(campaign: Campaign, pid: int) -> None:
     after = campaign.snapshot()
     if successor is not None and side_by_side:
         campaign.settle(successor)
-    elif not _same(before, after):
+    elif held and not _same(before, after):
         campaign.problems.append(
             _invariants.Violation(
                 "zombie-wrote", f"the store changed while paused runner {pid} went on"
