@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import NotFoundError
 from steadyflow.persistence.base import _Record
@@ -188,6 +188,19 @@ class FlowSummary(_Record):
         put(self, "created_at", created_at)
         put(self, "updated_at", updated_at)
         put(self, "version", version)
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> FlowSummary:
+        """A summary from a flows-table row, as the database stores read it."""
+        return cls(
+            uuid=row["uuid"],
+            book_uuid=row["book_uuid"],
+            name=row["name"],
+            state=FlowState(row["state"]),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            version=int(row["version"]),
+        )
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (what ``steadyflow flows list --json`` prints)."""

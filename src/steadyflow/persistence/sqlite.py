@@ -35,7 +35,6 @@ from steadyflow.errors import (
 )
 from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
 from steadyflow.persistence.base import Backend, Lease
-from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -530,18 +529,7 @@ class SQLiteBackend(Backend):
         )
         with self._using() as db:
             rows = db.execute(sql, (*params, limit)).fetchall()
-        return [
-            FlowSummary(
-                uuid=row["uuid"],
-                book_uuid=row["book_uuid"],
-                name=row["name"],
-                state=FlowState(row["state"]),
-                created_at=float(row["created_at"]),
-                updated_at=float(row["updated_at"]),
-                version=int(row["version"]),
-            )
-            for row in rows
-        ]
+        return [FlowSummary.from_row(row) for row in rows]
 
     def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
         self._check_open()

@@ -64,7 +64,6 @@ from steadyflow.persistence.sql._dialects import (
 from steadyflow.persistence.sql._fenced_atoms import FencedAtomWrite
 from steadyflow.persistence.sql._leases import SQLLeases
 from steadyflow.persistence.sql._schema import ATOMS, FLOWS, LOGBOOKS
-from steadyflow.states import FlowState
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -360,18 +359,7 @@ class SQLBackend(Backend):
         )
         with self._reading() as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            FlowSummary(
-                uuid=row["uuid"],
-                book_uuid=row["book_uuid"],
-                name=row["name"],
-                state=FlowState(row["state"]),
-                created_at=float(row["created_at"]),
-                updated_at=float(row["updated_at"]),
-                version=int(row["version"]),
-            )
-            for row in rows
-        ]
+        return [FlowSummary.from_row(row) for row in rows]
 
     def _count_flow_states(self, where: FlowFilter) -> dict[str, int]:
         self._check_open()
