@@ -33,6 +33,9 @@ class MemoryBoard(JobBoard):
     def __init__(self, name: str = "default") -> None:
         super().__init__(name)
         self._jobs: dict[str, Job] = {}
+        # Ids of the unclaimed and claimed jobs: claims and waits scan these only, so a
+        # board that finished many jobs claims as fast as a new one.
+        self._live: dict[str, None] = {}
         self._order: dict[str, int] = {}
         self._by_key: dict[str, str] = {}
         self._changed = threading.Condition()
@@ -44,7 +47,7 @@ class MemoryBoard(JobBoard):
             if job.key is not None and job.key in self._by_key:
                 return self._jobs[self._by_key[job.key]]
             self._sequence += 1
-            self._jobs[job.id] = job
+            self._keep(job)
             self._order[job.id] = self._sequence
             if job.key is not None:
                 self._by_key[job.key] = job.id
@@ -70,7 +73,7 @@ class MemoryBoard(JobBoard):
         with self._changed:
             now = time.time()
             best: Job | None = None
-            for job in self._jobs.values():
+            for job in self._live_jobs():
                 if not _claimable(job, owner, now):
                     continue
                 if best is None or self._rank(job) < self._rank(best):
@@ -78,7 +81,7 @@ class MemoryBoard(JobBoard):
             if best is None:
                 return None
             taken = claimed(best, owner, now + ttl)
-            self._jobs[taken.id] = taken
+            self._keep(taken)
             return Claim(self, taken, owner, taken.epoch, ttl, now + ttl)
 
     def _current(self, claim: Claim) -> Job:
@@ -93,7 +96,7 @@ class MemoryBoard(JobBoard):
         with self._changed:
             job = self._current(claim)
             expires_at = time.time() + claim.ttl
-            self._jobs[job.id] = replace(job, expires_at=expires_at)
+            self._keep(replace(job, expires_at=expires_at))
             return expires_at, job.revoke_reason
 
     def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
@@ -101,26 +104,28 @@ class MemoryBoard(JobBoard):
             job = self._current(claim)
             if state is JobState.DONE and job.revoke_reason is not None:
                 # Revoked since the owner last renewed: left for the next conductor to revert.
-                self._jobs[job.id] = replace(
-                    job, state=JobState.UNCLAIMED, owner=None, expires_at=None, not_before=0.0
+                self._keep(
+                    replace(
+                        job, state=JobState.UNCLAIMED, owner=None, expires_at=None, not_before=0.0
+                    )
                 )
                 self._bump()
                 return job.revoke_reason
-            self._jobs[job.id] = replace(
-                job, state=state, reason=reason, owner=None, expires_at=None
-            )
+            self._keep(replace(job, state=state, reason=reason, owner=None, expires_at=None))
             self._bump()
             return None
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._changed:
             job = self._current(claim)
-            self._jobs[job.id] = replace(
-                job,
-                state=JobState.UNCLAIMED,
-                owner=None,
-                expires_at=None,
-                not_before=time.time() + delay,
+            self._keep(
+                replace(
+                    job,
+                    state=JobState.UNCLAIMED,
+                    owner=None,
+                    expires_at=None,
+                    not_before=time.time() + delay,
+                )
             )
             self._bump()
 
@@ -135,7 +140,7 @@ class MemoryBoard(JobBoard):
                 job = replace(job, state=JobState.UNCLAIMED, revoke_reason=reason, not_before=0.0)
             else:
                 job = replace(job, revoke_reason=reason)
-            self._jobs[job_id] = job
+            self._keep(job)
             self._bump()
             return job
 
@@ -153,7 +158,7 @@ class MemoryBoard(JobBoard):
             ):
                 raise running(job_id, job.owner, self.name)
             job = replace(job, state=JobState.TRASHED, reason=reason, owner=None, expires_at=None)
-            self._jobs[job_id] = job
+            self._keep(job)
             self._bump()
             return job
 
@@ -164,7 +169,7 @@ class MemoryBoard(JobBoard):
             now = time.time()
             if any(
                 job.state is JobState.UNCLAIMED and job.not_before <= now
-                for job in self._jobs.values()
+                for job in self._live_jobs()
             ):
                 return True
             seen = self._version
@@ -181,11 +186,20 @@ class MemoryBoard(JobBoard):
     def _next_deadline(self) -> float | None:
         times = [
             job.expires_at if job.state is JobState.CLAIMED else job.not_before
-            for job in self._jobs.values()
-            if job.state in (JobState.CLAIMED, JobState.UNCLAIMED)
+            for job in self._live_jobs()
         ]
         future = [t for t in times if t is not None and t > time.time()]
         return min(future, default=None)
+
+    def _keep(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        if job.state in (JobState.UNCLAIMED, JobState.CLAIMED):
+            self._live[job.id] = None
+        else:
+            self._live.pop(job.id, None)
+
+    def _live_jobs(self) -> Iterator[Job]:
+        return (self._jobs[job_id] for job_id in self._live)
 
     def _bump(self) -> None:
         self._version += 1
