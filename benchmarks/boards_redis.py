@@ -222,6 +222,7 @@ def _taskflow_for_boards(args: argparse.Namespace) -> dict[str, float]:
         raise RuntimeError(f"TaskFlow's Redis board was not measured: {figures['problem']}")
     return {
         "jobs_per_s": figures["throughput"]["conductor_loop"]["per_s"][0],
+        "drain_jobs_per_s": figures["drain"]["per_s"][0],
         "latency_median_ms": figures["latency"]["median_ms"],
         "latency_p95_ms": figures["latency"]["p95_ms"],
     }

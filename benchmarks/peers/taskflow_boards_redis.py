@@ -121,6 +121,30 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def drain(args: argparse.Namespace) -> dict[str, Any]:
+    """A backlog of ``--jobs`` posted first (untimed), then claimed and consumed as its
+    conductor does: iterate the unclaimed jobs, claim each, consume it."""
+    rates = []
+    for _ in range(args.reps):
+        namespace = f"sfbench-tf-{uuid.uuid4().hex[:8]}"
+        board = _board(args, namespace)
+        try:
+            for i in range(args.jobs):
+                board.post(f"backlog-{i}")
+            done = 0
+            began = time.perf_counter()
+            for job in board.iterjobs(only_unclaimed=True):
+                board.claim(job, "bench", expiry=TTL)
+                board.consume(job, "bench")
+                done += 1
+            rates.append(done / (time.perf_counter() - began))
+            if done != args.jobs:
+                raise RuntimeError(f"drained {done} of the {args.jobs} jobs posted")
+        finally:
+            _cleanup(board, namespace)
+    return {"per_s": rates, "median": statistics.median(rates)}
+
+
 def latency(args: argparse.Namespace) -> dict[str, Any]:
     namespace = f"sfbench-tf-{uuid.uuid4().hex[:8]}"
     poster = _board(args, namespace)
@@ -180,6 +204,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50, help="0: no latency figures")
     args = parser.parse_args()
     result: dict[str, Any] = {"throughput": throughput(args) if args.reps else None}
+    result["drain"] = drain(args) if args.reps else None
     result["latency"] = latency(args) if args.samples else None
     print(json.dumps(result))
 

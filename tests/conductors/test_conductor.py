@@ -69,6 +69,49 @@ def test_jobs_run_to_success_once_each_and_are_completed(
     assert runner.statistics().claimed == 5
 
 
+def test_a_busy_conductor_claims_its_next_job_as_it_completes_one(
+    board: MemoryBoard, backend: Backend, log: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given six jobs, and a board that counts its complete-and-claim steps
+    fused: list[str] = []
+    finish_and_claim = board._finish_and_claim
+
+    def counted(claim: Claim) -> tuple[str | None, Claim | None]:
+        fused.append(claim.job.id)
+        return finish_and_claim(claim)
+
+    monkeypatch.setattr(board, "_finish_and_claim", counted)
+    jobs = [post(board, log, f"j{i}") for i in range(6)]
+    # When a conductor with one slot drains the board
+    runner = conductor(board, backend, max_concurrent=1)
+    runner.run(idle_timeout=0.3, handle_signals=False)
+    # Then each job ran once and is DONE, and every completion claimed the next in one step
+    for job in jobs:
+        assert execs(log, job.name) == {"s0": 1, "s1": 1, "s2": 1}
+        assert board.get(job.id).state is JobState.DONE
+    assert fused == [job.id for job in jobs]
+    assert runner.statistics().completed == 6
+    assert runner.statistics().claimed == 6
+
+
+def test_a_next_job_claimed_as_the_conductor_stops_is_handed_back(
+    board: MemoryBoard, backend: Backend, log: str
+) -> None:
+    # Given a conductor that was asked to stop, and a job it claimed in the same moment
+    job = post(board, log, "late")
+    runner = conductor(board, backend)
+    claim = board.claim(runner.owner, TTL)
+    assert claim is not None
+    runner.stop()
+    # When the claim reaches it
+    runner._take_successor(claim, time.monotonic())
+    # Then the job is handed back at once, nothing of it having run
+    stored = board.get(job.id)
+    assert (stored.state, stored.owner) == (JobState.UNCLAIMED, None)
+    assert execs(log, "late") == {}
+    assert runner.statistics().claimed == 0
+
+
 def test_a_clean_revert_completes_the_job(board: MemoryBoard, backend: Backend, log: str) -> None:
     job = post(board, log, "failing", fail=2)
     runner = conductor(board, backend)

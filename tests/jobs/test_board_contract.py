@@ -368,6 +368,115 @@ def test_complete_makes_the_job_done_and_unclaimable(board: JobBoard) -> None:
         claim.complete()
 
 
+def test_complete_and_claim_completes_then_claims_the_next_job(board: JobBoard) -> None:
+    # Given two jobs, the first one claimed
+    first, second = post(board, "first"), post(board, "second", priority=-1)
+    claim = must_claim(board, "a")
+    assert claim.job.id == first.id
+    # When its owner completes it and asks for the next in the same step
+    following = claim.complete_and_claim()
+    # Then the first is done, and the second is claimed by the same owner, for the same ttl
+    assert claim.spent
+    assert claim.revoke_reason is None
+    assert board.get(first.id).state is JobState.DONE
+    assert following is not None
+    assert following.job.id == second.id
+    assert (following.owner, following.ttl) == ("a", claim.ttl)
+    stored = board.get(second.id)
+    assert (stored.state, stored.owner, stored.epoch) == (JobState.CLAIMED, "a", following.epoch)
+    assert following.expires_at == pytest.approx(stored.expires_at)
+    # And the new claim is a claim like any other
+    following.renew()
+    assert following.complete_and_claim() is None
+    assert board.get(second.id).state is JobState.DONE
+
+
+def test_complete_and_claim_on_an_empty_board_only_completes(board: JobBoard) -> None:
+    job = post(board)
+    claim = must_claim(board, "a")
+    assert claim.complete_and_claim() is None
+    assert board.get(job.id).state is JobState.DONE
+    with pytest.raises(ClaimLostError):
+        claim.complete_and_claim()
+
+
+def test_complete_and_claim_of_a_taken_over_claim_changes_nothing(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given a claim that expired and was taken over, and another job waiting
+    job = post(board, "taken")
+    claim = must_claim(board, "a", SHORT_TTL)
+    wait_out(claim)
+    newer = must_claim(open_same_board(), "b")
+    waiting = post(board, "waiting")
+    # When the old owner completes it and asks for the next
+    with pytest.raises(ClaimLostError):
+        claim.complete_and_claim()
+    # Then the job is still the new owner's, and the waiting job was not claimed
+    stored = board.get(job.id)
+    assert (stored.state, stored.owner, stored.epoch) == (JobState.CLAIMED, "b", newer.epoch)
+    assert board.get(waiting.id).state is JobState.UNCLAIMED
+
+
+def test_complete_and_claim_keeps_a_revoke_request(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given a claimed job revoked after its owner's last renewal, and no other job
+    job = post(board)
+    claim = must_claim(board, "a")
+    open_same_board().revoke(job.id, "undo it")
+    # When its owner completes it and asks for the next
+    following = claim.complete_and_claim()
+    # Then the owner is told, and the revoke is kept: the job was left claimable with the
+    # request, so the same step may have claimed it again (to revert it), or not
+    assert claim.revoke_reason == "undo it"
+    again = must_claim(open_same_board(), "b") if following is None else following
+    assert again.job.id == job.id
+    assert again.revoke_reason == "undo it"
+    assert again.epoch > claim.epoch
+    stored = board.get(job.id)
+    assert (stored.state, stored.owner, stored.epoch) == (
+        JobState.CLAIMED,
+        again.owner,
+        again.epoch,
+    )
+    assert stored.revoke_reason == "undo it"
+
+
+def test_complete_and_claim_racing_claimers_take_each_job_once(
+    board: JobBoard, open_same_board: Callable[[], JobBoard]
+) -> None:
+    # Given 200 jobs and four claimers, each completing and claiming in one step
+    jobs = {post(board, f"job-{i}").id for i in range(200)}
+    boards = [open_same_board() for _ in range(4)]
+    start = threading.Barrier(len(boards))
+    taken: Counter[str] = Counter()
+    errors: list[BaseException] = []
+
+    def claimer(mine: JobBoard, owner: str) -> None:
+        start.wait()
+        try:
+            claim = mine.claim(owner, TTL)
+            while claim is not None:
+                taken[claim.job.id] += 1
+                claim = claim.complete_and_claim()
+        except BaseException as exc:  # reported below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=claimer, args=(mine, f"owner-{i}")) for i, mine in enumerate(boards)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every job was claimed exactly once, and all are done
+    assert errors == []
+    assert set(taken) == jobs
+    assert set(taken.values()) == {1}
+    assert {job.id for job in board.iter_jobs(JobState.DONE)} == jobs
+
+
 def test_trash_keeps_the_reason(board: JobBoard) -> None:
     job = post(board)
     must_claim(board, "a").trash("poison: failed 5 times")

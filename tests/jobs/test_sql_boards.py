@@ -388,3 +388,90 @@ def test_postgresql_listeners_are_shared_by_the_threads_that_wait(postgres_url: 
         # Then one listener served them all (plus the pool's connection)
         assert sessions() <= 2
     assert sessions() == 0
+
+
+def _plan(url: str, sql: str, params: dict[str, Any]) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("BEGIN")
+        try:
+            return "\n".join(row[0] for row in db.execute(f"EXPLAIN {sql}", params))
+        finally:
+            db.execute("ROLLBACK")
+
+
+def test_postgresql_claims_read_the_claim_index_on_a_young_table(postgres_url: str) -> None:
+    # Given a board that finished many jobs and has some waiting, before any ANALYZE
+    # (a young table: the planner has no statistics and guesses)
+    with open_board(postgres_url, name="young") as board:
+        for i in range(300):
+            board.post(f"j{i}", factory=FACTORY)
+        claim = board.claim("o", 60)
+        for _ in range(200):
+            assert claim is not None
+            claim = claim.complete_and_claim()
+        assert claim is not None
+        sql = board._sql  # type: ignore[attr-defined]
+        values = {"p_board": "young", "p_owner": "o", "p_ttl": 60.0}
+        finishing = {
+            **values,
+            "p_id": claim.job.id,
+            "p_epoch": claim.epoch,
+            "p_state": "DONE",
+            "p_reason": None,
+            "p_channel": "c",
+        }
+        # Then the claim, alone or after a completion, reads the claim index in its
+        # order (stopping at the first row), never the key index (every job of the board)
+        for statement, params in ((sql.claim, values), (sql.finish_claim, finishing)):
+            plan = _plan(postgres_url, statement.sql, statement.params(**params))
+            assert "ix_steadyflow_jobs_claim" in plan, plan
+            assert "ux_steadyflow_jobs_key" not in plan, plan
+            assert "Sort Key: steadyflow_jobs" not in plan, plan
+
+
+def test_a_postgresql_board_made_at_j0001_is_upgraded_and_keeps_its_keys(
+    postgres_url: str,
+) -> None:
+    import psycopg
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from steadyflow.jobs import sql as board_module
+    from steadyflow.jobs._sql_schema import VERSION_TABLE
+    from steadyflow.persistence.sql import _migrate
+
+    # Given a board's table as the first release made it, holding a keyed job
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    config = _migrate._config(board_module._MIGRATIONS)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "j0001")
+    engine.dispose()
+    old_id = "a" * 32
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO steadyflow_jobs (id, board, name, flow_id, factory, arguments, store, "
+            "priority, job_key, created_at, state, claims, epoch, not_before) VALUES "
+            "(%s, 'old', 'keyed', 'f', 'x:y', '{}', '{}', 0, 'k', 0, 'UNCLAIMED', 0, 0, 0)",
+            (old_id,),
+        )
+    # When a board of this release opens it (migrating it to j0002)
+    with open_board(postgres_url, name="old") as board:
+        # Then the old key still names its job, and keys still make one job each
+        assert board.post("keyed", factory=FACTORY, key="k").id == old_id
+        again = board.post("other", factory=FACTORY, key="k2")
+        assert board.post("other", factory=FACTORY, key="k2").id == again.id
+        assert (
+            board.post("keyless", factory=FACTORY).id != board.post("keyless", factory=FACTORY).id
+        )
+        assert len(list(board.iter_jobs())) == 4
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        index = db.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ux_steadyflow_jobs_key'"
+        ).fetchone()
+        version = db.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+    assert index is not None
+    assert "WHERE (job_key IS NOT NULL)" in index[0]
+    assert version == ("j0002",)

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from steadyflow.conductors._keeper import ClaimKeeper
 from steadyflow.engine._factory import FactorySpec
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from steadyflow.jobs.base import Claim
     from steadyflow.persistence.base import Backend
 
-__all__ = ["JobRun", "Outcome", "Settings"]
+__all__ = ["JobRun", "Outcome", "Settings", "Successor"]
 
 log = logging.getLogger("steadyflow.conductors")
 
@@ -89,6 +89,18 @@ class Settings:
 Action = Literal["complete", "reverted", "trash", "abandon", "hand-back", "drop"]
 
 
+class Successor(Protocol):
+    """Where a finished job's next claim goes: the conductor, when it has room for one."""
+
+    def wanted(self) -> bool:
+        """True while a job completing now should claim the next in the same step."""
+        ...
+
+    def take(self, claim: Claim, claimed_at: float) -> None:
+        """Run ``claim`` (or hand it back at once if the conductor stopped meanwhile)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     action: Action
@@ -100,11 +112,18 @@ class JobRun:
     :meth:`hand_back`, :meth:`drop` or :meth:`settle_now` it."""
 
     def __init__(
-        self, claim: Claim, settings: Settings, call: BoardCall[None], *, claimed_at: float
+        self,
+        claim: Claim,
+        settings: Settings,
+        call: BoardCall[None],
+        *,
+        claimed_at: float,
+        successor: Successor | None = None,
     ) -> None:
         self.claim = claim
         self._settings = settings
         self._call = call
+        self._successor = successor
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._lost: ClaimLostError | None = None
@@ -310,7 +329,7 @@ class JobRun:
             if action == "drop":
                 return Outcome.LOST
             if action in ("complete", "reverted"):
-                self._report(claim.complete)
+                self._complete()
                 if claim.revoke_reason is not None:
                     # Revoked after the last renewal: the board left the job claimable
                     # instead of DONE, and the next claim reverts its flow.
@@ -330,6 +349,31 @@ class JobRun:
             # The board is unreachable: the claim runs out and another conductor takes it.
             log.exception("job %s: the board could not be told %s", claim.job_id, action)
             return Outcome.LOST
+
+    def _complete(self) -> None:
+        """Complete the job; when the conductor has room, claim its next job in the same step.
+
+        The next claim goes to the conductor even if this job's outcome turns
+        out to be a hand-back (a revoke found at completion): the two jobs are
+        unrelated. A completion retried after an outage may have claimed a job
+        whose answer was lost: like any claim whose answer was lost, it runs
+        out after its ttl and another conductor takes the job.
+        """
+        claim, successor = self.claim, self._successor
+        following: list[tuple[Claim, float]] = []
+
+        def complete() -> None:
+            if successor is None or not successor.wanted():
+                claim.complete()
+                return
+            claimed_at = time.monotonic()
+            taken = claim.complete_and_claim()
+            if taken is not None:
+                following.append((taken, claimed_at))
+
+        self._report(complete)
+        if following and successor is not None:
+            successor.take(*following[0])
 
     def _report(self, operation: Callable[[], None]) -> None:
         """Tell the board how the job ended, riding out a brief outage of its service.

@@ -142,6 +142,7 @@ class Conductor:
         self._changed = threading.Condition()
         self._counts = dict.fromkeys(Outcome, 0)
         self._claimed = 0
+        self._successor = _Successor(self._wants_successor, self._take_successor)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -289,14 +290,34 @@ class Conductor:
                 return
 
     def _start(self, claim: Claim, claimed_at: float) -> None:
-        job_run = JobRun(claim, self._settings, self.call, claimed_at=claimed_at)
+        job_run = JobRun(
+            claim, self._settings, self.call, claimed_at=claimed_at, successor=self._successor
+        )
         thread = threading.Thread(
             target=self._work, args=(job_run,), name=f"steadyflow-job-{claim.job_id}", daemon=True
         )
         with self._changed:
             self._claimed += 1
             self._runs[job_run] = thread
-        thread.start()
+            # Started under the lock: a stop's snapshot of the runs never sees this one
+            # registered but not yet alive (taken for finished, it would not be suspended).
+            thread.start()
+
+    def _wants_successor(self) -> bool:
+        with self._changed:
+            # The finishing run is still counted: its successor takes its place.
+            return not self._stopping.is_set() and len(self._runs) <= self.max_concurrent
+
+    def _take_successor(self, claim: Claim, claimed_at: float) -> None:
+        with self._changed:
+            if not self._stopping.is_set():
+                self._start(claim, claimed_at)
+                return
+        # Stopped between the ask and the answer: the job goes back at once.
+        try:
+            self.call(lambda: claim.abandon(0.0))
+        except Exception:
+            log.exception("conductor %s: handing back job %s failed", self.name, claim.job_id)
 
     def _work(self, job_run: JobRun) -> None:
         try:
@@ -363,6 +384,14 @@ class Conductor:
 
     def __repr__(self) -> str:
         return f"<Conductor {self.name!r} owner={self.owner!r} board={self.board.name!r}>"
+
+
+@dataclass(frozen=True, slots=True)
+class _Successor:
+    """The conductor as its runs see it when they complete (see ``JobRun._complete``)."""
+
+    wanted: Callable[[], bool]
+    take: Callable[[Claim, float], None]
 
 
 def _check_count(what: str, value: object) -> None:

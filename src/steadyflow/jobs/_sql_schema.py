@@ -18,7 +18,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 
@@ -56,10 +55,18 @@ JOBS = Table(
     Column("epoch", BigInteger, nullable=False),
     Column("not_before", Double, nullable=False),
     Column("revoke_reason", Text, nullable=True),
-    # Idempotent posts: one job per key and board, enforced by the database
-    # (NULL keys never collide), so racing posters cannot make two.
-    UniqueConstraint("board", "job_key", name=f"ux_{JOBS_TABLE}_key"),
 )
+
+KEY_INDEX = Index(
+    f"ux_{JOBS_TABLE}_key",
+    JOBS.c.board,
+    JOBS.c.job_key,
+    unique=True,
+    postgresql_where=JOBS.c.job_key.is_not(None),
+)
+"""Idempotent posts: one job per key and board, enforced by the database (NULL keys
+never collide), so racing posters cannot make two. On PostgreSQL it indexes keyed
+jobs only (migration j0002); on MariaDB it is the full unique index of j0001."""
 
 CLAIM_INDEX = Index(
     f"ix_{JOBS_TABLE}_claim", JOBS.c.board, JOBS.c.state, JOBS.c.priority.desc(), JOBS.c.seq

@@ -16,11 +16,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     insert,
     literal_column,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -96,7 +99,9 @@ class BoardStatements:
             posted = (
                 postgresql.insert(JOBS)
                 .values(values)
-                .on_conflict_do_nothing(index_elements=["board", "job_key"])
+                .on_conflict_do_nothing(
+                    index_elements=["board", "job_key"], index_where=_c.job_key.is_not(None)
+                )
                 .returning(*JOBS.c)
                 .cte("posted")
             )
@@ -111,6 +116,33 @@ class BoardStatements:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
+        if family is Family.POSTGRESQL:
+            # The best ready job and the best lapsed claim, each read from the claim
+            # index in its order and stopping at the first row (an OR of the two states
+            # reads every live job, and finished ones too when the planner prefers the
+            # key index, then sorts); then the better of the two. Each is locked in a
+            # CTE of its own (PostgreSQL locks no rows in a UNION); the loser's row
+            # stays locked only until this statement commits.
+            def first(name: str, *where: ColumnElement[bool]) -> Any:
+                found = (
+                    select(_c.seq, _c.priority)
+                    .where(mine, *where)
+                    .order_by(*best)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                    .cte(name)
+                )
+                return select(found.c.seq, found.c.priority)
+
+            candidates = union_all(
+                first("ready", ready),
+                first("lapsed", lapsed, _c.owner != _p("owner")),
+            ).subquery("candidates")
+            pick = (
+                select(candidates.c.seq)
+                .order_by(candidates.c.priority.desc(), candidates.c.seq)
+                .limit(1)
+            )
         take = update(JOBS).values(
             state=_CLAIMED,
             owner=_p("owner"),
@@ -164,6 +196,29 @@ class BoardStatements:
                     done.c.revoke_reason,
                     case((done.c.state == _UNCLAIMED, func.pg_notify(_p("channel"), ""))),
                 )
+            )
+        self.finish_claim: Statement | None = None
+        if family is Family.POSTGRESQL:
+            # One statement: complete a claim, then claim the next job for the same owner
+            # only when the completion matched (every data-modifying CTE runs, so the claim
+            # is guarded on the completion's row). Both see one snapshot: the job just
+            # completed is still CLAIMED there and never taken again by this statement.
+            ended = finish.returning(_c.state, _c.revoke_reason).cte("ended")
+            following = (
+                take.where(
+                    _c.seq == pick.scalar_subquery(),
+                    exists(select(ended.c.state)),
+                )
+                .returning(*JOBS.c)
+                .cte("following")
+            )
+            self.finish_claim = self._render(
+                select(
+                    ended.c.state.label("ended_state"),
+                    ended.c.revoke_reason.label("ended_revoke_reason"),
+                    case((ended.c.state == _UNCLAIMED, func.pg_notify(_p("channel"), ""))),
+                    *following.c,
+                ).select_from(ended.outerjoin(following, true()))
             )
         self.trash = self._render(
             update(JOBS)

@@ -216,7 +216,17 @@ class Claim:
         revoke_reason: set (by :meth:`renew`) once someone asked to revoke the job.
     """
 
-    __slots__ = ("_board", "_spent", "epoch", "expires_at", "job", "owner", "revoke_reason", "ttl")
+    __slots__ = (
+        "_asked_ttl",
+        "_board",
+        "_spent",
+        "epoch",
+        "expires_at",
+        "job",
+        "owner",
+        "revoke_reason",
+        "ttl",
+    )
 
     def __init__(
         self, board: JobBoard, job: Job, owner: str, epoch: int, ttl: float, expires_at: float
@@ -229,6 +239,9 @@ class Claim:
         self.expires_at = expires_at
         self.revoke_reason: str | None = job.revoke_reason
         self._spent = False
+        # The ttl the claimer asked for; a board may grant a little more (etcd: whole
+        # seconds), and a claim that follows this one asks for the same again.
+        self._asked_ttl = ttl
 
     @property
     def job_id(self) -> str:
@@ -269,6 +282,33 @@ class Claim:
         if found is not None:
             self.revoke_reason = found
         self._spent = True
+
+    def complete_and_claim(self) -> Claim | None:
+        """:meth:`complete` this job, then claim the board's next one for the same owner and ttl.
+
+        A conductor that finishes a job and has room for another asks for it in
+        the same step: PostgreSQL, SQLite, Redis and the memory board do both in
+        one atomic operation (one round trip, one commit), so a busy conductor
+        pays for the completion alone; other boards complete, then claim. The
+        completion keeps every promise of :meth:`complete` (a revoke request
+        found is set on :attr:`revoke_reason` and left for the next claimer),
+        and the claim every promise of :meth:`JobBoard.claim` (never waiting).
+
+        Returns:
+            The claim of the next job, or None when nothing was claimable.
+
+        Raises:
+            ClaimLostError: this claim was taken over meanwhile: neither the job
+                nor the board was touched.
+        """
+        self._check_live()
+        found, following = self._board._finish_and_claim(self)
+        if found is not None:
+            self.revoke_reason = found
+        self._spent = True
+        if following is not None:
+            following._asked_ttl = self._asked_ttl
+        return following
 
     def abandon(self, delay: float = 0.0) -> None:
         """Hand the job back unclaimed, claimable again ``delay`` seconds from now.
@@ -422,8 +462,11 @@ class JobBoard(abc.ABC):
         deadline = None if wait is None else time.monotonic() + wait
         while True:
             claim = self._try_claim(owner, float(ttl))
-            if claim is not None or deadline is None:
+            if claim is not None:
+                claim._asked_ttl = float(ttl)
                 return claim
+            if deadline is None:
+                return None
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -572,6 +615,16 @@ class JobBoard(abc.ABC):
         (claimable at once, as :meth:`JobBoard.revoke` leaves a DONE job), in
         the same atomic step; the request's reason is returned then, else None.
         """
+
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        """Complete ``claim`` (as :meth:`_finish` with DONE), then try to claim for its owner.
+
+        Returns what ``_finish`` returned and the next claim. Backends that can
+        do both in one atomic step override this; the claim must happen only
+        when the completion did.
+        """
+        found = self._finish(claim, JobState.DONE, None)
+        return found, self._try_claim(claim.owner, claim._asked_ttl)
 
     @abc.abstractmethod
     def _abandon(self, claim: Claim, delay: float) -> None:

@@ -115,6 +115,10 @@ class MemoryBoard(JobBoard):
             self._bump()
             return None
 
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        with self._changed:  # reentrant: both steps under one hold of the lock
+            return super()._finish_and_claim(claim)
+
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._changed:
             job = self._current(claim)

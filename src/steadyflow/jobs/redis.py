@@ -113,7 +113,13 @@ _FIXED = ("name", "flow_id", "factory", "arguments", "store", "priority", "key")
 
 def _load_scripts() -> dict[str, str]:
     folder = resources.files("steadyflow.jobs").joinpath("redis_lua")
-    return {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in _SCRIPTS}
+    scripts = {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in _SCRIPTS}
+    # One script made of two: each step's logic lives in one file only.
+    combined = folder.joinpath("finish_claim.lua").read_text("utf-8")
+    for part in ("finish", "claim"):
+        combined = combined.replace(f"--@{part}\n", scripts[part], 1)
+    scripts["finish_claim"] = combined
+    return scripts
 
 
 class RedisBoard(JobBoard):
@@ -246,6 +252,27 @@ class RedisBoard(JobBoard):
         )
         self._check_current(claim, reply)
         return _text(reply[1]) or None
+
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        self._wakeup.note_attempt()
+        ended, following = self._run(
+            "finish_claim",
+            [
+                *(self._job_prefix + claim.job.id, self._claimed, self._ready),
+                *(self._ready, self._delayed, self._claimed),
+            ],
+            [
+                *(claim.job.id, str(claim.epoch), claim.owner, JobState.DONE.value, ""),
+                *(self.channel, self._job_prefix, claim.owner, _us(claim.ttl)),
+            ],
+        )
+        self._check_current(claim, ended)
+        found = _text(ended[1]) or None
+        if not following:
+            return found, None
+        job = self._job("?", following)
+        assert job.expires_at is not None
+        return found, Claim(self, job, claim.owner, job.epoch, claim.ttl, job.expires_at)
 
     def _abandon(self, claim: Claim, delay: float) -> None:
         reply = self._run(

@@ -433,6 +433,30 @@ class SQLBoard(JobBoard):
             return str(row["revoke_reason"])
         return None
 
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        if self._sql.finish_claim is None:
+            return super()._finish_and_claim(claim)
+        values = {
+            **self._current(claim),
+            "p_state": JobState.DONE.value,
+            "p_reason": None,
+            "p_board": self.name,
+            "p_ttl": claim.ttl,
+            "p_channel": self._channel,
+        }
+        with self._single() as connection:
+            row = self._first(connection, self._sql.finish_claim, **values)
+        if row is None:
+            raise self._lost(claim)
+        found = None
+        if row["ended_state"] == JobState.UNCLAIMED.value:
+            found = str(row["ended_revoke_reason"])
+        if row["seq"] is None:
+            return found, None
+        job = job_from_row(row)
+        assert job.expires_at is not None
+        return found, Claim(self, job, claim.owner, job.epoch, claim.ttl, job.expires_at)
+
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._transaction() as connection:
             done = self._run(

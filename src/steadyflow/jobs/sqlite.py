@@ -404,6 +404,26 @@ class SQLiteBoard(JobBoard):
             return str(row["revoke_reason"])
         return None
 
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        owner, ttl = claim.owner, claim.ttl
+        with self._writing() as db:
+            done = db.execute(
+                _FINISH, {**self._current(claim), "state": JobState.DONE.value, "reason": None}
+            ).fetchone()
+            row = None
+            if done is not None:
+                row = db.execute(
+                    _CLAIM, {"board": self.name, "owner": owner, "ttl": ttl}
+                ).fetchone()
+        if done is None:
+            raise self._lost(claim)
+        found = str(done["revoke_reason"]) if done["state"] == JobState.UNCLAIMED.value else None
+        if row is None:
+            return found, None
+        job = job_from_row(row)
+        assert job.expires_at is not None
+        return found, Claim(self, job, owner, job.epoch, ttl, job.expires_at)
+
     def _abandon(self, claim: Claim, delay: float) -> None:
         with self._writing() as db:
             done = db.execute(_ABANDON, {**self._current(claim), "delay": delay}).rowcount
