@@ -130,7 +130,14 @@ def test_the_lua_scripts_ship_inside_the_package() -> None:
 
     folder = resources.files("steadyflow.jobs").joinpath("redis_lua")
     shipped = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".lua"))
-    assert shipped == sorted(f"{name}.lua" for name in redis_board._SCRIPTS)
+    names = [*redis_board._SCRIPTS, *redis_board._COMPOSED]
+    assert shipped == sorted(f"{name}.lua" for name in names)
+    # A composed script holds its parts' sources, none of its markers
+    scripts = redis_board._load_scripts()
+    for name, parts in redis_board._COMPOSED.items():
+        assert "--@" not in scripts[name]
+        for part in parts:
+            assert scripts[part] in scripts[name]
 
 
 # -- clock and keys ---------------------------------------------------------------------------

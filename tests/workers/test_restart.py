@@ -7,11 +7,13 @@ too), so they restore it before they end, whatever happens.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +100,7 @@ def _held_delivery_is_timed_out(broker: str, topic: str, limit: float) -> float 
 
     The control half of the consumer-timeout test: it proves the timeout is
     really enforced while the worker's long task runs (RabbitMQ checks it
-    about once a minute, so values below that are not enforced sooner).
+    on each channel's tick, which the test lowers to a second as well).
     """
     from steadyflow.workers import _broker
 
@@ -126,36 +128,56 @@ def _held_delivery_is_timed_out(broker: str, topic: str, limit: float) -> float 
                 cleanup.default_channel.queue_delete(name)
 
 
+#: RabbitMQ's own values of the settings the consumer-timeout test lowers, put back after it
+#: whenever it finds its own lowered value left over (a run interrupted, or one beside another).
+_RABBIT_DEFAULTS = {"consumer_timeout": "1800000", "channel_tick_interval": "60000"}
+_LOWERED_MS = "1000"
+
+
+@contextlib.contextmanager
+def _rabbit_settings_lowered() -> Iterator[None]:
+    """RabbitMQ's consumer timeout and channel tick at 1 s, for channels opened meanwhile.
+
+    A channel checks its consumers' timeouts on its tick, once a minute by
+    default: lowering the tick too makes the timeout bite within seconds.
+    """
+    before = {
+        name: _ctl("eval", f"application:get_env(rabbit, {name}).").strip()
+        for name in _RABBIT_DEFAULTS
+    }
+    try:
+        for name in _RABBIT_DEFAULTS:
+            _ctl("eval", f"application:set_env(rabbit, {name}, {_LOWERED_MS}).")
+        yield
+    finally:
+        for name, found in before.items():
+            value = found.removeprefix("{ok,").removesuffix("}") if found != "undefined" else None
+            if value == _LOWERED_MS:
+                value = _RABBIT_DEFAULTS[name]
+            if value is None:
+                _ctl("eval", f"application:unset_env(rabbit, {name}).")
+            else:
+                _ctl("eval", f"application:set_env(rabbit, {name}, {value}).")
+
+
 def test_a_task_longer_than_the_consumer_timeout_completes_once(
     broker: str, topic: str, worker_procs: WorkerProcs, side_log: Path, rabbitmqctl: None
 ) -> None:
-    # Given RabbitMQ's consumer timeout lowered to 1 s (for channels opened from now on)
-    before = _ctl("eval", "application:get_env(rabbit, consumer_timeout).").strip()
-    _ctl("eval", "application:set_env(rabbit, consumer_timeout, 1000).")
-    try:
+    # Given RabbitMQ's consumer timeout lowered to 1 s, checked every second
+    with _rabbit_settings_lowered():
         worker_procs.start(heartbeat=0.5)
         engine = sf.load(
             sf.Linear("long", _tasks.slow),
-            store={"seconds": 80},
+            store={"seconds": 12},
             engine="workers",
             broker=broker,
             topic=topic,
         )
-        # When a task runs for 80 s on a worker, while a consumer holding a delivery unacked
+        # When a task runs for 12 s on a worker, while a consumer holding a delivery unacked
         # is cut off by the timeout (proving it is enforced)
         runner, outcome = _run_in_thread(engine)
-        killed_after = _held_delivery_is_timed_out(broker, topic, limit=78)
+        killed_after = _held_delivery_is_timed_out(broker, topic, limit=10)
         runner.join(timeout=60)
-    finally:
-        value = before.removeprefix("{ok,").removesuffix("}") if before != "undefined" else None
-        if value == "1000":
-            # What this very test sets: a run interrupted (or run beside another) left it.
-            # Put back RabbitMQ's default (30 min), never keep 1 s on a shared broker.
-            value = "1800000"
-        if value is None:
-            _ctl("eval", "application:unset_env(rabbit, consumer_timeout).")
-        else:
-            _ctl("eval", f"application:set_env(rabbit, consumer_timeout, {value}).")
     # Then the late-acking consumer was cut off, but the task completed, once: its request
     # was acked when it started, and heartbeats, not an unacked delivery, kept it alive
     assert killed_after is not None

@@ -86,6 +86,8 @@ __all__ = ["LAYOUT", "RedisBoard"]
 LAYOUT = "1"
 
 _SCRIPTS = ("post", "claim", "renew", "finish", "abandon", "revoke", "trash", "deadline")
+#: Scripts made of others (their sources spliced in where ``--@name`` lines stand).
+_COMPOSED = {"finish_claim": ("finish", "claim")}
 _MICROS = 1_000_000
 #: A rank is the post's sequence number in 16 digits, a colon, then the job id.
 _RANK_PREFIX = 17
@@ -114,11 +116,15 @@ _FIXED = ("name", "flow_id", "factory", "arguments", "store", "priority", "key")
 def _load_scripts() -> dict[str, str]:
     folder = resources.files("steadyflow.jobs").joinpath("redis_lua")
     scripts = {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in _SCRIPTS}
-    # One script made of two: each step's logic lives in one file only.
-    combined = folder.joinpath("finish_claim.lua").read_text("utf-8")
-    for part in ("finish", "claim"):
-        combined = combined.replace(f"--@{part}\n", scripts[part], 1)
-    scripts["finish_claim"] = combined
+    # Each step's logic lives in one file only, whatever script runs it.
+    for name, parts in _COMPOSED.items():
+        text = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        for part in parts:
+            marker = f"--@{part}\n"
+            if marker not in text:
+                raise RuntimeError(f"redis_lua/{name}.lua lacks its {marker.strip()} line")
+            text = text.replace(marker, scripts[part], 1)
+        scripts[name] = text
     return scripts
 
 
