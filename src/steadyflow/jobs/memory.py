@@ -7,6 +7,7 @@ wakes waiting claimers at once). Nothing survives the process.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,13 @@ class MemoryBoard(JobBoard):
         # Ids of the unclaimed and claimed jobs: claims and waits scan these only, so a
         # board that finished many jobs claims as fast as a new one.
         self._live: dict[str, None] = {}
+        # Unclaimed jobs by (-priority, posting order): a job's key never changes, so each
+        # is in the heap at most once (``_heaped``), left there when claimed or finished
+        # and dropped when it reaches the top so.
+        self._ready: list[tuple[int, int, str]] = []
+        self._heaped: set[str] = set()
+        # Ids of claimed jobs: the only ones whose claims can lapse.
+        self._held: dict[str, None] = {}
         self._order: dict[str, int] = {}
         self._by_key: dict[str, str] = {}
         self._changed = threading.Condition()
@@ -47,8 +55,8 @@ class MemoryBoard(JobBoard):
             if job.key is not None and job.key in self._by_key:
                 return self._jobs[self._by_key[job.key]]
             self._sequence += 1
-            self._keep(job)
             self._order[job.id] = self._sequence
+            self._keep(job)
             if job.key is not None:
                 self._by_key[job.key] = job.id
             self._bump()
@@ -72,8 +80,9 @@ class MemoryBoard(JobBoard):
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
         with self._changed:
             now = time.time()
-            best: Job | None = None
-            for job in self._live_jobs():
+            best = self._best_ready(now)
+            for job_id in self._held:
+                job = self._jobs[job_id]
                 if not _claimable(job, owner, now):
                     continue
                 if best is None or self._rank(job) < self._rank(best):
@@ -83,6 +92,23 @@ class MemoryBoard(JobBoard):
             taken = claimed(best, owner, now + ttl)
             self._keep(taken)
             return Claim(self, taken, owner, taken.epoch, ttl, now + ttl)
+
+    def _best_ready(self, now: float) -> Job | None:
+        """The best unclaimed job past its ``not_before``, left in the heap."""
+        held_back: list[tuple[int, int, str]] = []
+        best: Job | None = None
+        while self._ready:
+            job = self._jobs[self._ready[0][2]]
+            if job.state is not JobState.UNCLAIMED:
+                self._heaped.discard(heapq.heappop(self._ready)[2])
+            elif job.not_before > now:
+                held_back.append(heapq.heappop(self._ready))
+            else:
+                best = job
+                break
+        for entry in held_back:
+            heapq.heappush(self._ready, entry)
+        return best
 
     def _current(self, claim: Claim) -> Job:
         job = self._jobs.get(claim.job.id)
@@ -201,6 +227,13 @@ class MemoryBoard(JobBoard):
             self._live[job.id] = None
         else:
             self._live.pop(job.id, None)
+        if job.state is JobState.CLAIMED:
+            self._held[job.id] = None
+        else:
+            self._held.pop(job.id, None)
+        if job.state is JobState.UNCLAIMED and job.id not in self._heaped:
+            self._heaped.add(job.id)
+            heapq.heappush(self._ready, (-job.priority, self._order[job.id], job.id))
 
     def _live_jobs(self) -> Iterator[Job]:
         return (self._jobs[job_id] for job_id in self._live)
