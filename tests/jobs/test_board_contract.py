@@ -196,10 +196,12 @@ def test_a_claimed_job_is_not_claimed_again_while_its_claim_runs(board: JobBoard
     assert board.claim("a", TTL) is None
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["complete-then-claim", "complete-and-claim"])
 def test_one_owner_per_job_under_racing_claimers(
-    board: JobBoard, open_same_board: Callable[[], JobBoard]
+    board: JobBoard, open_same_board: Callable[[], JobBoard], fused: bool
 ) -> None:
-    # Given 200 jobs and eight claimers, each on its own connection
+    # Given 200 jobs and eight claimers, each on its own connection, each completing
+    # a job and then claiming the next, or doing both in one step
     jobs = {post(board, f"job-{i}").id for i in range(200)}
     boards = [open_same_board() for _ in range(8)]
     start = threading.Barrier(len(boards))
@@ -209,9 +211,14 @@ def test_one_owner_per_job_under_racing_claimers(
     def claimer(mine: JobBoard, owner: str) -> None:
         start.wait()
         try:
-            while (claim := mine.claim(owner, TTL)) is not None:
+            claim = mine.claim(owner, TTL)
+            while claim is not None:
                 taken[claim.job.id] += 1
-                claim.complete()
+                if fused:
+                    claim = claim.complete_and_claim()
+                else:
+                    claim.complete()
+                    claim = mine.claim(owner, TTL)
         except BaseException as exc:  # reported below: a thread's failure must fail the test
             errors.append(exc)
 
@@ -441,40 +448,6 @@ def test_complete_and_claim_keeps_a_revoke_request(
         again.epoch,
     )
     assert stored.revoke_reason == "undo it"
-
-
-def test_complete_and_claim_racing_claimers_take_each_job_once(
-    board: JobBoard, open_same_board: Callable[[], JobBoard]
-) -> None:
-    # Given 200 jobs and four claimers, each completing and claiming in one step
-    jobs = {post(board, f"job-{i}").id for i in range(200)}
-    boards = [open_same_board() for _ in range(4)]
-    start = threading.Barrier(len(boards))
-    taken: Counter[str] = Counter()
-    errors: list[BaseException] = []
-
-    def claimer(mine: JobBoard, owner: str) -> None:
-        start.wait()
-        try:
-            claim = mine.claim(owner, TTL)
-            while claim is not None:
-                taken[claim.job.id] += 1
-                claim = claim.complete_and_claim()
-        except BaseException as exc:  # reported below: a thread's failure must fail the test
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=claimer, args=(mine, f"owner-{i}")) for i, mine in enumerate(boards)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then every job was claimed exactly once, and all are done
-    assert errors == []
-    assert set(taken) == jobs
-    assert set(taken.values()) == {1}
-    assert {job.id for job in board.iter_jobs(JobState.DONE)} == jobs
 
 
 def test_trash_keeps_the_reason(board: JobBoard) -> None:
