@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import secrets
 import signal
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from steadyflow.conductors._board_thread import BoardThread
 from steadyflow.conductors._run import JobRun, Outcome, Settings
 from steadyflow.engine.engine import ENGINE_KINDS
-from steadyflow.jobs.base import JobBoard
+from steadyflow.jobs.base import JobBoard, check_seconds
 
 if TYPE_CHECKING:
     from steadyflow.engine.options import EngineKind
@@ -120,9 +119,9 @@ class Conductor:
             raise ValueError(f"a conductor name must be a non-empty string, not {name!r}")
         _check_count("max_concurrent", max_concurrent)
         _check_count("max_claims", max_claims)
-        _check_seconds("ttl", ttl, allow_zero=False)
-        _check_seconds("abandon_delay", abandon_delay, allow_zero=True)
-        _check_seconds("stop_timeout", stop_timeout, allow_zero=True)
+        check_seconds("ttl", ttl, allow_zero=False)
+        check_seconds("abandon_delay", abandon_delay, allow_zero=True)
+        check_seconds("stop_timeout", stop_timeout, allow_zero=True)
         if engine not in ENGINE_KINDS or engine == "asyncio":
             raise ValueError(f"a conductor runs flows with 'serial' or 'parallel', not {engine!r}")
         opened, self._owns_backend = resolve_backend(backend)
@@ -159,7 +158,7 @@ class Conductor:
             RuntimeError: this conductor is already running.
         """
         if idle_timeout is not None:
-            _check_seconds("idle_timeout", idle_timeout, allow_zero=True)
+            check_seconds("idle_timeout", idle_timeout, allow_zero=True)
         if self._running:
             raise RuntimeError(f"conductor {self.name!r} is already running")
         self._running = True
@@ -397,15 +396,3 @@ class _Successor:
 def _check_count(what: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive int, not {value!r}")
-
-
-def _check_seconds(what: str, value: object, *, allow_zero: bool) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{what} must be {kind} number of seconds, not {value!r}")

@@ -317,7 +317,7 @@ class Claim:
             ClaimLostError: the claim was taken over meanwhile.
             ValueError: ``delay`` is negative or not a number.
         """
-        _check_seconds("delay", delay, allow_zero=True)
+        check_seconds("delay", delay, allow_zero=True)
         self._check_live()
         self._board._abandon(self, float(delay))
         self._spent = True
@@ -456,9 +456,9 @@ class JobBoard(abc.ABC):
         self._check_open()
         if not isinstance(owner, str) or not owner:
             raise ValueError(f"a claim owner must be a non-empty string, not {owner!r}")
-        _check_seconds("ttl", ttl, allow_zero=False)
+        check_seconds("ttl", ttl, allow_zero=False)
         if wait is not None:
-            _check_seconds("wait", wait, allow_zero=True)
+            check_seconds("wait", wait, allow_zero=True)
         deadline = None if wait is None else time.monotonic() + wait
         while True:
             claim = self._try_claim(owner, float(ttl))
@@ -480,7 +480,7 @@ class JobBoard(abc.ABC):
         """
         self._check_open()
         if timeout is not None:
-            _check_seconds("timeout", timeout, allow_zero=True)
+            check_seconds("timeout", timeout, allow_zero=True)
         return self._wait_for_change(timeout)
 
     # -- operator actions ----------------------------------------------------------------
@@ -686,7 +686,8 @@ def claimed(job: Job, owner: str, expires_at: float) -> Job:
     )
 
 
-def _check_seconds(what: str, value: object, *, allow_zero: bool) -> None:
+def check_seconds(what: str, value: object, *, allow_zero: bool) -> None:
+    """Refuse a duration that is not a finite, non-negative (or positive) number of seconds."""
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
