@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from steadyflow.errors import (
     InvalidURLError,
-    PersistenceError,
     SchemaVersionError,
-    SteadyflowError,
 )
 from steadyflow.jobs._sqlrows import COLUMNS, JOBS_TABLE, job_from_row, job_to_row, revoked_state
 from steadyflow.jobs.base import (
@@ -32,13 +30,12 @@ from steadyflow.jobs.base import (
     finished,
     running,
 )
+from steadyflow.persistence._sqlite3 import Row, connect, translated, write_transaction
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["SCHEMA_STEPS", "SCHEMA_VERSION", "SQLiteBoard"]
-
-Row = dict[str, Any]
 
 VERSION_TABLE = "steadyflow_jobs_version"
 
@@ -141,10 +138,6 @@ _LOOK = (
 """What a waiting claimer looks at: unclaimed jobs it could take now, and lapsed claims."""
 
 
-def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
-    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
-
-
 class SQLiteBoard(JobBoard):
     """Jobs as rows of one SQLite table, shared by every process that opens the file.
 
@@ -234,21 +227,7 @@ class SQLiteBoard(JobBoard):
 
     def _connect(self) -> sqlite3.Connection:
         with self._translated():
-            db = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # transactions are begun explicitly
-                check_same_thread=False,  # used by one thread; closed when it ends, or by close()
-            )
-            try:
-                db.row_factory = _dict_row
-                db.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000)}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-            except BaseException:
-                db.close()
-                raise
-        return db
+            return connect(self.path, self._busy_timeout)
 
     @contextlib.contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -277,28 +256,14 @@ class SQLiteBoard(JobBoard):
             with self._lock:
                 self._idle.append(db)
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        """sqlite3 errors become steadyflow errors naming the file (never the values)."""
-        try:
-            yield
-        except SteadyflowError:
-            raise
-        except sqlite3.Error as exc:
-            raise PersistenceError(f"sqlite error on {self.path}: {exc}") from exc
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        return translated(self.path)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, the write lock taken before anything is read."""
-        with self._translated(), self._using() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:  # SQLite rolls back by itself on some errors
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        """One write transaction (``BEGIN IMMEDIATE``) on a pooled connection."""
+        with self._translated(), self._using() as db, write_transaction(db):
+            yield db
 
     def _read(self, sql: str, params: dict[str, Any]) -> list[Row]:
         with self._translated(), self._using() as db:

@@ -31,9 +31,9 @@ from steadyflow.errors import (
     NotFoundError,
     PersistenceError,
     SchemaVersionError,
-    SteadyflowError,
 )
 from steadyflow.persistence._fencing import locked_error, lost_error, stale_epoch_error
+from steadyflow.persistence._sqlite3 import Row, connect, translated, write_transaction
 from steadyflow.persistence.base import Backend, Lease
 
 if TYPE_CHECKING:
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from steadyflow.persistence.serializer import Serializer
 
 __all__ = ["SCHEMA_STEPS", "SCHEMA_VERSION", "SQLiteBackend"]
-
-Row = dict[str, Any]
 
 SCHEMA_STEPS: tuple[tuple[str, ...], ...] = (
     # 1: logbooks, flows and atoms (Alembic revision 0001).
@@ -152,10 +150,6 @@ _UPSERT_BOOK = (
 _FENCE = "SELECT 1 FROM steadyflow_leases WHERE flow_uuid = ? AND epoch = ? AND owner IS NOT NULL"
 
 
-def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
-    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
-
-
 def _filter_sql(where: FlowFilter) -> tuple[list[str], list[Any]]:
     """The WHERE conditions (ANDed) and parameters of a flow filter."""
     from steadyflow.persistence.query import LIKE_ESCAPE
@@ -242,23 +236,10 @@ class SQLiteBackend(Backend):
 
     def _connect(self) -> sqlite3.Connection:
         with self._translated():
-            db = sqlite3.connect(
-                self._where,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # transactions are begun explicitly
-                check_same_thread=False,  # self._mutex serializes the threads instead
+            # self._mutex serializes the threads that share the connection.
+            return connect(
+                self._where, self._busy_timeout, wal=self.path is not None, foreign_keys=True
             )
-            try:
-                db.row_factory = _dict_row
-                db.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000)}")
-                if self.path is not None:
-                    db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-                db.execute("PRAGMA foreign_keys = ON")
-            except BaseException:
-                db.close()
-                raise
-        return db
 
     @contextlib.contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -336,28 +317,14 @@ class SQLiteBackend(Backend):
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        """sqlite3 errors become steadyflow errors naming the file (never the values)."""
-        try:
-            yield
-        except SteadyflowError:
-            raise
-        except sqlite3.Error as exc:
-            raise PersistenceError(f"sqlite error on {self._where}: {exc}") from exc
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        return translated(self._where)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, with the write lock taken before anything is read."""
-        with self._using() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:  # SQLite rolls back by itself on some errors
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._using() as db, write_transaction(db):
+            yield db
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
