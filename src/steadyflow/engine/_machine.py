@@ -33,6 +33,7 @@ from steadyflow.engine._plan import Plan
 from steadyflow.engine._recovery import REVERT_ALL, Recovery
 from steadyflow.engine._retrying import RetryHandler
 from steadyflow.engine._revoking import obey_revoke
+from steadyflow.engine._run_events import RunEvents
 from steadyflow.errors import (
     EngineStateError,
     FailureGroup,
@@ -61,7 +62,7 @@ _NEEDS_REVERT = frozenset({_A.SUCCESS, _A.FAILURE, _A.REVERTING, _A.RUNNING})
 _REVOKE_REVERTS = _NEEDS_REVERT | {_A.REVERT_FAILURE}
 
 
-class Machine:
+class Machine(RunEvents):
     """One run (or resumed run) of a plan over a storage, through an executor."""
 
     def __init__(
@@ -635,75 +636,3 @@ class Machine:
         raise EngineStateError(
             f"flow {self.plan.flow_name!r} cannot make progress; unfinished atoms: {stuck}"
         )
-
-    # -- events ---------------------------------------------------------------------------------
-
-    def _set_flow(self, state: FlowState) -> None:
-        old = self.storage.set_flow_state(state)
-        if self.notifier.active and old is not state:
-            self.events.append(
-                (Event.FLOW_STATE, {**self._base_details(), "state": state, "old_state": old})
-            )
-
-    def _base_details(self) -> dict[str, Any]:
-        return {
-            "flow_name": self.plan.flow_name,
-            "flow_id": self.storage.flow_id,
-            "timestamp": time.time(),
-        }
-
-    def _atom_event(self, index: int, state: AtomState, old: AtomState, **extra: Any) -> None:
-        node = self.nodes[index]
-        details = self._base_details()
-        attempt = max(1, self.storage.attempts[index])
-        details.update(
-            atom_name=node.name,
-            atom_kind="retry" if node.is_retry else "task",
-            state=state,
-            old_state=old,
-            attempt=attempt,
-            idempotency_key=f"{details['flow_id']}:{node.name}:{attempt}",
-            **extra,
-        )
-        self.events.append((Event.ATOM_STATE, details))
-
-    def element_event(
-        self, index: int, element: int, attempt: int, state: AtomState, old: str, **extra: Any
-    ) -> None:
-        """Queue a map element's transition (callers check ``notifier.active`` first)."""
-        name = self.nodes[index].name
-        details = self._base_details()
-        attempt = max(1, attempt)
-        details.update(
-            atom_name=name,
-            atom_kind="task",
-            element=element,
-            state=state,
-            old_state=AtomState(old),
-            attempt=attempt,
-            idempotency_key=f"{details['flow_id']}:{name}[{element}]:{attempt}",
-            **extra,
-        )
-        self.events.append((Event.ELEMENT_STATE, details))
-
-    def _elapsed(self, index: int) -> float:
-        started = self.started[index]
-        return time.perf_counter() - started if started else 0.0
-
-    def _progress(self, index: int, fraction: float) -> None:
-        if threading.get_ident() == self.thread:
-            self.storage.update_meta(index, progress=fraction)
-        else:
-            # Storage belongs to the engine's thread: it records this in its next round.
-            self.progress_inbox.append((index, fraction))
-        if self.notifier.active:
-            details = self._base_details()
-            details.update(atom_name=self.nodes[index].name, progress=fraction)
-            self.notifier.notify(Event.ATOM_PROGRESS, details)
-
-    def _emit(self) -> None:
-        if not self.events:
-            return
-        events, self.events = self.events, []
-        for event, details in events:
-            self.notifier.notify(event, details)

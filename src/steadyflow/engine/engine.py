@@ -35,6 +35,7 @@ from steadyflow.engine._compiler import compile_flow
 from steadyflow.engine._executor import Executor, InlineExecutor
 from steadyflow.engine._machine import Machine
 from steadyflow.engine._plan import Plan
+from steadyflow.engine._remote import REMOTE_KINDS, RemoteOptions
 from steadyflow.engine._storage import Storage
 from steadyflow.errors import EngineStateError, InvalidAtomError, LeaseLostError
 from steadyflow.flow.base import Flow
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["ENGINE_KINDS", "Engine", "Statistics"]
 
 ENGINE_KINDS = ("serial", "parallel", "asyncio", "workers", "celery", "dask")
-
-_REMOTE_KINDS = ("workers", "celery", "dask")
 
 
 class Statistics(NamedTuple):
@@ -82,17 +81,6 @@ def _check_flow_id(flow_id: object) -> str:
     from steadyflow.engine._persist import check_flow_id
 
     return check_flow_id(flow_id)
-
-
-def _check_remote_options(engine: str, celery_app: Any, client: Any) -> None:
-    if engine == "celery" and celery_app is None:
-        raise ValueError('engine="celery" needs celery_app= (the celery.Celery app of the fleet)')
-    if engine != "celery" and celery_app is not None:
-        raise ValueError(f'celery_app= is an option of engine="celery", not {engine!r}')
-    if engine == "dask" and client is None:
-        raise ValueError('engine="dask" needs client= (a distributed.Client or scheduler address)')
-    if engine != "dask" and client is not None:
-        raise ValueError(f'client= is an option of engine="dask", not {engine!r}')
 
 
 class Engine:
@@ -185,11 +173,8 @@ class Engine:
             )
         if engine not in ENGINE_KINDS:
             raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_KINDS)}")
-        if engine == "workers" and (broker is None or topic is None):
-            raise ValueError('engine="workers" needs broker= (a URL) and topic=')
-        if engine != "workers" and (broker is not None or topic is not None):
-            raise ValueError(f'broker= and topic= are options of engine="workers", not {engine!r}')
-        _check_remote_options(engine, celery_app, client)
+        self._remote = RemoteOptions(broker, topic, celery_app, client)
+        self._remote.check(engine)
         if store is not None and not isinstance(store, Mapping):
             raise TypeError(f"store must be a mapping of names to values, not {store!r}")
         self.flow = flow
@@ -200,10 +185,6 @@ class Engine:
         self._max_workers = max_workers
         self._futures_executor = executor
         self._max_concurrency = max_concurrency
-        self._broker = broker
-        self._topic = topic
-        self._celery_app = celery_app
-        self._client = client
         if revert not in ("flow", "scope"):
             raise ValueError(f"revert must be 'flow' or 'scope', not {revert!r}")
         self._revert = revert
@@ -352,7 +333,7 @@ class Engine:
         from steadyflow.engine._asyncio import AsyncioExecutor
 
         executor: Executor
-        if self.kind in _REMOTE_KINDS:
+        if self.kind in REMOTE_KINDS:
             executor = self._new_executor()  # waits for replies on a thread, off the loop
         else:
             executor = AsyncioExecutor(
@@ -650,7 +631,7 @@ class Engine:
             record.release()
 
     def _new_executor(self) -> Executor:
-        if self.kind in _REMOTE_KINDS:
+        if self.kind in REMOTE_KINDS:
             return self._workers_executor()
         # run_iter() of an asyncio engine: threads, with async tasks on a private loop.
         if self.kind in ("parallel", "asyncio"):
@@ -662,20 +643,7 @@ class Engine:
     def _workers_executor(self) -> Executor:
         record = self._record
         epoch = None if record is None else (lambda: record.epoch)
-        capacity = self._max_concurrency or 64
-        if self.kind == "celery":
-            from steadyflow.celery.executor import CeleryExecutor
-
-            return CeleryExecutor(self._celery_app, capacity=capacity, epoch=epoch)
-        if self.kind == "dask":
-            from steadyflow.dask.executor import DaskExecutor
-
-            return DaskExecutor(self._client, capacity=capacity, epoch=epoch)
-        from steadyflow.workers.executor import WorkersExecutor
-
-        assert self._broker is not None
-        assert self._topic is not None
-        return WorkersExecutor(self._broker, self._topic, capacity=capacity, epoch=epoch)
+        return self._remote.executor(self.kind, capacity=self._max_concurrency or 64, epoch=epoch)
 
     def _enter(self, state: EngineState) -> None:
         if state is not self._state:
