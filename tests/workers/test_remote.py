@@ -243,7 +243,7 @@ def test_bad_messages_are_rejected_and_the_worker_carries_on(
 
 
 def test_revoke_ends_a_wait_for_workers_at_once(
-    broker: str, topic: str, thread_worker: Any, side_log: Path
+    broker: str, topic: str, thread_worker: Any, side_log: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a run waiting for a 5 s task on a worker
     thread_worker()
@@ -266,6 +266,8 @@ def test_revoke_ends_a_wait_for_workers_at_once(
     assert time.monotonic() - began < 2.5
     assert len(errors) == 1
     assert isinstance(errors[0], sf.FlowRevokedError)
+    # And the wake-up that ended the wait was taken for one, not for a bad message
+    assert not [r for r in caplog.records if "rejected" in r.getMessage()], caplog.text
 
 
 def test_workers_announce_themselves_and_their_capacity(

@@ -52,6 +52,8 @@ PRESUMED_DEAD_AFTER = 2.5
 """Heartbeat intervals of silence after which a worker running a request is presumed dead."""
 
 _WAKE_BODY = b"wake"
+#: How kombu hands the wake-up back: a body published as bytes arrives decoded as text.
+_WAKE_BODIES = (_WAKE_BODY, _WAKE_BODY.decode())
 """What :meth:`WorkersExecutor.wake` sends to its own reply queue to end a wait."""
 
 
@@ -376,7 +378,7 @@ class WorkersExecutor(ThreadedExecutor):
 
     def _receive(self, message: Any) -> None:
         raw = message.body
-        if raw == _WAKE_BODY:
+        if raw in _WAKE_BODIES:
             return
         try:
             decoded = protocol.decode(raw, self._limit)
