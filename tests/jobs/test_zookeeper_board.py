@@ -166,3 +166,22 @@ def test_a_claim_node_vanishing_between_a_claim_and_the_wait_is_not_missed(
         assert heir is not None
         assert heir.job.id == job.id
         heir.complete()
+
+
+def test_posts_interleaved_from_two_boards_are_claimed_in_post_order(url: str, name: str) -> None:
+    # Each board guesses the clock's version from its own last post: the other's posts
+    # prove the guesses wrong, and the order must hold all the same.
+    with (
+        ZooKeeperBoard.from_url(url, name=name) as first,
+        ZooKeeperBoard.from_url(url, name=name) as second,
+    ):
+        posted = [
+            (first if i % 3 else second).post(f"job-{i}", factory=_restart.FACTORY).id
+            for i in range(12)
+        ]
+        claimed = []
+        for _ in posted:
+            claim = first.claim("c", 30)
+            assert claim is not None
+            claimed.append(claim.job.id)
+        assert claimed == posted

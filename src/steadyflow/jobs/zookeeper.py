@@ -8,7 +8,8 @@ Layout under the board's root (``<url path>/<quoted board name>``)::
     held/<rank>      one entry per CLAIMED job (so expired claims are found without a scan)
     claims/<id>      the claim: an ephemeral node of the claimer's session
     revokes/<id>     a revoke request (kept apart so it never moves the job's version)
-    clock            touched to read the service's clock (its mtime)
+    clock            written by every post: its version orders posts (the rank's middle)
+    now              written to read the service's clock (its mtime)
 
 Every change of hands is one multi-op transaction guarded by the job node's
 version: claiming creates the claim node, moves the rank from ready/ to held/
@@ -19,7 +20,7 @@ at: a takeover rewrote the job, so a zombie's transaction fails whole.
 
 Clocks: a claim runs out ``ttl`` seconds after its claim node's mtime (set by
 ZooKeeper when claimed or renewed); an abandon delay counts from the job node's
-mtime. Whether a claim ran out is judged against the mtime of ``clock`` just
+mtime. Whether a claim ran out is judged against the mtime of ``now`` just
 written, so only ZooKeeper's clock is used, never the caller's.
 
 Sessions: one ZooKeeper session per board object. Claim nodes are ephemeral,
@@ -40,11 +41,15 @@ is set again only when needed, never after each event: a claim's own read of
 board that posts and claims without waiting pays no watch traffic.
 
 Requests (each one round trip on the session's connection): a post is one
-read (the clock's version, for the rank) and one transaction; a claim reads
-``ready/`` and ``held/`` in one pipelined round trip, then the first
-candidate's job node (not even that for a job this board object wrote last,
-guarded by the transaction's version check), then commits one transaction;
-complete, abandon and trash are one transaction each.
+transaction, which writes ``clock`` on condition that its version is the one
+this board saw last (after its own previous post); when another poster moved
+it meanwhile, the transaction fails whole and the post reads the version
+first (and does so for its next few posts too, so that several busy posters
+do not keep guessing wrong). A claim reads ``ready/`` and ``held/`` in one
+pipelined round trip, then the first candidate's job node (not even that for
+a job this board object wrote last, guarded by the transaction's version
+check), then commits one transaction; complete, abandon and trash are one
+transaction each.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 #: Priorities are encoded in node names: they must fit in a signed 63-bit range.
 _PRIORITY_LIMIT = 1 << 62
+#: Posts that read the clock's version first after a guess of it was wrong.
+_GUESS_PAUSE = 8
 #: Unclaimed jobs a board object remembers as it wrote them (see ``_known``).
 _KNOWN_LIMIT = 1024
 
@@ -145,6 +152,9 @@ class ZooKeeperBoard(JobBoard):
         #: written, the record). A claim of one skips reading it; the transaction's
         #: version check is what decides, and a stale entry only costs a re-read.
         self._known: dict[str, tuple[_Stat, dict[str, Any]]] = {}
+        #: The clock node's version after this board's last post (the next post's guess).
+        self._sequence: int | None = None
+        self._guess_after = 0
         self._client = kazoo.client.KazooClient(
             hosts=hosts,
             timeout=session_timeout,
@@ -160,6 +170,7 @@ class ZooKeeperBoard(JobBoard):
             for part in ("jobs", "keys", "ready", "held", "claims", "revokes"):
                 self._client.ensure_path(f"{self.root}/{part}")
             self._client.ensure_path(f"{self.root}/clock")
+            self._client.ensure_path(f"{self.root}/now")
             for part in ("ready", "claims"):
                 self._arm(part)
         except Exception:
@@ -205,9 +216,10 @@ class ZooKeeperBoard(JobBoard):
         with self._changed:
             if state == self._states.LOST:
                 self._sessions_lost += 1
-                # The session ended with its watches: the next claim or wait sets them.
-                for part in self._events:
-                    self._events[part] += 1
+            # The session ended with its watches, or a watch set while the connection was
+            # down may never have reached the service: the next claim or wait sets them.
+            for part in self._events:
+                self._events[part] += 1
             self._version += 1
             self._changed.notify_all()
 
@@ -272,8 +284,8 @@ class ZooKeeperBoard(JobBoard):
         return results
 
     def _now(self) -> float:
-        """The service's clock: the mtime of the clock node, written now."""
-        stat = self._call(self._client.set, f"{self.root}/clock", b"")
+        """The service's clock: the mtime of the ``now`` node, written now."""
+        stat = self._call(self._client.set, f"{self.root}/now", b"")
         return float(stat.mtime) / 1000.0
 
     # -- posting -----------------------------------------------------------------------------
@@ -299,21 +311,35 @@ class ZooKeeperBoard(JobBoard):
         Returns when ZooKeeper stored it (its clock), or None when the key was taken.
         """
         # The clock node's version orders posts: the rank sorts by priority, then by it.
-        sequence = self._call(self._client.exists, f"{self.root}/clock").version
+        guess = self._sequence if self._guess_after == 0 else None
+        self._guess_after = max(0, self._guess_after - 1)
+        if guess is None:
+            sequence = self._call(self._client.exists, f"{self.root}/clock").version
+        else:
+            sequence = guess
         rank = f"{_PRIORITY_LIMIT - job.priority:020d}-{sequence:012d}-{job.id}"
         record = {**job.to_dict(), "rank": rank, "delay": 0.0}
 
         def build(txn: Any) -> None:
-            txn.set_data(f"{self.root}/clock", b"")
+            # A guess is checked by the write itself: another version fails it whole.
+            txn.set_data(f"{self.root}/clock", b"", -1 if guess is None else guess)
             txn.create(self._path("jobs", job.id), _encode(record))
             txn.create(self._path("ready", rank), job.id.encode())
             if job.key is not None:
                 txn.create(self._path("keys", _quote_key(job.key)), job.id.encode())
 
-        results = self._commit(build)
-        if results is None:
+        transaction = self._client.transaction()
+        build(transaction)
+        results: list[Any] = self._call(transaction.commit)
+        if isinstance(results[0], self._errors.BadVersionError):
+            # Another post moved the clock since this board's last one: read it from now on
+            # (for a few posts), and post this job again.
+            self._sequence, self._guess_after = None, _GUESS_PAUSE
+            return self._post_once(job)
+        if any(isinstance(result, Exception) for result in results):
             return None
         written = _stat(results[0])  # the clock's stat: same transaction, same time
+        self._sequence = written.version
         self._remember(job.id, _Stat(0, 0, 0, written.mtime, written.mtime), record)
         return written.mtime
 
