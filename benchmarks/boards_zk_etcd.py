@@ -14,9 +14,11 @@ Needs ZooKeeper on 127.0.0.1:2181 and etcd on 127.0.0.1:2379 (``sh .ci/services.
   the next one) and consumes it.
 * **plain writes/s**: the same client library writing one key, one write at a time,
   just before the loop: what the service and this machine allow at that moment (a
-  steadyflow cycle costs 3 writes and 3 reads on ZooKeeper, 4 writes and 2 reads
-  on etcd, the lease grant being one of the writes). The machine is shared: read
-  each board beside its floor and beside TaskFlow's row, measured right after it.
+  steadyflow cycle costs 3 writes on either service, plus on ZooKeeper one round
+  trip reading ready/ and held/ together (and the job node, for a job another board
+  object posted), and on etcd one read with a lease keep-alive beside it). The
+  machine is shared: read each board beside its floor and beside TaskFlow's row,
+  measured right after it.
 * **post-to-claim latency**: a claimer in another process waits on the board
   (steadyflow: ``claim(wait=...)``; TaskFlow: ``board.wait()`` then claiming the
   first unclaimed job); the parent posts one job at a time and the claimer

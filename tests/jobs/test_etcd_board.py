@@ -3,13 +3,14 @@ whole seconds, and URL parsing. The board contract runs in test_board_contract.p
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from steadyflow.errors import InvalidURLError
-from steadyflow.jobs import open_board
+from steadyflow.jobs import ClaimLostError, open_board
 from steadyflow.jobs.etcd import LEASE_SWEEP, EtcdBoard
 
 from . import _coordination, _restart
@@ -79,3 +80,51 @@ def test_an_etcd_restart_loses_no_job_and_completes_none_twice(url: str, name: s
 def test_a_complete_tried_again_after_a_lost_answer_succeeds(url: str, name: str) -> None:
     with open_board(url, name=name) as board:
         _restart.a_retried_hand_over_is_recognised(board, "_txn")
+
+
+def test_a_lease_freed_by_a_completed_claim_serves_the_next_claim_for_its_whole_ttl(
+    url: str, name: str
+) -> None:
+    with EtcdBoard.from_url(url, name=name) as board, EtcdBoard.from_url(url, name=name) as other:
+        board.post("first", factory=_restart.FACTORY)
+        second = board.post("second", factory=_restart.FACTORY)
+        first_claim = board.claim("a", 2)
+        assert first_claim is not None
+        first_lease = board._leases[(first_claim.job.id, first_claim.epoch)][0]
+        first_claim.complete()
+        # When the next claim comes 1.5 s into the freed lease's 2 s
+        time.sleep(1.5)
+        claim = board.claim("a", 2)
+        assert claim is not None
+        assert claim.job.id == second.id
+        # Then it is on that very lease (no new grant), kept alive for a whole ttl again:
+        # 3 s after the lease was granted, past its first expiry, the claim still holds
+        assert board._leases[(claim.job.id, claim.epoch)][0] == first_lease
+        time.sleep(1.5)
+        assert other.claim("b", 2) is None
+        claim.renew()
+        claim.complete()
+
+
+def test_renewing_one_claim_keeps_no_other_claim_of_its_owner_alive(url: str, name: str) -> None:
+    with EtcdBoard.from_url(url, name=name) as board, EtcdBoard.from_url(url, name=name) as other:
+        board.post("kept", factory=_restart.FACTORY)
+        board.post("left", factory=_restart.FACTORY)
+        kept, left = board.claim("a", 1), board.claim("a", 1)
+        assert kept is not None
+        assert left is not None
+        # When the owner renews one of its two claims, and not the other, past the ttl
+        deadline = time.monotonic() + 1 + LEASE_SWEEP + 1.0
+        while time.monotonic() < deadline:
+            kept.renew()
+            time.sleep(0.3)
+        # Then the other one ran out: another owner takes its job
+        heir = other.claim("b", 30)
+        assert heir is not None
+        assert heir.job.id == left.job.id
+        # And the lost claim's refusal (which revokes its lease) leaves the renewed one be
+        with pytest.raises(ClaimLostError):
+            left.renew()
+        kept.renew()
+        kept.complete()
+        heir.complete()

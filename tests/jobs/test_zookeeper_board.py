@@ -134,3 +134,54 @@ def test_a_lost_session_loses_its_claims_at_once(url: str, name: str) -> None:
 def test_a_complete_tried_again_after_a_lost_answer_succeeds(url: str, name: str) -> None:
     with open_board(url, name=name) as board:
         _restart.a_retried_hand_over_is_recognised(board, "_commit")
+
+
+def test_a_claim_node_vanishing_between_a_claim_and_the_wait_is_not_missed(
+    url: str, name: str
+) -> None:
+    from kazoo.client import KazooClient
+
+    with (
+        ZooKeeperBoard.from_url(url, name=name) as holder,
+        ZooKeeperBoard.from_url(url, name=name) as waiter,
+    ):
+        # Given a job held by another session, seen by a claimer that found nothing
+        job = holder.post("job", factory=_restart.FACTORY)
+        held = holder.claim("a", 30)
+        assert held is not None
+        assert waiter.claim("w", 30) is None
+        # When the holder's session ends (its claim node goes) before the claimer waits
+        session_id, password = holder._client.client_id
+        killer = KazooClient(hosts=holder.hosts, client_id=(session_id, password))
+        killer.start(timeout=10)
+        killer.stop()
+        killer.close()
+        deadline = time.monotonic() + 10
+        while holder.sessions_lost == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert holder.sessions_lost == 1
+        # Then the wait returns at once (not at the claim's expiry), and the job is there
+        assert waiter.wait(timeout=20) is True
+        heir = waiter.claim("w", 30)
+        assert heir is not None
+        assert heir.job.id == job.id
+        heir.complete()
+
+
+def test_posts_interleaved_from_two_boards_are_claimed_in_post_order(url: str, name: str) -> None:
+    # Each board guesses the clock's version from its own last post: the other's posts
+    # prove the guesses wrong, and the order must hold all the same.
+    with (
+        ZooKeeperBoard.from_url(url, name=name) as first,
+        ZooKeeperBoard.from_url(url, name=name) as second,
+    ):
+        posted = [
+            (first if i % 3 else second).post(f"job-{i}", factory=_restart.FACTORY).id
+            for i in range(12)
+        ]
+        claimed = []
+        for _ in posted:
+            claim = first.claim("c", 30)
+            assert claim is not None
+            claimed.append(claim.job.id)
+        assert claimed == posted

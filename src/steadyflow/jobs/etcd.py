@@ -33,6 +33,23 @@ upper bound, and a conductor renewing every ttl/3 stays well inside the lower
 one. ``expires_at`` and ``not_before`` shown on jobs are the claimer's estimates,
 and ``created_at`` the poster's clock (etcd tells no time); nothing is decided on them.
 
+Leases: each live claim has a lease of its own (renewing one claim never
+keeps another alive, and revoking a lost claim's lease touches no other
+claim), but a lease outlives its claim: once a claim is completed, abandoned
+or trashed, its lease holds no key and goes to a pool of free leases of that
+ttl. The next claim takes one from the pool and keeps it alive first (a
+keep-alive restores the lease's full ttl, so the claim still lasts the whole
+granted ttl from then), instead of granting a new one: a keep-alive is answered
+by etcd's leader without a write to its log, a grant is a logged write. The
+keep-alive (or grant, when the pool is empty) runs on a thread of the board
+beside the claim's read of the open jobs, so it adds no round trip; a lease
+prepared for a claim that finds nothing goes back to the pool. A free lease
+nobody takes runs out by itself.
+
+Requests: a post is one transaction; a claim is one read transaction beside
+one lease keep-alive, then one transaction; complete, abandon and trash are
+one transaction each (abandon with a delay also grants the hold's lease).
+
 Wake-ups: one watch on the board's prefix (a streamed ``/v3/watch``) wakes
 waiting claimers on every change, including etcd deleting an expired claim or
 hold key.
@@ -48,6 +65,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -71,6 +89,8 @@ REQUEST_TIMEOUT = 10.0
 #: etcd checks for expired leases this often (lessor's sweep, not configurable in 3.4).
 LEASE_SWEEP = 0.5
 _PRIORITY_LIMIT = 1 << 62
+#: Free leases kept per ttl (more are left to run out by themselves).
+_POOL_LIMIT = 64
 
 
 def _import_etcd3gw() -> tuple[Any, Any]:
@@ -106,11 +126,21 @@ class EtcdBoard(JobBoard):
         self.address = f"{host}:{port}"
         self.prefix = f"{prefix.rstrip('/')}/{quote(name, safe='')}/"
         self._client = client_class(host=host, port=port, timeout=timeout, api_path="/v3/")
+        # Leases are prepared on a thread of their own, with a client (a session) of its own.
+        self._lease_client = client_class(host=host, port=port, timeout=timeout, api_path="/v3/")
+        for client in (self._client, self._lease_client):
+            # etcd is reached directly at the given address: no proxy or .netrc lookup in
+            # the environment on every request (half of requests' own cost per request).
+            client.session.trust_env = False
+        self._lease_thread: ThreadPoolExecutor | None = None
+        #: Granted ttl → leases that hold no key (their claim ended), newest last.
+        self._free: dict[int, list[int]] = {}
+        self._free_lock = threading.Lock()
         self._changed = threading.Condition()
         self._version = 0
         self._local = threading.local()
-        #: (job id, epoch) → the claim's lease id and the job record it wrote.
-        self._leases: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+        #: (job id, epoch) → the claim's lease id, the job record it wrote, the lease's ttl.
+        self._leases: dict[tuple[str, int], tuple[int, dict[str, Any], int]] = {}
         self._call("/maintenance/status", {})
         self._watcher = _Watcher(self._client.base_url + "/v3/watch", self.prefix, self._bump)
 
@@ -129,9 +159,10 @@ class EtcdBoard(JobBoard):
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, path: str, payload: dict[str, Any], client: Any = None) -> dict[str, Any]:
+        client = client or self._client
         try:
-            reply: dict[str, Any] = self._client.post(self._client.get_url(path), json=payload)
+            reply: dict[str, Any] = client.post(client.get_url(path), json=payload)
         except (self._errors.ConnectionFailedError, self._errors.ConnectionTimeoutError) as exc:
             raise BackendUnavailableError(f"etcd at {self.address}: {exc}") from exc
         except self._errors.Etcd3Exception as exc:
@@ -161,6 +192,37 @@ class EtcdBoard(JobBoard):
         """A new lease of ``seconds`` rounded up to whole seconds: (id, ttl granted)."""
         reply = self._call("/lease/grant", {"TTL": max(1, math.ceil(seconds)), "ID": 0})
         return int(reply["ID"]), int(reply["TTL"])
+
+    def _prepare_lease(self, ttl: float) -> Future[tuple[int, int]]:
+        """A lease for a claim of ``ttl``, made ready on the lease thread: (id, ttl granted)."""
+        if self._lease_thread is None:
+            self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="etcd-board-lease")
+        return self._lease_thread.submit(self._fresh_lease, max(1, math.ceil(ttl)))
+
+    def _fresh_lease(self, seconds: int) -> tuple[int, int]:
+        """A free lease kept alive just now (its whole ttl ahead), else a new one."""
+        while True:
+            with self._free_lock:
+                free = self._free.get(seconds)
+                lease = free.pop() if free else None
+            if lease is None:
+                break
+            try:
+                reply = self._call("/lease/keepalive", {"ID": lease}, self._lease_client)
+            except BackendUnavailableError:
+                continue  # e.g. etcd forgot it across a restart: try another, or grant one
+            granted = int(reply.get("result", {}).get("TTL", 0))
+            if granted > 0:
+                return lease, granted
+        reply = self._call("/lease/grant", {"TTL": seconds, "ID": 0}, self._lease_client)
+        return int(reply["ID"]), int(reply["TTL"])
+
+    def _release_lease(self, lease: tuple[int, int]) -> None:
+        """Put a lease that holds no key back in the pool of its ttl."""
+        with self._free_lock:
+            free = self._free.setdefault(lease[1], [])
+            if len(free) < _POOL_LIMIT:
+                free.append(lease[0])
 
     def _revoke_lease(self, lease: int) -> None:
         with contextlib.suppress(BackendUnavailableError):  # it runs out on its own anyway
@@ -234,6 +296,39 @@ class EtcdBoard(JobBoard):
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
         # A change that lands while this scan runs must still wake the wait after it.
         self._local.seen = self._version
+        # The claim's lease is made ready beside the read (no round trip of its own).
+        preparing = self._prepare_lease(ttl)
+        lease: tuple[int, int] | None = None
+        asked = False  # once its result is asked for, the lease is this call's to dispose of
+        try:
+            for entry, record in self._candidates(owner):
+                if lease is None:
+                    asked = True
+                    lease = preparing.result()
+                try:
+                    claim = self._take(owner, entry, record, lease)
+                except BaseException:
+                    # The take may have been applied with its answer lost: its claim key
+                    # must not live on with the lease; revoking it deletes that key.
+                    self._revoke_lease(lease[0])
+                    lease = None
+                    raise
+                if claim is not None:
+                    lease = None
+                    return claim
+            return None
+        finally:
+            if lease is not None:
+                self._release_lease(lease)  # the takes failed whole: no key is on it
+            elif not asked:
+                preparing.add_done_callback(self._release_unused)
+
+    def _release_unused(self, preparing: Future[tuple[int, int]]) -> None:
+        if not preparing.cancelled() and preparing.exception() is None:
+            self._release_lease(preparing.result())
+
+    def _candidates(self, owner: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """The claimable open jobs, best first: (open entry, job record)."""
         # One read of the open jobs, the claims and the holds, at one revision.
         scan = self._call(
             "/kv/txn",
@@ -255,22 +350,11 @@ class EtcdBoard(JobBoard):
             (_unb64(kv["key"]).rsplit("/", 2)[1], int(kv["create_revision"]), index)
             for index, kv in enumerate(opened)
         )
-        lease: tuple[int, int] | None = None
-        try:
-            for _, _, index in candidates:
-                entry = opened[index]
-                record = json.loads(_unb64(entry["value"]))
-                if record["id"] in busy or not _claimable(record, owner):
-                    continue
-                lease = lease or self._grant(ttl)
-                claim = self._take(owner, entry, record, lease)
-                if claim is not None:
-                    lease = None
-                    return claim
-            return None
-        finally:
-            if lease is not None:
-                self._revoke_lease(lease[0])
+        for _, _, index in candidates:
+            entry = opened[index]
+            record = json.loads(_unb64(entry["value"]))
+            if record["id"] not in busy and _claimable(record, owner):
+                yield entry, record
 
     def _take(
         self, owner: str, entry: dict[str, Any], record: dict[str, Any], lease: tuple[int, int]
@@ -301,7 +385,7 @@ class EtcdBoard(JobBoard):
             return None
         epoch = int(reply["header"]["revision"])
         # While the claim lasts only its own transactions rewrite the job: keep the record.
-        self._leases[(job_id, epoch)] = (lease[0], taken)
+        self._leases[(job_id, epoch)] = (lease[0], taken, lease[1])
         revoke = reply["responses"][3]["response_range"].get("kvs", [])
         if revoke:
             taken = {**taken, "revoke_reason": _unb64(revoke[0]["value"])}
@@ -310,14 +394,14 @@ class EtcdBoard(JobBoard):
 
     # -- a claim's life ----------------------------------------------------------------------
 
-    def _lease_of(self, claim: Claim) -> tuple[int, dict[str, Any]]:
+    def _lease_of(self, claim: Claim) -> tuple[int, dict[str, Any], int]:
         try:
             return self._leases[(claim.job.id, claim.epoch)]
         except KeyError:
             raise lost(claim, "this board object did not make the claim") from None
 
     def _renew(self, claim: Claim) -> tuple[float, str | None]:
-        lease, _ = self._lease_of(claim)
+        lease, _, _ = self._lease_of(claim)
         reply = self._call("/lease/keepalive", {"ID": lease})
         left = int(reply.get("result", {}).get("TTL", 0))
         expires_at = time.time() + left
@@ -382,7 +466,7 @@ class EtcdBoard(JobBoard):
         False a failed transaction returns False (the claim is kept) instead of
         raising ClaimLostError.
         """
-        lease, record = self._lease_of(claim)
+        lease, record, granted = self._lease_of(claim)
         job_id = claim.job.id
         updated = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, **changes}
         success = [
@@ -407,8 +491,9 @@ class EtcdBoard(JobBoard):
             return False
         if reply is None and self._already_handed_over(job_id, claim.epoch, changes):
             reply = {}
-        # A finished claim's lease holds no key any more and runs out by itself.
         self._forget(claim, lease if reply is None else None)
+        if reply is not None:
+            self._release_lease((lease, granted))  # it holds no key any more: reused
         if reply is None:
             if hold is not None:
                 self._revoke_lease(hold[0])
@@ -509,7 +594,10 @@ class EtcdBoard(JobBoard):
 
     def _close(self) -> None:
         self._watcher.stop()
+        if self._lease_thread is not None:
+            self._lease_thread.shutdown(wait=False, cancel_futures=True)
         self._client.session.close()
+        self._lease_client.session.close()
 
     def destroy(self) -> None:
         """Delete the whole board (every job, key, claim and hold) from etcd."""
@@ -534,6 +622,7 @@ class _Watcher:
         self._prefix = prefix
         self._on_change = on_change
         self._session = requests.Session()
+        self._session.trust_env = False  # etcd at the given address, not through a proxy
         self._stopped = threading.Event()
         self._revision: int | None = None
         self._thread = threading.Thread(target=self._run, name="etcd-board-watch", daemon=True)

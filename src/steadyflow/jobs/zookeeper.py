@@ -8,7 +8,8 @@ Layout under the board's root (``<url path>/<quoted board name>``)::
     held/<rank>      one entry per CLAIMED job (so expired claims are found without a scan)
     claims/<id>      the claim: an ephemeral node of the claimer's session
     revokes/<id>     a revoke request (kept apart so it never moves the job's version)
-    clock            touched to read the service's clock (its mtime)
+    clock            written by every post: its version orders posts (the rank's middle)
+    now              written to read the service's clock (its mtime)
 
 Every change of hands is one multi-op transaction guarded by the job node's
 version: claiming creates the claim node, moves the rank from ready/ to held/
@@ -19,7 +20,7 @@ at: a takeover rewrote the job, so a zombie's transaction fails whole.
 
 Clocks: a claim runs out ``ttl`` seconds after its claim node's mtime (set by
 ZooKeeper when claimed or renewed); an abandon delay counts from the job node's
-mtime. Whether a claim ran out is judged against the mtime of ``clock`` just
+mtime. Whether a claim ran out is judged against the mtime of ``now`` just
 written, so only ZooKeeper's clock is used, never the caller's.
 
 Sessions: one ZooKeeper session per board object. Claim nodes are ephemeral,
@@ -33,11 +34,27 @@ claims are gone: ZooKeeper deleted them, and renewing raises ClaimLostError.
 
 Wake-ups: watches on ``ready/`` and ``claims/`` wake waiting claimers when a
 job is posted or handed back, or a claim node vanishes; a waiter also wakes at
-the earliest claim expiry or abandon delay it saw.
+the earliest claim expiry or abandon delay it saw. A watch is one-shot, and it
+is set again only when needed, never after each event: a claim's own read of
+``ready/`` sets that watch, and a wait sets whichever watch has fired since
+(checking that no claim node the claim saw vanished before it was set), so a
+board that posts and claims without waiting pays no watch traffic.
+
+Requests (each one round trip on the session's connection): a post is one
+transaction, which writes ``clock`` on condition that its version is the one
+this board saw last (after its own previous post); when another poster moved
+it meanwhile, the transaction fails whole and the post reads the version
+first (and does so for its next few posts too, so that several busy posters
+do not keep guessing wrong). A claim reads ``ready/`` and ``held/`` in one
+pipelined round trip, then the first candidate's job node (not even that for
+a job this board object wrote last, guarded by the transaction's version
+check), then commits one transaction; complete, abandon and trash are one
+transaction each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -66,6 +83,10 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 #: Priorities are encoded in node names: they must fit in a signed 63-bit range.
 _PRIORITY_LIMIT = 1 << 62
+#: Posts that read the clock's version first after a guess of it was wrong.
+_GUESS_PAUSE = 8
+#: Unclaimed jobs a board object remembers as it wrote them (see ``_known``).
+_KNOWN_LIMIT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +144,17 @@ class ZooKeeperBoard(JobBoard):
         #: how many sessions were lost before it: a claim dies with its session).
         self._held: dict[tuple[str, int], tuple[int, dict[str, Any], int]] = {}
         self._local = threading.local()
-        self._held_ranks: list[str] = []
-        self._watches_armed = False
+        #: Watch events seen per watched child list, and the count when its watch was
+        #: last set: a watch is set while the two are equal (it fires once).
+        self._events = {"ready": 0, "claims": 0}
+        self._armed: dict[str, int | None] = {"ready": None, "claims": None}
+        #: Unclaimed jobs this board object wrote last: job id → (the job node's stat as
+        #: written, the record). A claim of one skips reading it; the transaction's
+        #: version check is what decides, and a stale entry only costs a re-read.
+        self._known: dict[str, tuple[_Stat, dict[str, Any]]] = {}
+        #: The clock node's version after this board's last post (the next post's guess).
+        self._sequence: int | None = None
+        self._guess_after = 0
         self._client = kazoo.client.KazooClient(
             hosts=hosts,
             timeout=session_timeout,
@@ -140,8 +170,9 @@ class ZooKeeperBoard(JobBoard):
             for part in ("jobs", "keys", "ready", "held", "claims", "revokes"):
                 self._client.ensure_path(f"{self.root}/{part}")
             self._client.ensure_path(f"{self.root}/clock")
-            self._arm_watches()
-            self._client.ChildrenWatch(f"{self.root}/held", self._on_held)
+            self._client.ensure_path(f"{self.root}/now")
+            for part in ("ready", "claims"):
+                self._arm(part)
         except Exception:
             self._client.stop()
             self._client.close()
@@ -182,30 +213,41 @@ class ZooKeeperBoard(JobBoard):
             self._suspended.set()
             return
         self._suspended.clear()
-        if state == self._states.LOST:
-            self._sessions_lost += 1
-            self._watches_armed = False
-        elif not self._watches_armed and not self._closed:
-            self._arm_watches()  # the session ended with its watches: set them again
-        self._bump()
+        with self._changed:
+            if state == self._states.LOST:
+                self._sessions_lost += 1
+            # The session ended with its watches, or a watch set while the connection was
+            # down may never have reached the service: the next claim or wait sets them.
+            for part in self._events:
+                self._events[part] += 1
+            self._version += 1
+            self._changed.notify_all()
 
-    def _arm_watches(self) -> None:
-        self._watches_armed = True
-        for part in ("ready", "claims"):
-            self._client.get_children_async(f"{self.root}/{part}", watch=self._on_event)
+    def _arm(self, part: str, vanished: set[str] | None = None) -> None:
+        """Set the watch on ``part``'s children, without waiting for the answer.
+
+        With ``vanished``, the answer wakes waiters when one of those job ids has
+        no claim node any more (it vanished before the watch was set).
+        """
+        with self._changed:
+            self._armed[part] = self._events[part]
+        found = self._client.get_children_async(f"{self.root}/{part}", watch=self._on_event)
+        if vanished:
+            found.rawlink(lambda result: self._check_vanished(result, vanished))
+
+    def _check_vanished(self, result: Any, seen: set[str]) -> None:
+        if result.successful() and not seen.issubset(result.value):
+            self._bump()
 
     def _on_event(self, event: Any) -> None:
-        # Wake waiters first, then set the one-shot watch again (asynchronously: this
-        # runs on kazoo's event thread). Unlike kazoo's ChildrenWatch recipe, nobody
-        # waits for the children list to be read again before waking up.
-        self._bump()
-        if event.path and not self._closed:
-            self._client.get_children_async(event.path, watch=self._on_event)
-
-    def _on_held(self, children: list[str]) -> None:
-        # Claimers look for expired claims among these: a watch keeps the list, so
-        # the common claim (of a ready job) costs no read of held/.
-        self._held_ranks = list(children)
+        # Wake waiters; the one-shot watch is not set again here: the next claim's read
+        # of ready/, or the next wait, sets it (a busy board pays no watch traffic).
+        part = event.path.rsplit("/", 1)[-1] if event.path else ""
+        with self._changed:
+            if part in self._events:
+                self._events[part] += 1
+            self._version += 1
+            self._changed.notify_all()
 
     def _bump(self) -> None:
         with self._changed:
@@ -242,8 +284,8 @@ class ZooKeeperBoard(JobBoard):
         return results
 
     def _now(self) -> float:
-        """The service's clock: the mtime of the clock node, written now."""
-        stat = self._call(self._client.set, f"{self.root}/clock", b"")
+        """The service's clock: the mtime of the ``now`` node, written now."""
+        stat = self._call(self._client.set, f"{self.root}/now", b"")
         return float(stat.mtime) / 1000.0
 
     # -- posting -----------------------------------------------------------------------------
@@ -269,19 +311,44 @@ class ZooKeeperBoard(JobBoard):
         Returns when ZooKeeper stored it (its clock), or None when the key was taken.
         """
         # The clock node's version orders posts: the rank sorts by priority, then by it.
-        sequence = self._call(self._client.exists, f"{self.root}/clock").version
+        guess = self._sequence if self._guess_after == 0 else None
+        self._guess_after = max(0, self._guess_after - 1)
+        if guess is None:
+            sequence = self._call(self._client.exists, f"{self.root}/clock").version
+        else:
+            sequence = guess
         rank = f"{_PRIORITY_LIMIT - job.priority:020d}-{sequence:012d}-{job.id}"
         record = {**job.to_dict(), "rank": rank, "delay": 0.0}
 
         def build(txn: Any) -> None:
-            txn.set_data(f"{self.root}/clock", b"")
+            # A guess is checked by the write itself: another version fails it whole.
+            txn.set_data(f"{self.root}/clock", b"", -1 if guess is None else guess)
             txn.create(self._path("jobs", job.id), _encode(record))
             txn.create(self._path("ready", rank), job.id.encode())
             if job.key is not None:
                 txn.create(self._path("keys", _quote_key(job.key)), job.id.encode())
 
-        results = self._commit(build)
-        return None if results is None else _stat(results[0]).mtime
+        transaction = self._client.transaction()
+        build(transaction)
+        results: list[Any] = self._call(transaction.commit)
+        if isinstance(results[0], self._errors.BadVersionError):
+            # Another post moved the clock since this board's last one: read it from now on
+            # (for a few posts), and post this job again.
+            self._sequence, self._guess_after = None, _GUESS_PAUSE
+            return self._post_once(job)
+        if any(isinstance(result, Exception) for result in results):
+            return None
+        written = _stat(results[0])  # the clock's stat: same transaction, same time
+        self._sequence = written.version
+        self._remember(job.id, _Stat(0, 0, 0, written.mtime, written.mtime), record)
+        return written.mtime
+
+    def _remember(self, job_id: str, stat: _Stat, record: dict[str, Any]) -> None:
+        """Keep the unclaimed job as this board wrote it (bounded; oldest dropped first)."""
+        if len(self._known) >= _KNOWN_LIMIT:
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # other threads
+                self._known.pop(next(iter(self._known)))
+        self._known[job_id] = (stat, record)
 
     def _job_by_key(self, key: str) -> Job | None:
         found = self._read("keys", _quote_key(key))
@@ -335,15 +402,19 @@ class ZooKeeperBoard(JobBoard):
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
         # A change that lands while this scan runs must still wake the wait after it.
         self._local.seen = self._version
-        ready = self._call(self._client.get_children, f"{self.root}/ready")
-        held = list(self._held_ranks)
+        # Jobs whose claim node this scan saw (or raced for): the wait after it checks
+        # that none vanished before it set its watch on claims/.
+        busy: set[str] = set()
+        self._local.busy = busy
+        ready, held = self._children()
         candidates = sorted([(rank, True) for rank in ready] + [(rank, False) for rank in held])
         now: float | None = None
         soonest: float | None = None
         for rank, is_ready in candidates:
             job_id = rank.rsplit("-", 1)[1]
+            known = self._known.pop(job_id, None) if is_ready else None
             try:
-                record, stat = self._load(job_id)
+                record, stat = self._load(job_id) if known is None else (known[1], known[0])
             except JobNotFoundError:
                 continue
             claim_node = None if is_ready else self._read("claims", job_id)
@@ -353,15 +424,43 @@ class ZooKeeperBoard(JobBoard):
                 if due > now:
                     if due != float("inf"):
                         soonest = due if soonest is None else min(soonest, due)
+                    if claim_node is not None:
+                        busy.add(job_id)
                     continue
             if not is_ready and record.get("owner") == owner:
                 continue  # never re-claim what this owner let lapse: it may still be at it
             claim = self._take(owner, ttl, rank, record, stat, claim_node)
+            if claim is None and known is not None:
+                # Written by this board, but changed since: read it as it is, once.
+                try:
+                    record, stat = self._load(job_id)
+                except JobNotFoundError:
+                    continue
+                if self._due(record, stat, None, True) is None:
+                    claim = self._take(owner, ttl, rank, record, stat, None)
             if claim is not None:
                 return claim
+            busy.add(job_id)
         with self._changed:
             self._deadline = None if soonest is None else time.monotonic() + (soonest - (now or 0))
         return None
+
+    def _children(self) -> tuple[list[str], list[str]]:
+        """The ranks in ready/ and in held/, read in one pipelined round trip.
+
+        The read of ready/ sets its watch (a post or hand-back after it wakes the
+        wait that follows); held/ is read without one.
+        """
+        with self._changed:
+            events = self._events["ready"]
+        reads = (
+            self._client.get_children_async(f"{self.root}/ready", watch=self._on_event),
+            self._client.get_children_async(f"{self.root}/held"),
+        )
+        ready, held = (self._call(read.get) for read in reads)
+        with self._changed:
+            self._armed["ready"] = events
+        return list(ready), list(held)
 
     @staticmethod
     def _due(
@@ -525,6 +624,8 @@ class ZooKeeperBoard(JobBoard):
         if results is None and not final:
             return False
         self._held.pop((job_id, claim.epoch), None)
+        if results is not None and requeue:
+            self._remember(job_id, _stat(results[-1]), updated)
         if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
             raise lost(claim, "the job changed hands, or the claimer's session ended")
         return True
@@ -541,6 +642,7 @@ class ZooKeeperBoard(JobBoard):
     # -- revoking ----------------------------------------------------------------------------
 
     def _revoke(self, job_id: str, reason: str) -> Job:
+        self._known.pop(job_id, None)
         while True:
             record, stat = self._load(job_id)
             if record["state"] == JobState.TRASHED.value:
@@ -583,6 +685,7 @@ class ZooKeeperBoard(JobBoard):
     # -- an operator's trash -----------------------------------------------------------------
 
     def _trash_job(self, job_id: str, reason: str) -> Job:
+        self._known.pop(job_id, None)
         while True:
             record, stat = self._load(job_id)
             state = JobState(record["state"])
@@ -633,10 +736,22 @@ class ZooKeeperBoard(JobBoard):
     # -- waiting and closing -----------------------------------------------------------------
 
     def _wait_for_change(self, timeout: float | None) -> bool:
+        seen = getattr(self._local, "seen", None)
+        busy: set[str] = getattr(self._local, "busy", set())
+        self._local.seen = None
+        self._local.busy = set()
         with self._changed:
-            seen = getattr(self._local, "seen", None)
-            self._local.seen = None
+            unarmed = [part for part, at in self._armed.items() if at != self._events[part]]
+        for part in unarmed:
+            # Fired since it was set: set it again now. A change between the scan this
+            # wait follows and now is caught as follows: on ready/ it fired the watch the
+            # scan set (so the version moved); on claims/ the answer is checked against
+            # the claim nodes the scan saw.
+            self._arm(part, vanished=busy if part == "claims" else None)
+        with self._changed:
             if seen is None:
+                if unarmed:
+                    return True  # no scan to compare with: a spurious wake-up, allowed
                 seen = self._version
             limit = timeout
             deadline = self._deadline
