@@ -109,13 +109,6 @@ class BoardStatements:
         else:
             self.post = self._render(insert(JOBS).values(values).returning(*JOBS.c))
 
-        pick = (
-            select(_c.seq)
-            .where(live, or_(ready, and_(lapsed, _c.owner != _p("owner"))))
-            .order_by(*best)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
         if family is Family.POSTGRESQL:
             # The best ready job and the best lapsed claim, each read from the claim
             # index in its order and stopping at the first row (an OR of the two states
@@ -158,7 +151,19 @@ class BoardStatements:
             self.claim = self._render(
                 take.where(_c.seq == pick.scalar_subquery()).returning(*JOBS.c)
             )
-        self.pick = self._render(pick)
+        # MariaDB: the best ready job and the best lapsed claim, each read in the claim
+        # index's order and stopping at its first row (an OR of the two states sorts
+        # every live job on each claim); the board takes the better of the two.
+        self.picks = tuple(
+            self._render(
+                select(_c.seq, _c.priority)
+                .where(mine, *where)
+                .order_by(*best)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            for where in ((ready,), (lapsed, _c.owner != _p("owner")))
+        )
         self.take = self._render(take.where(_c.seq == _p("seq")))
 
         current = and_(

@@ -374,9 +374,14 @@ class SQLBoard(JobBoard):
                 row = self._first(connection, self._sql.claim, **values)
         else:
             with self._transaction() as connection:
-                seq = self._run(connection, self._sql.pick, **values).scalar()
-                if seq is None:
+                found = [
+                    row
+                    for pick in self._sql.picks
+                    if (row := self._run(connection, pick, **values).first()) is not None
+                ]
+                if not found:
                     return None
+                seq = min(found, key=lambda row: (-row[1], row[0]))[0]
                 self._run(connection, self._sql.take, p_seq=seq, **values)
                 row = self._first(connection, self._sql.by_seq, p_seq=seq)
         if row is None:
