@@ -222,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _kept_sections(path: Path) -> str:
-    """The sections of RESULTS.md other scripts write (workers_bench.py, remote_bench.py)."""
+    """The sections of RESULTS.md written elsewhere (boards.py by hand, workers_bench.py,
+    remote_bench.py)."""
     old = path.read_text() if path.exists() else ""
     kept = ""
-    for name in ("workers", "remote-engines"):
+    for name in ("boards", "workers", "remote-engines"):
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
         if begin in old and end in old:
             kept += "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
