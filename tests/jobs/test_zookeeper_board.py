@@ -91,7 +91,6 @@ def test_a_zookeeper_restart_loses_no_job_and_completes_none_twice(url: str, nam
 
 
 def test_a_lost_session_loses_its_claims_at_once(url: str, name: str) -> None:
-    from kazoo.client import KazooClient
 
     with (
         ZooKeeperBoard.from_url(url, name=name) as board,
@@ -102,15 +101,7 @@ def test_a_lost_session_loses_its_claims_at_once(url: str, name: str) -> None:
         assert claim is not None
         # When the board's session ends (another client closes it, as ZooKeeper would
         # after the session timeout)
-        session_id, password = board._client.client_id
-        killer = KazooClient(hosts=board.hosts, client_id=(session_id, password))
-        killer.start(timeout=10)
-        killer.stop()
-        killer.close()
-        deadline = time.monotonic() + 10
-        while board.sessions_lost == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert board.sessions_lost == 1
+        _end_session(board)
         # Then its claim is gone long before the ttl: another owner takes the job now
         heir = other.claim("b", 30, wait=5)
         assert heir is not None
@@ -139,7 +130,6 @@ def test_a_complete_tried_again_after_a_lost_answer_succeeds(url: str, name: str
 def test_a_claim_node_vanishing_between_a_claim_and_the_wait_is_not_missed(
     url: str, name: str
 ) -> None:
-    from kazoo.client import KazooClient
 
     with (
         ZooKeeperBoard.from_url(url, name=name) as holder,
@@ -151,15 +141,7 @@ def test_a_claim_node_vanishing_between_a_claim_and_the_wait_is_not_missed(
         assert held is not None
         assert waiter.claim("w", 30) is None
         # When the holder's session ends (its claim node goes) before the claimer waits
-        session_id, password = holder._client.client_id
-        killer = KazooClient(hosts=holder.hosts, client_id=(session_id, password))
-        killer.start(timeout=10)
-        killer.stop()
-        killer.close()
-        deadline = time.monotonic() + 10
-        while holder.sessions_lost == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert holder.sessions_lost == 1
+        _end_session(holder)
         # Then the wait returns at once (not at the claim's expiry), and the job is there
         assert waiter.wait(timeout=20) is True
         heir = waiter.claim("w", 30)
@@ -185,3 +167,18 @@ def test_posts_interleaved_from_two_boards_are_claimed_in_post_order(url: str, n
             assert claim is not None
             claimed.append(claim.job.id)
         assert claimed == posted
+
+
+def _end_session(board: ZooKeeperBoard) -> None:
+    """End ``board``'s session from another client, as ZooKeeper does after its timeout."""
+    from kazoo.client import KazooClient
+
+    session_id, password = board._client.client_id
+    killer = KazooClient(hosts=board.hosts, client_id=(session_id, password))
+    killer.start(timeout=10)
+    killer.stop()
+    killer.close()
+    deadline = time.monotonic() + 10
+    while board.sessions_lost == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert board.sessions_lost == 1
