@@ -65,11 +65,11 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
+from steadyflow.jobs._etcd_leases import LeasePool
 from steadyflow.jobs._urls import seconds_options
 from steadyflow.jobs.base import (
     Claim,
@@ -89,8 +89,6 @@ REQUEST_TIMEOUT = 10.0
 #: etcd checks for expired leases this often (lessor's sweep, not configurable in 3.4).
 LEASE_SWEEP = 0.5
 _PRIORITY_LIMIT = 1 << 62
-#: Free leases kept per ttl (more are left to run out by themselves).
-_POOL_LIMIT = 64
 
 
 def _import_etcd3gw() -> tuple[Any, Any]:
@@ -132,10 +130,8 @@ class EtcdBoard(JobBoard):
             # etcd is reached directly at the given address: no proxy or .netrc lookup in
             # the environment on every request (half of requests' own cost per request).
             client.session.trust_env = False
-        self._lease_thread: ThreadPoolExecutor | None = None
-        #: Granted ttl → leases that hold no key (their claim ended), newest last.
-        self._free: dict[int, list[int]] = {}
-        self._free_lock = threading.Lock()
+        lease_client = self._lease_client
+        self._pool = LeasePool(lambda path, payload: self._call(path, payload, lease_client))
         self._changed = threading.Condition()
         self._version = 0
         self._local = threading.local()
@@ -192,37 +188,6 @@ class EtcdBoard(JobBoard):
         """A new lease of ``seconds`` rounded up to whole seconds: (id, ttl granted)."""
         reply = self._call("/lease/grant", {"TTL": max(1, math.ceil(seconds)), "ID": 0})
         return int(reply["ID"]), int(reply["TTL"])
-
-    def _prepare_lease(self, ttl: float) -> Future[tuple[int, int]]:
-        """A lease for a claim of ``ttl``, made ready on the lease thread: (id, ttl granted)."""
-        if self._lease_thread is None:
-            self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="etcd-board-lease")
-        return self._lease_thread.submit(self._fresh_lease, max(1, math.ceil(ttl)))
-
-    def _fresh_lease(self, seconds: int) -> tuple[int, int]:
-        """A free lease kept alive just now (its whole ttl ahead), else a new one."""
-        while True:
-            with self._free_lock:
-                free = self._free.get(seconds)
-                lease = free.pop() if free else None
-            if lease is None:
-                break
-            try:
-                reply = self._call("/lease/keepalive", {"ID": lease}, self._lease_client)
-            except BackendUnavailableError:
-                continue  # e.g. etcd forgot it across a restart: try another, or grant one
-            granted = int(reply.get("result", {}).get("TTL", 0))
-            if granted > 0:
-                return lease, granted
-        reply = self._call("/lease/grant", {"TTL": seconds, "ID": 0}, self._lease_client)
-        return int(reply["ID"]), int(reply["TTL"])
-
-    def _release_lease(self, lease: tuple[int, int]) -> None:
-        """Put a lease that holds no key back in the pool of its ttl."""
-        with self._free_lock:
-            free = self._free.setdefault(lease[1], [])
-            if len(free) < _POOL_LIMIT:
-                free.append(lease[0])
 
     def _revoke_lease(self, lease: int) -> None:
         with contextlib.suppress(BackendUnavailableError):  # it runs out on its own anyway
@@ -297,7 +262,7 @@ class EtcdBoard(JobBoard):
         # A change that lands while this scan runs must still wake the wait after it.
         self._local.seen = self._version
         # The claim's lease is made ready beside the read (no round trip of its own).
-        preparing = self._prepare_lease(ttl)
+        preparing = self._pool.prepare(ttl)
         lease: tuple[int, int] | None = None
         asked = False  # once its result is asked for, the lease is this call's to dispose of
         try:
@@ -319,13 +284,9 @@ class EtcdBoard(JobBoard):
             return None
         finally:
             if lease is not None:
-                self._release_lease(lease)  # the takes failed whole: no key is on it
+                self._pool.release(lease)  # the takes failed whole: no key is on it
             elif not asked:
-                preparing.add_done_callback(self._release_unused)
-
-    def _release_unused(self, preparing: Future[tuple[int, int]]) -> None:
-        if not preparing.cancelled() and preparing.exception() is None:
-            self._release_lease(preparing.result())
+                preparing.add_done_callback(self._pool.release_unused)
 
     def _candidates(self, owner: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """The claimable open jobs, best first: (open entry, job record)."""
@@ -493,7 +454,7 @@ class EtcdBoard(JobBoard):
             reply = {}
         self._forget(claim, lease if reply is None else None)
         if reply is not None:
-            self._release_lease((lease, granted))  # it holds no key any more: reused
+            self._pool.release((lease, granted))  # it holds no key any more: reused
         if reply is None:
             if hold is not None:
                 self._revoke_lease(hold[0])
@@ -594,8 +555,7 @@ class EtcdBoard(JobBoard):
 
     def _close(self) -> None:
         self._watcher.stop()
-        if self._lease_thread is not None:
-            self._lease_thread.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
         self._client.session.close()
         self._lease_client.session.close()
 
