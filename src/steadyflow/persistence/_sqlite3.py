@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +45,7 @@ def connect(
         db.row_factory = _dict_row
         db.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
         if wal:
-            db.execute("PRAGMA journal_mode = WAL")
+            _enter_wal(db, busy_timeout)
         db.execute("PRAGMA synchronous = FULL")
         if foreign_keys:
             db.execute("PRAGMA foreign_keys = ON")
@@ -52,6 +53,25 @@ def connect(
         db.close()
         raise
     return db
+
+
+def _enter_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch a new file to WAL, waiting (up to ``busy_timeout``) for connections racing it.
+
+    Connections opening a new file at once each switch it to WAL, which needs
+    the file to themselves; SQLite answers "database is locked" at once rather
+    than calling the busy handler there (waiting could deadlock), so it is
+    tried again here. Once a file is in WAL the switch is a no-op.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager
