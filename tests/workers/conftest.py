@@ -103,11 +103,13 @@ class WorkerProcs:
         self.topic = topic
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, *, concurrency: int = 4, heartbeat: float = 0.5) -> subprocess.Popen[bytes]:
+    def start(
+        self, *, concurrency: int = 4, heartbeat: float = 0.5, prefetch: int = 1
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ, PYTHONPATH=str(TESTS_DIR))
         command = [
             sys.executable, "-m", "steadyflow.workers", "--broker", self.broker,
-            "--topic", self.topic, "--concurrency", str(concurrency),
+            "--topic", self.topic, "--concurrency", str(concurrency), "--prefetch", str(prefetch),
             "--heartbeat", str(heartbeat), "--log-level", "WARNING", TASKS_MODULE,
         ]  # fmt: skip
         proc = subprocess.Popen(command, env=env)

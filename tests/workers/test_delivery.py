@@ -102,6 +102,81 @@ def test_a_killed_worker_s_request_runs_again_elsewhere_under_the_same_key(
     assert str(engine.storage.fetch("slow")).startswith(f"{survivor}:")
 
 
+def _two_slow_engine(broker: str, topic: str, seconds: float) -> sf.Engine:
+    """Two slow tasks (the same code, so workers run both) that may run at once."""
+    flow = sf.Unordered(
+        "pair",
+        sf.task(_tasks.slow.fn, name="first", provides="first"),
+        sf.task(_tasks.slow.fn, name="second", provides="second"),
+    )
+    return sf.load(flow, store={"seconds": seconds}, engine="workers", broker=broker, topic=topic)
+
+
+def test_a_killed_worker_s_request_started_ahead_of_a_runner_runs_elsewhere(
+    broker: str, topic: str, worker_procs: WorkerProcs, side_log: Path
+) -> None:
+    # Given a worker with one runner running one task and the other started ahead (prefetch 1)
+    victim = worker_procs.start(concurrency=1, prefetch=1, heartbeat=HEARTBEAT)
+    engine = _two_slow_engine(broker, topic, 2.0)
+    runner, outcome = _in_thread(engine.run)
+    _wait_for(side_log, lambda lines: len(_starts(lines)) == 1)
+    time.sleep(0.3)  # the second request reached the worker meanwhile
+    # When a second worker comes up and the first is SIGKILLed mid-task
+    survivor = worker_procs.start(concurrency=2, heartbeat=HEARTBEAT)
+    os.kill(victim.pid, signal.SIGKILL)
+    runner.join(timeout=30)
+    # Then both tasks ran to their end on the survivor, each once, under their own keys
+    assert outcome == [None]
+    lines = _lines(side_log)
+    ends = [line for line in lines if line[0] == "end"]
+    assert sorted(int(line[2]) for line in ends) == [survivor.pid, survivor.pid]
+    assert len({line[1] for line in ends}) == 2
+    # And the task started ahead of the killed worker's runner never ran there
+    assert [int(line[2]) for line in _starts(lines)].count(victim.pid) == 1
+    for name in ("first", "second"):
+        assert str(engine.storage.fetch(name)).startswith(f"{survivor.pid}:")
+
+
+def test_sigterm_runs_a_request_started_ahead_of_a_runner_too(
+    broker: str, topic: str, worker_procs: WorkerProcs, side_log: Path
+) -> None:
+    # Given the only worker, one runner, running one task with the other started ahead
+    proc = worker_procs.start(concurrency=1, prefetch=1, heartbeat=HEARTBEAT)
+    engine = _two_slow_engine(broker, topic, 1.0)
+    runner, outcome = _in_thread(engine.run)
+    _wait_for(side_log, lambda lines: len(_starts(lines)) == 1)
+    time.sleep(0.3)
+    # When it is asked to stop (SIGTERM)
+    proc.terminate()
+    # Then it runs the started one too, both results reach the engine, and it exits cleanly
+    runner.join(timeout=30)
+    assert outcome == [None]
+    assert proc.wait(timeout=10) == 0
+    assert [line[0] for line in _lines(side_log)] == ["start", "end", "start", "end"]
+
+
+def test_sigterm_hands_back_a_request_it_did_not_start(
+    broker: str, topic: str, worker_procs: WorkerProcs, side_log: Path
+) -> None:
+    # Given a worker with one runner and nothing started ahead (prefetch 0), running one
+    # task while the other waits with it unacked
+    first = worker_procs.start(concurrency=1, prefetch=0, heartbeat=HEARTBEAT)
+    engine = _two_slow_engine(broker, topic, 1.0)
+    runner, outcome = _in_thread(engine.run)
+    _wait_for(side_log, lambda lines: len(_starts(lines)) == 1)
+    time.sleep(0.3)
+    # When it is asked to stop (SIGTERM) and another worker comes up
+    first.terminate()
+    second = worker_procs.start(concurrency=1, heartbeat=HEARTBEAT)
+    # Then the first finishes its task and exits; the broker gave the other to the second
+    runner.join(timeout=30)
+    assert outcome == [None]
+    assert first.wait(timeout=10) == 0
+    ends = [int(line[2]) for line in _lines(side_log) if line[0] == "end"]
+    assert sorted(ends) == sorted([first.pid, second.pid])
+    assert len(_starts(_lines(side_log))) == 2
+
+
 def test_a_late_reply_from_a_worker_presumed_dead_is_ignored(
     broker: str,
     topic: str,

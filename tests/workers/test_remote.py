@@ -296,3 +296,19 @@ def test_workers_announce_themselves_and_their_capacity(
         assert worker.name not in executor.workers
     finally:
         executor.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("prefetch", -1, "prefetch must be >= 0, not -1"),
+        ("max_concurrency", 0, "max_concurrency must be >= 1, not 0"),
+        ("heartbeat", 0, "heartbeat must be a positive number of seconds, not 0"),
+    ],
+)
+def test_a_worker_refuses_a_bad_setting_naming_it(option: str, value: Any, problem: str) -> None:
+    from steadyflow.workers import Worker
+
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(ValueError, match=problem):
+        Worker("amqp://guest:guest@127.0.0.1:5672//", "t", [_tasks.noop], **options)

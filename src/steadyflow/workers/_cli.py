@@ -24,6 +24,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=int, default=4, help="requests run at once (default 4)"
     )
     parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=1,
+        help="requests started ahead of a free runner, so the next starts at once (default 1)",
+    )
+    parser.add_argument(
         "--heartbeat", type=float, default=1.0, help="seconds between heartbeats (default 1)"
     )
     parser.add_argument("--name", default=None, help="the worker's name (default host.pid.random)")
@@ -68,6 +74,7 @@ def handler(args: argparse.Namespace) -> int:
             modules=args.modules,
             name=args.name,
             max_concurrency=args.concurrency,
+            prefetch=args.prefetch,
             heartbeat=args.heartbeat,
         )
     except (ImportError, ValueError) as exc:

@@ -2,10 +2,14 @@
 
 Threads:
 
-- the main thread consumes requests (``prefetch`` at a time, unacked); for a
-  request it can start, it publishes ``started`` (confirmed), acks it, and
-  hands it to a runner thread. Requests beyond the free slots wait unacked,
-  so a worker that dies leaves them to the broker for another worker;
+- the main thread consumes requests; while fewer than ``max_concurrency +
+  prefetch`` are started, it starts the next one: publishes ``started``, acks
+  it and queues it for the runner threads. A started request is the
+  worker's (heartbeats name it until its result is sent), so the ``prefetch``
+  started beyond the runners' number wait here, and a runner that finishes
+  a task takes the next at once, without a round trip through the broker or
+  this thread. Requests beyond those wait unacked (at most ``prefetch``, at
+  least one), so a worker that dies leaves them to the broker for another;
 - ``max_concurrency`` runner threads call the tasks (an ``async def`` task
   runs on the worker's event loop thread, its runner waiting for it);
 - the publisher thread publishes results, progress, heartbeats (every
@@ -14,7 +18,7 @@ Threads:
 
 SIGTERM (or :meth:`Worker.stop`) stops taking requests, lets running ones
 finish and send their results, announces the worker ``down`` and returns;
-requests waiting unacked go back to the queue.
+started ones run too; requests waiting unacked go back to the queue.
 """
 
 from __future__ import annotations
@@ -51,19 +55,13 @@ _ANNOUNCE_EVERY = 10
 
 
 class _Request:
-    """A decoded request and the broker message it came in (until acked).
+    """A decoded request and the broker message it came in (until acked)."""
 
-    ``acked`` is set once the main thread said ``started`` and acked it (or
-    gave it up: ``dropped``, the connection it came in on was lost).
-    """
-
-    __slots__ = ("acked", "dropped", "fields", "message")
+    __slots__ = ("fields", "message")
 
     def __init__(self, fields: dict[str, Any], message: Any) -> None:
         self.fields = fields
         self.message = message
-        self.acked = threading.Event()
-        self.dropped = False
 
 
 class Worker:
@@ -76,10 +74,14 @@ class Worker:
         modules: module names to import and take every task from.
         name: how the worker names itself (default ``host.pid.random``).
         max_concurrency: requests run at once.
-        prefetch: requests the broker hands this worker ahead of a free slot
-            (they wait unacked, so they go back to the queue if the worker dies;
-            a frozen worker holds them until the broker drops its connection,
-            ``broker_heartbeat`` seconds times two or three).
+        prefetch: requests started ahead of a free runner: said ``started``,
+            acked and heartbeated, waiting here so that a runner finishing a
+            task starts the next one at once (0: each request is started when
+            a runner is free). As many more (at least one) wait unacked: they
+            go back to the queue if the worker dies; a frozen worker holds
+            them until the broker drops its connection, ``broker_heartbeat``
+            seconds times two or three. Started ones are the worker's: if it
+            dies, engines send them again once its heartbeats stop.
         broker_heartbeat: the AMQP heartbeat of the connection requests come in on.
         heartbeat: seconds between heartbeats; engines presume the worker dead
             after 2.5 of them without one.
@@ -114,17 +116,20 @@ class Worker:
         self.topic = _broker.check_topic(topic)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
         self.max_concurrency = max_concurrency
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be >= 1, not {prefetch}")
+        if prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, not {prefetch}")
         self.prefetch = prefetch
         self._broker_heartbeat = broker_heartbeat
         self.heartbeat = float(heartbeat)
         self._limit = max_message_bytes
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._free = max_concurrency
-        self._backlog: collections.deque[_Request] = collections.deque()
-        self._to_ack: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._room = max_concurrency + prefetch
+        """Requests started at once at most: running, or waiting for a runner."""
+        self._started = 0
+        """Requests said ``started`` whose result is not sent yet (under ``_lock``)."""
+        self._waiting: collections.deque[_Request] = collections.deque()
+        """Deliveries not started yet, unacked: still the broker's (main thread only)."""
         self._arrived: collections.deque[Any] = collections.deque()
         """Deliveries of the current drain_events call (main thread only)."""
         self._work: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -193,7 +198,7 @@ class Worker:
                         connection,
                         queues=[requests],
                         on_message=self._receive,
-                        prefetch_count=self.prefetch,
+                        prefetch_count=max(1, self.prefetch),
                     ):
                         _log.info(
                             "worker %s serves %s on %s with %d task(s)",
@@ -217,34 +222,23 @@ class Worker:
     def _serve(self, connection: Any) -> None:
         arrived = self._arrived
         while not self._stop.is_set():
-            # A runner waiting for its next request to be acked waits on this loop.
-            busy = bool(self._backlog) or not self._to_ack.empty()
+            # A waiting request starts here once a runner frees room: look often meanwhile.
             with contextlib.suppress(TimeoutError):
-                connection.drain_events(timeout=0.002 if busy else 0.25)
-            # Handled after drain_events returns: publishing (with its confirm) from inside a
-            # delivery callback would read frames re-entrantly.
+                connection.drain_events(timeout=0.002 if self._waiting else 0.25)
+            # Handled after drain_events returns: publishing from inside a delivery callback
+            # would read frames re-entrantly.
             while arrived:
                 self._take(arrived.popleft())
-            self._ack_started()
+            self._start_waiting()
             connection.heartbeat_check()
-        self._ack_started()
 
     def _forget_unacked(self) -> None:
         """Drop requests that were never acked: the broker gives them to a worker again.
 
-        Waiting requests hold no slot (a runner takes a slot over with the
-        request), so the free count stays as it is.
+        Started ones were acked: they stay queued for the runners.
         """
-        with self._lock:
-            self._backlog.clear()
+        self._waiting.clear()
         self._arrived.clear()
-        while True:
-            try:
-                request = self._to_ack.get_nowait()
-            except queue.Empty:
-                break
-            request.dropped = True
-            request.acked.set()
 
     def _receive(self, message: Any) -> None:
         self._arrived.append(message)
@@ -263,17 +257,18 @@ class Worker:
             _log.warning("worker %s dropped %s: its deadline passed", self.name, fields["key"])
             message.ack()
             return
-        request = _Request(fields, message)
-        with self._lock:
-            if self._free == 0:
-                self._backlog.append(request)
-                return
-            self._free -= 1
-        self._start(request)
+        self._waiting.append(_Request(fields, message))
 
-    def _start(self, request: _Request) -> None:
-        self._announce_started(request)
-        self._work.put(request)
+    def _start_waiting(self) -> None:
+        """Start waiting requests, oldest first, while started ones leave room."""
+        while self._waiting and not self._stop.is_set():
+            with self._lock:
+                if self._started >= self._room:
+                    return
+                self._started += 1
+            request = self._waiting.popleft()
+            self._announce_started(request)
+            self._work.put(request)
 
     def _announce_started(self, request: _Request) -> None:
         """Say ``started``, then ack: from now on heartbeats cover the request."""
@@ -286,16 +281,6 @@ class Worker:
         self._send_now(fields["reply_to"], body)
         request.message.ack()
         request.message = None
-        request.acked.set()
-
-    def _ack_started(self) -> None:
-        """Ack requests that runner threads took from the backlog."""
-        while True:
-            try:
-                request = self._to_ack.get_nowait()
-            except queue.Empty:
-                return
-            self._announce_started(request)
 
     def _send_now(self, reply_to: str, body: bytes) -> None:
         """Publish ``started``, on the channel the ack then goes on.
@@ -321,32 +306,21 @@ class Worker:
             request = self._work.get()
             if request is None:
                 return
-            while request is not None:
-                self._run_one(request.fields)
-                request = self._next_from_backlog()
-
-    def _next_from_backlog(self) -> _Request | None:
-        """Keep this runner's slot for a waiting request, once the main thread acked it."""
-        while True:
-            with self._lock:
-                if not self._backlog or self._stop.is_set():
-                    self._free += 1
-                    return None
-                request = self._backlog.popleft()
-            self._to_ack.put(request)
-            request.acked.wait()
-            if not request.dropped:
-                return request
+            self._run_one(request.fields)
 
     def _run_one(self, fields: dict[str, Any]) -> None:
         request_id = fields["id"]
         try:
-            completion = self._call(fields)
+            try:
+                completion = self._call(fields)
+            finally:
+                with self._lock:
+                    self._running.pop(request_id, None)
+                    self.processed += 1
+            self._reply(fields, completion)
         finally:
             with self._lock:
-                self._running.pop(request_id, None)
-                self.processed += 1
-        self._reply(fields, completion)
+                self._started -= 1
 
     def _call(self, fields: dict[str, Any]) -> Completion:
         reply_to = fields["reply_to"]
