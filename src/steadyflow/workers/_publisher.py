@@ -59,6 +59,9 @@ class Publisher:
         self._unconfirmed: dict[int, Outgoing] = {}
         self._nacked: collections.deque[Outgoing] = collections.deque()
         self._closing = False
+        """Set on the thread once it took the stop request off the queue."""
+        self._finishing = False
+        """Set once :meth:`finish` queued the stop request."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.error: BaseException | None = None
 
@@ -75,9 +78,15 @@ class Publisher:
         """
         self._queue.put((exchange, routing_key, body, 2 if persistent else 1))
 
+    def finish(self) -> None:
+        """Ask the thread to stop once what is queued is published and confirmed; no wait."""
+        if not self._finishing:
+            self._finishing = True
+            self._queue.put(None)
+
     def close(self, timeout: float = 30) -> None:
         """Publish what is queued (waiting for its confirms), then stop the thread."""
-        self._queue.put(None)
+        self.finish()
         self._thread.join(timeout)
 
     # -- the thread ---------------------------------------------------------------------------

@@ -176,9 +176,9 @@ class WorkersExecutor(ThreadedExecutor):
         return jobs
 
     def close(self) -> None:
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.finish()  # it publishes what is queued meanwhile, on its own thread
         if self._connection is not None:
             if self._consumer is not None and not self._broker_down:
                 # Stop consuming first: deleting a queue under its consumer makes the broker
@@ -189,6 +189,8 @@ class WorkersExecutor(ThreadedExecutor):
             self._connection.release()
             self._connection = None
             self._consumer = None
+        if publisher is not None:
+            publisher.close()
         self._close_loop()
 
     # -- replies ---------------------------------------------------------------------------------
@@ -299,28 +301,34 @@ class WorkersExecutor(ThreadedExecutor):
         """Connect, declare the topic's queue, start consuming replies and publishing requests.
 
         Replies are read by the engine's own thread, in :meth:`wait`: no
-        thread stands between a reply and the engine acting on it.
+        thread stands between a reply and the engine acting on it. The
+        publishing thread connects (and declares the topic's queue, before
+        anything it publishes) while this thread declares the reply queue;
+        nothing is sent to it before that queue exists, so no reply can
+        find it missing.
         """
         if self._connection is not None:
             return
         kombu = _broker.import_kombu()
         connection = _broker.connect(self.broker)
+        publisher = None
         try:
             connection.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
-            for entity in self._request_queues():
-                entity(connection.default_channel).declare()
+            publisher = Publisher(
+                self.broker,
+                name=f"steadyflow-requests-{self.topic}",
+                declare=self._request_queues(),
+            )
+            publisher.start()
             self._consume(connection)
         except Exception as exc:
+            if publisher is not None:
+                publisher.close(timeout=5)
             connection.release()
             raise _broker.unreachable(self.broker, exc) from exc
         self._connection = connection
         self._errors = (*_broker.connection_errors(connection), kombu.OperationalError)
-        self._publisher = Publisher(
-            self.broker,
-            name=f"steadyflow-requests-{self.topic}",
-            declare=self._request_queues(),
-        )
-        self._publisher.start()
+        self._publisher = publisher
 
     def _request_queues(self) -> tuple[Any, ...]:
         """The queues requests go to, declared on every (re)connection (a transport hook)."""
