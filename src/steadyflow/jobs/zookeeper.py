@@ -34,11 +34,9 @@ claims are gone: ZooKeeper deleted them, and renewing raises ClaimLostError.
 
 Wake-ups: watches on ``ready/`` and ``claims/`` wake waiting claimers when a
 job is posted or handed back, or a claim node vanishes; a waiter also wakes at
-the earliest claim expiry or abandon delay it saw. A watch is one-shot, and it
-is set again only when needed, never after each event: a claim's own read of
-``ready/`` sets that watch, and a wait sets whichever watch has fired since
-(checking that no claim node the claim saw vanished before it was set), so a
-board that posts and claims without waiting pays no watch traffic.
+the earliest claim expiry or abandon delay it saw. A watch is set again only
+when needed (``_zk_watches.py``), so a board that posts and claims without
+waiting pays no watch traffic.
 
 Requests (each one round trip on the session's connection): a post is one
 transaction, which writes ``clock`` on condition that its version is the one
@@ -65,6 +63,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
 from steadyflow.jobs._urls import seconds_options
+from steadyflow.jobs._zk_watches import Watches
 from steadyflow.jobs.base import (
     Claim,
     Job,
@@ -135,19 +134,11 @@ class ZooKeeperBoard(JobBoard):
         self._states = kazoo.protocol.states.KazooState
         self.hosts = hosts
         self.root = f"{root.rstrip('/')}/{quote(name, safe='')}"
-        self._changed = threading.Condition()
-        self._version = 0
-        self._deadline: float | None = None  # monotonic time of the next expiry seen
         self._suspended = threading.Event()
         self._sessions_lost = 0
         #: (job id, epoch) → (the job node's version after the claim, the job record,
         #: how many sessions were lost before it: a claim dies with its session).
         self._held: dict[tuple[str, int], tuple[int, dict[str, Any], int]] = {}
-        self._local = threading.local()
-        #: Watch events seen per watched child list, and the count when its watch was
-        #: last set: a watch is set while the two are equal (it fires once).
-        self._events = {"ready": 0, "claims": 0}
-        self._armed: dict[str, int | None] = {"ready": None, "claims": None}
         #: Unclaimed jobs this board object wrote last: job id → (the job node's stat as
         #: written, the record). A claim of one skips reading it; the transaction's
         #: version check is what decides, and a stale entry only costs a re-read.
@@ -160,6 +151,7 @@ class ZooKeeperBoard(JobBoard):
             timeout=session_timeout,
             connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 2, "max_delay": 1.0},
         )
+        self._watches = Watches(self._client, self.root)
         self._client.add_listener(self._on_state)
         try:
             self._client.start(timeout=connect_timeout)
@@ -171,8 +163,7 @@ class ZooKeeperBoard(JobBoard):
                 self._client.ensure_path(f"{self.root}/{part}")
             self._client.ensure_path(f"{self.root}/clock")
             self._client.ensure_path(f"{self.root}/now")
-            for part in ("ready", "claims"):
-                self._arm(part)
+            self._watches.arm_all()
         except Exception:
             self._client.stop()
             self._client.close()
@@ -213,46 +204,9 @@ class ZooKeeperBoard(JobBoard):
             self._suspended.set()
             return
         self._suspended.clear()
-        with self._changed:
-            if state == self._states.LOST:
-                self._sessions_lost += 1
-            # The session ended with its watches, or a watch set while the connection was
-            # down may never have reached the service: the next claim or wait sets them.
-            for part in self._events:
-                self._events[part] += 1
-            self._version += 1
-            self._changed.notify_all()
-
-    def _arm(self, part: str, vanished: set[str] | None = None) -> None:
-        """Set the watch on ``part``'s children, without waiting for the answer.
-
-        With ``vanished``, the answer wakes waiters when one of those job ids has
-        no claim node any more (it vanished before the watch was set).
-        """
-        with self._changed:
-            self._armed[part] = self._events[part]
-        found = self._client.get_children_async(f"{self.root}/{part}", watch=self._on_event)
-        if vanished:
-            found.rawlink(lambda result: self._check_vanished(result, vanished))
-
-    def _check_vanished(self, result: Any, seen: set[str]) -> None:
-        if result.successful() and not seen.issubset(result.value):
-            self._bump()
-
-    def _on_event(self, event: Any) -> None:
-        # Wake waiters; the one-shot watch is not set again here: the next claim's read
-        # of ready/, or the next wait, sets it (a busy board pays no watch traffic).
-        part = event.path.rsplit("/", 1)[-1] if event.path else ""
-        with self._changed:
-            if part in self._events:
-                self._events[part] += 1
-            self._version += 1
-            self._changed.notify_all()
-
-    def _bump(self) -> None:
-        with self._changed:
-            self._version += 1
-            self._changed.notify_all()
+        if state == self._states.LOST:
+            self._sessions_lost += 1
+        self._watches.session_changed()
 
     # -- paths and codecs --------------------------------------------------------------------
 
@@ -400,12 +354,9 @@ class ZooKeeperBoard(JobBoard):
     # -- claiming ----------------------------------------------------------------------------
 
     def _try_claim(self, owner: str, ttl: float) -> Claim | None:
-        # A change that lands while this scan runs must still wake the wait after it.
-        self._local.seen = self._version
         # Jobs whose claim node this scan saw (or raced for): the wait after it checks
         # that none vanished before it set its watch on claims/.
-        busy: set[str] = set()
-        self._local.busy = busy
+        busy = self._watches.begin_scan()
         ready, held = self._children()
         candidates = sorted([(rank, True) for rank in ready] + [(rank, False) for rank in held])
         now: float | None = None
@@ -441,8 +392,9 @@ class ZooKeeperBoard(JobBoard):
             if claim is not None:
                 return claim
             busy.add(job_id)
-        with self._changed:
-            self._deadline = None if soonest is None else time.monotonic() + (soonest - (now or 0))
+        self._watches.expect_change_by(
+            None if soonest is None else time.monotonic() + (soonest - (now or 0))
+        )
         return None
 
     def _children(self) -> tuple[list[str], list[str]]:
@@ -451,15 +403,10 @@ class ZooKeeperBoard(JobBoard):
         The read of ready/ sets its watch (a post or hand-back after it wakes the
         wait that follows); held/ is read without one.
         """
-        with self._changed:
-            events = self._events["ready"]
-        reads = (
-            self._client.get_children_async(f"{self.root}/ready", watch=self._on_event),
-            self._client.get_children_async(f"{self.root}/held"),
-        )
-        ready, held = (self._call(read.get) for read in reads)
-        with self._changed:
-            self._armed["ready"] = events
+        read_ready, mark = self._watches.read_ready()
+        read_held = self._client.get_children_async(f"{self.root}/held")
+        ready, held = self._call(read_ready.get), self._call(read_held.get)
+        self._watches.ready_read(mark)
         return list(ready), list(held)
 
     @staticmethod
@@ -736,31 +683,7 @@ class ZooKeeperBoard(JobBoard):
     # -- waiting and closing -----------------------------------------------------------------
 
     def _wait_for_change(self, timeout: float | None) -> bool:
-        seen = getattr(self._local, "seen", None)
-        busy: set[str] = getattr(self._local, "busy", set())
-        self._local.seen = None
-        self._local.busy = set()
-        with self._changed:
-            unarmed = [part for part, at in self._armed.items() if at != self._events[part]]
-        for part in unarmed:
-            # Fired since it was set: set it again now. A change between the scan this
-            # wait follows and now is caught as follows: on ready/ it fired the watch the
-            # scan set (so the version moved); on claims/ the answer is checked against
-            # the claim nodes the scan saw.
-            self._arm(part, vanished=busy if part == "claims" else None)
-        with self._changed:
-            if seen is None:
-                if unarmed:
-                    return True  # no scan to compare with: a spurious wake-up, allowed
-                seen = self._version
-            limit = timeout
-            deadline = self._deadline
-            if deadline is not None:
-                left = max(0.0, deadline - time.monotonic())
-                limit = left if limit is None else min(limit, left)
-            self._changed.wait_for(lambda: self._version != seen, limit)
-            passed = deadline is not None and time.monotonic() >= deadline
-            return self._version != seen or passed
+        return self._watches.wait(timeout)
 
     def _close(self) -> None:
         try:
