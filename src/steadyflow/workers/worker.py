@@ -16,9 +16,9 @@ Threads:
   ``heartbeat`` seconds, listing the requests still running) and
   announcements, in batches, keeping each until the broker confirmed it.
 
-SIGTERM (or :meth:`Worker.stop`) stops taking requests, lets running ones
-finish and send their results, announces the worker ``down`` and returns;
-started ones run too; requests waiting unacked go back to the queue.
+SIGTERM (or :meth:`Worker.stop`) stops taking requests, lets the started ones
+(running, or waiting for a runner) finish and send their results, announces the
+worker ``down`` and returns; requests waiting unacked go back to the queue.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class Worker:
                 signal.signal(signal.SIGTERM, previous)
 
     def stop(self) -> None:
-        """Stop taking requests; :meth:`run` returns once running ones have replied."""
+        """Stop taking requests; :meth:`run` returns once the started ones have replied."""
         self._stop.set()
 
     # -- the main thread: requests in --------------------------------------------------------------
