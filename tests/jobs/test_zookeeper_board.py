@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -167,6 +168,39 @@ def test_posts_interleaved_from_two_boards_are_claimed_in_post_order(url: str, n
             assert claim is not None
             claimed.append(claim.job.id)
         assert claimed == posted
+
+
+def test_complete_and_claim_is_one_transaction_also_for_another_board_s_jobs(
+    url: str, name: str
+) -> None:
+    # Given jobs posted by another board object (so the claimer reads each job node)
+    with (
+        ZooKeeperBoard.from_url(url, name=name) as poster,
+        ZooKeeperBoard.from_url(url, name=name) as board,
+    ):
+        posted = [poster.post(f"job-{i}", factory=_restart.FACTORY).id for i in range(3)]
+        claim = board.claim("c", 30)
+        assert claim is not None
+        commits: list[object] = []
+        original = board._commit
+
+        def counted(build: Any) -> Any:
+            commits.append(build)
+            return original(build)
+
+        board._commit = counted  # type: ignore[method-assign]
+        # When a claim completes and claims the next job, twice, then the last completes
+        following = claim.complete_and_claim()
+        assert following is not None
+        last = following.complete_and_claim()
+        assert last is not None
+        assert last.complete_and_claim() is None
+        # Then each step with a next job was one transaction, in post order; all are DONE
+        assert [following.job.id, last.job.id] == posted[1:]
+        assert len(commits) == 3
+        assert {job.state.value for job in board.iter_jobs()} == {"DONE"}
+        assert following.job.claims == 1
+        assert following.epoch > claim.epoch
 
 
 def _end_session(board: ZooKeeperBoard) -> None:

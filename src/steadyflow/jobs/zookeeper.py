@@ -47,7 +47,8 @@ do not keep guessing wrong). A claim reads ``ready/`` and ``held/`` in one
 pipelined round trip, then the first candidate's job node (not even that for
 a job this board object wrote last, guarded by the transaction's version
 check), then commits one transaction; complete, abandon and trash are one
-transaction each.
+transaction each. ``complete_and_claim`` reads like a claim, then completes and
+claims in one transaction (a failed guard in it falls back to the two steps).
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ class _Stat:
     mzxid: int
     mtime: float
     ctime: float
+
+
+@dataclass(slots=True)
+class _Completing:
+    """A completion riding along with a claim's scan (:meth:`ZooKeeperBoard._finish_and_claim`)."""
+
+    claim: Claim
+    done: bool = False
+    """Whether the completion ran (alone, or in the transaction that took the next job)."""
+    found: str | None = None
+    """What the completion returned: the revoke reason of a job handed back for its revert."""
 
 
 def _import_kazoo() -> Any:
@@ -353,11 +365,14 @@ class ZooKeeperBoard(JobBoard):
 
     # -- claiming ----------------------------------------------------------------------------
 
-    def _try_claim(self, owner: str, ttl: float) -> Claim | None:
+    def _try_claim(
+        self, owner: str, ttl: float, completing: _Completing | None = None
+    ) -> Claim | None:
         # Jobs whose claim node this scan saw (or raced for): the wait after it checks
         # that none vanished before it set its watch on claims/.
         busy = self._watches.begin_scan()
-        ready, held = self._children()
+        # The job a completion riding along completes is ours, held on to: no candidate.
+        ready, held = self._children(None if completing is None else completing.claim.job.id)
         candidates = sorted([(rank, True) for rank in ready] + [(rank, False) for rank in held])
         now: float | None = None
         soonest: float | None = None
@@ -380,7 +395,7 @@ class ZooKeeperBoard(JobBoard):
                     continue
             if not is_ready and record.get("owner") == owner:
                 continue  # never re-claim what this owner let lapse: it may still be at it
-            claim = self._take(owner, ttl, rank, record, stat, claim_node)
+            claim = self._take_first(completing, owner, ttl, rank, record, stat, claim_node)
             if claim is None and known is not None:
                 # Written by this board, but changed since: read it as it is, once.
                 try:
@@ -397,17 +412,18 @@ class ZooKeeperBoard(JobBoard):
         )
         return None
 
-    def _children(self) -> tuple[list[str], list[str]]:
+    def _children(self, unheld: str | None = None) -> tuple[list[str], list[str]]:
         """The ranks in ready/ and in held/, read in one pipelined round trip.
 
         The read of ready/ sets its watch (a post or hand-back after it wakes the
-        wait that follows); held/ is read without one.
+        wait that follows); held/ is read without one, and without job ``unheld``.
         """
         read_ready, mark = self._watches.read_ready()
         read_held = self._client.get_children_async(f"{self.root}/held")
         ready, held = self._call(read_ready.get), self._call(read_held.get)
         self._watches.ready_read(mark)
-        return list(ready), list(held)
+        suffix = f"-{unheld}"
+        return list(ready), [rank for rank in held if unheld is None or not rank.endswith(suffix)]
 
     @staticmethod
     def _due(
@@ -434,6 +450,21 @@ class ZooKeeperBoard(JobBoard):
         stat: _Stat,
         claim_node: tuple[bytes, _Stat] | None,
     ) -> Claim | None:
+        build, taken = self._take_ops(owner, ttl, rank, record, stat, claim_node)
+        results = self._commit(build)
+        return None if results is None else self._taken(owner, ttl, record, stat, taken, results)
+
+    def _take_ops(
+        self,
+        owner: str,
+        ttl: float,
+        rank: str,
+        record: dict[str, Any],
+        stat: _Stat,
+        claim_node: tuple[bytes, _Stat] | None,
+    ) -> tuple[Callable[[Any], None], dict[str, Any]]:
+        """The operations of a claim's transaction (the job's write last), and the record
+        they write."""
         job_id = record["id"]
         job_path, claim_path = self._path("jobs", job_id), self._path("claims", job_id)
         taken = {
@@ -455,9 +486,20 @@ class ZooKeeperBoard(JobBoard):
             txn.create(claim_path, _encode({"owner": owner, "ttl": ttl}), ephemeral=True)
             txn.set_data(job_path, _encode(taken))
 
-        results = self._commit(build)
-        if results is None:
-            return None
+        return build, taken
+
+    def _taken(
+        self,
+        owner: str,
+        ttl: float,
+        record: dict[str, Any],
+        stat: _Stat,
+        taken: dict[str, Any],
+        results: list[Any],
+    ) -> Claim:
+        """The claim a committed transaction of :meth:`_take_ops` (last in it) made."""
+        job_id = record["id"]
+        from_ready = record["state"] == JobState.UNCLAIMED.value
         written = _stat(results[-1])
         expires_at = written.mtime + ttl
         self._held[(job_id, written.mzxid)] = (written.version, taken, self._sessions_lost)
@@ -472,6 +514,72 @@ class ZooKeeperBoard(JobBoard):
             ),
         )
         return Claim(self, job, owner, written.mzxid, ttl, expires_at)
+
+    def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
+        """Complete ``claim`` and claim the next job, in one transaction when it can.
+
+        The scan for the next job runs first (it only reads); the first job it
+        would take is taken in the transaction that completes ``claim``. When
+        that transaction fails, on any of its guards, nothing was applied: the
+        completion then runs alone, as :meth:`_finish` does (raising
+        ClaimLostError when the claim was lost), and the scan goes on with
+        plain claims. With nothing to claim, the completion runs alone.
+        """
+        completing = _Completing(claim)
+        following = self._try_claim(claim.owner, claim._asked_ttl, completing)
+        if not completing.done:
+            completing.found = self._finish(claim, JobState.DONE, None)
+        return completing.found, following
+
+    def _take_first(
+        self,
+        completing: _Completing | None,
+        owner: str,
+        ttl: float,
+        rank: str,
+        record: dict[str, Any],
+        stat: _Stat,
+        claim_node: tuple[bytes, _Stat] | None,
+    ) -> Claim | None:
+        """Take the job, in the same transaction as a completion riding along, if any."""
+        if completing is None or completing.done:
+            return self._take(owner, ttl, rank, record, stat, claim_node)
+        return self._complete_and_take(completing, owner, ttl, rank, record, stat, claim_node)
+
+    def _complete_and_take(
+        self,
+        completing: _Completing,
+        owner: str,
+        ttl: float,
+        rank: str,
+        record: dict[str, Any],
+        stat: _Stat,
+        claim_node: tuple[bytes, _Stat] | None,
+    ) -> Claim | None:
+        claim = completing.claim
+        version, held = self._holding(claim)
+        # As _finish's first try: DONE, guarded on no revoke request being stored.
+        finish, _ = self._hand_over_ops(
+            claim,
+            version,
+            held,
+            {"state": JobState.DONE.value, "reason": None},
+            requeue=False,
+            absent=self._path("revokes", claim.job.id),
+        )
+        take, taken = self._take_ops(owner, ttl, rank, record, stat, claim_node)
+
+        def build(txn: Any) -> None:
+            finish(txn)
+            take(txn)
+
+        results = self._commit(build)
+        completing.done = True
+        if results is None:
+            completing.found = self._finish(claim, JobState.DONE, None)
+            return self._take(owner, ttl, rank, record, stat, claim_node)
+        self._held.pop((claim.job.id, claim.epoch), None)
+        return self._taken(owner, ttl, record, stat, taken, results)
 
     @staticmethod
     def _snapshot_without_reads(record: dict[str, Any], stat: _Stat) -> Job:
@@ -550,6 +658,33 @@ class ZooKeeperBoard(JobBoard):
         """
         version, record = self._holding(claim)
         job_id = claim.job.id
+        build, updated = self._hand_over_ops(
+            claim, version, record, changes, requeue=requeue, absent=absent, present=present
+        )
+        results = self._commit(build)
+        if results is None and not final:
+            return False
+        self._held.pop((job_id, claim.epoch), None)
+        if results is not None and requeue:
+            self._remember(job_id, _stat(results[-1]), updated)
+        if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
+            raise lost(claim, "the job changed hands, or the claimer's session ended")
+        return True
+
+    def _hand_over_ops(
+        self,
+        claim: Claim,
+        version: int,
+        record: dict[str, Any],
+        changes: dict[str, Any],
+        *,
+        requeue: bool,
+        absent: str | None = None,
+        present: tuple[str, int] | None = None,
+    ) -> tuple[Callable[[Any], None], dict[str, Any]]:
+        """The operations of a hand-over's transaction (the job's write last), and the
+        record they write."""
+        job_id = claim.job.id
         rank = record["rank"]
         updated = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, "delay": 0.0}
         updated.update(changes)
@@ -567,15 +702,7 @@ class ZooKeeperBoard(JobBoard):
                 txn.create(self._path("ready", rank), job_id.encode())
             txn.set_data(self._path("jobs", job_id), _encode(updated))
 
-        results = self._commit(build)
-        if results is None and not final:
-            return False
-        self._held.pop((job_id, claim.epoch), None)
-        if results is not None and requeue:
-            self._remember(job_id, _stat(results[-1]), updated)
-        if results is None and not self._already_handed_over(job_id, claim.epoch, changes):
-            raise lost(claim, "the job changed hands, or the claimer's session ended")
-        return True
+        return build, updated
 
     def _already_handed_over(self, job_id: str, epoch: int, changes: dict[str, Any]) -> bool:
         """Whether an earlier try of this very hand-over was applied (its answer lost with
