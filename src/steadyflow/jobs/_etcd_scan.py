@@ -14,10 +14,15 @@ gone (completed, trashed) or was deleted and created anew (a revoked DONE
 job, now younger) is dropped when seen so. The scan keeps that prefix, the
 *cursor*, and a claim reads the cursor's first entries by their exact keys
 (each a point lookup for etcd), beside the claim and hold keys and the
-entries of better ranks than the cursor's, all in one read transaction. Only
-when the cursor holds nothing claimable does it read the rank's next sorted
-page (``PAGE`` entries at once, so the server's sort is paid once per that
-many claims), or go on to the next rank.
+entries of better ranks than the cursor's, all in one read transaction. When
+that read covers the whole cursor, it also holds the rank's next sorted page
+(``PAGE`` entries, so draining a backlog pays the server's sort once per that
+many claims; a short queue is read whole each time, one round trip still).
+Only when nothing read is claimable does the claim read more: the cursor's
+next entries, the rank's next page, then the next rank. Entries of better
+ranks than the cursor's are read in full (up to the count of busy ones seen
+last, plus a few): when one is claimable, its rank's order is theirs sorted;
+when there are more than that, the scan starts again from the best rank.
 
 Every claimable job it yields is still checked by the claim's transaction
 (the open entry's mod revision, claim and hold keys absent): a stale read
@@ -90,10 +95,15 @@ class OpenScan:
             requests.append(_range(self._open, keys_only=True, limit=1))
             first = []
         else:  # better ranks than the cursor's (busy entries only, usually none)
+            rank, known = cursor
             limit = self._skipped + MARGIN
-            requests.append(_range(self._open, end=f"{self._open}{cursor[0]}/", limit=limit))
-            first = list(cursor[1][: min(MAX_GETS, limit)])
+            requests.append(_range(self._open, end=f"{self._open}{rank}/", limit=limit))
+            first = list(known[: min(MAX_GETS, limit)])
             requests += ({"request_range": {"key": b64(key)}} for key, _ in first)
+            if len(first) == len(known):
+                # The cursor may run out in this read: the rank's next page comes with it
+                # (read once per PAGE claims from a backlog; every time from a short queue).
+                requests.append(self._page(rank, _last(known)))
         replies = self._txn(requests)
         busy = {unb64(kv["key"]).rsplit("/", 1)[1] for reply in replies[:2] for kv in _kvs(reply)}
         self._skipped = len(busy)
@@ -103,15 +113,39 @@ class OpenScan:
                 yield from self._walk(self._rank_of(found[0]), busy, claimable)
             return
         better = replies[2]
-        if better.get("more") or any(
-            _id(kv) not in busy and claimable(_record(kv)) for kv in _kvs(better)
-        ):
-            # A better rank has a claimable job (posted, its claim or hold ran out)
-            # or more busy ones than read: start again from the best rank.
+        if better.get("more"):  # more entries of better ranks than read: from the best rank
             self._cursor = None
             yield from self._walk(self._rank_of(_kvs(better)[0]), busy, claimable)
             return
-        yield from self._follow(cursor, first, replies[3:], busy, claimable)
+        yield from self._better(_kvs(better), busy, claimable)
+        gets = replies[3 : 3 + len(first)]
+        page = replies[3 + len(first)] if len(replies) > 3 + len(first) else None
+        yield from self._follow(cursor, first, gets, page, busy, claimable)
+
+    def _better(
+        self,
+        kvs: list[dict[str, Any]],
+        busy: set[str],
+        claimable: Callable[[dict[str, Any]], bool],
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """The claimable entries of ranks better than the cursor's (posted since, or
+        their claim or hold ran out), best first.
+
+        ``kvs`` is every entry of those ranks (the read was not cut short), so their
+        order needs no sorted read, and a rank's entries are a whole cursor.
+        """
+        waiting = {_id(kv) for kv in kvs if _id(kv) not in busy and claimable(_record(kv))}
+        if not waiting:
+            return
+        for rank in dict.fromkeys(self._rank_of(kv) for kv in kvs):  # key order: best first
+            entries = sorted(
+                (kv for kv in kvs if self._rank_of(kv) == rank),
+                key=lambda kv: int(kv["create_revision"]),
+            )
+            self._cursor = (rank, tuple(_known(kv) for kv in entries))
+            for kv in entries:
+                if _id(kv) in waiting:
+                    yield kv, _record(kv)
 
     # -- the cursor --------------------------------------------------------------------------
 
@@ -120,11 +154,14 @@ class OpenScan:
         cursor: Cursor,
         first: list[tuple[str, int]],
         replies: list[dict[str, Any]],
+        page: dict[str, Any] | None,
         busy: set[str],
         claimable: Callable[[dict[str, Any]], bool],
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """The cursor's entries, read by key a batch at a time, then the rank's next pages."""
+        """The cursor's entries, read by key a batch at a time, then the rank's next
+        pages (the first of them already read when ``page`` is given)."""
         rank, known = cursor
+        after = _last(known)  # the next page starts after every entry once known
         at = 0  # entries of ``known`` before ``at`` were read (and are still there)
         batch = first
         while batch:
@@ -151,8 +188,7 @@ class OpenScan:
             if batch:
                 replies = self._txn([{"request_range": {"key": b64(key)}} for key, _ in batch])
         # Nothing claimable among the entries known: the rank's next pages, then worse ranks.
-        after = known[-1][1] if known else 0
-        yield from self._walk(rank, busy, claimable, known=known, after=after)
+        yield from self._walk(rank, busy, claimable, known=known, after=after, page=page)
 
     def _walk(
         self,
@@ -162,14 +198,17 @@ class OpenScan:
         *,
         known: tuple[tuple[str, int], ...] = (),
         after: int = 0,
+        page: dict[str, Any] | None = None,
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """Sorted pages of ``rank`` (entries created after revision ``after``), then of
-        each worse rank; the cursor follows the pages read."""
+        """Sorted pages of ``rank`` (entries created after revision ``after``; ``page``
+        is the first when already read), then of each worse rank; the cursor follows
+        the pages read."""
         while True:
             while True:
-                page = self._txn([self._page(rank, after)])[0]
+                if page is None:
+                    page = self._txn([self._page(rank, after)])[0]
                 kvs = _kvs(page)
-                known = (*known, *((unb64(kv["key"]), int(kv["create_revision"])) for kv in kvs))
+                known = (*known, *(_known(kv) for kv in kvs))
                 self._cursor = (rank, known)
                 for kv in kvs:
                     if _id(kv) in busy:  # counted already
@@ -181,7 +220,7 @@ class OpenScan:
                         self._skipped += 1
                 if not page.get("more") or not kvs:
                     break
-                after = int(kvs[-1]["create_revision"])
+                after, page = int(kvs[-1]["create_revision"]), None
             # Nothing claimable in this rank: the next one, if any.
             worse = _range(
                 prefix_end(f"{self._open}{rank}/"),
@@ -192,7 +231,7 @@ class OpenScan:
             found = _kvs(self._txn([worse])[0])
             if not found:
                 return
-            rank, known, after = self._rank_of(found[0]), (), 0
+            rank, known, after, page = self._rank_of(found[0]), (), 0, None
 
     def _page(self, rank: str, after: int) -> dict[str, Any]:
         """The oldest entries of ``rank`` created after revision ``after``, with values.
@@ -232,6 +271,16 @@ def _range(
 def _kvs(response: dict[str, Any]) -> list[dict[str, Any]]:
     kvs: list[dict[str, Any]] = response.get("kvs", [])
     return kvs
+
+
+def _known(kv: dict[str, Any]) -> tuple[str, int]:
+    """A cursor's record of an open entry: its key and create revision."""
+    return unb64(kv["key"]), int(kv["create_revision"])
+
+
+def _last(known: tuple[tuple[str, int], ...]) -> int:
+    """The create revision of a cursor's youngest entry (0 for an empty cursor)."""
+    return known[-1][1] if known else 0
 
 
 def _id(kv: dict[str, Any]) -> str:

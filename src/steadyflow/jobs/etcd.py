@@ -52,9 +52,11 @@ one lease keep-alive, then one transaction. The read holds the claim and hold
 keys, the open entries of better ranks than the last claim's (busy ones only,
 unless one became claimable) and the first few entries the board knows to be
 the oldest of that rank, read by key: its size grows with live claims and
-holds, not with the open jobs. Once every entry known is busy or gone (every
-``_etcd_scan.PAGE`` claims when one conductor drains a backlog), the claim reads
-the rank's next sorted page first (etcd sorts that from the whole rank).
+holds, not with the open jobs. When those are all the entries it knows, the
+read also holds the rank's next sorted page (etcd sorts that from the whole
+rank: once per ``_etcd_scan.PAGE`` claims when a conductor drains a backlog).
+Further reads come only when all that is busy (more claims than the last
+claim saw, or a whole rank busy).
 Complete, abandon and trash are one transaction each (abandon with a delay
 also grants the hold's lease).
 
