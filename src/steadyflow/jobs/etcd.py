@@ -4,9 +4,10 @@ Keys under the board's prefix (``<url path>/<quoted board name>/``)::
 
     job/<id>              the job (JSON)
     open/<rank>/<id>      a copy of the job while it is UNCLAIMED or CLAIMED (written in
-                          the same transactions as job/<id>): claimers read every open
-                          job in one request; ranks sort by priority, the entry's
-                          create revision by age
+                          the same transactions as job/<id>): what claimers read;
+                          ranks sort by priority, the entry's create revision by age
+                          (see steadyflow.jobs._etcd_scan: a claim reads a few of
+                          them, not the whole backlog)
     key/<key>             the id of the job posted with that idempotency key
     claim/<id>            the claim, on a lease of the claim's ttl
     hold/<id>             an abandon delay, on a lease of the delay
@@ -47,8 +48,17 @@ prepared for a claim that finds nothing goes back to the pool. A free lease
 nobody takes runs out by itself.
 
 Requests: a post is one transaction; a claim is one read transaction beside
-one lease keep-alive, then one transaction; complete, abandon and trash are
-one transaction each (abandon with a delay also grants the hold's lease).
+one lease keep-alive, then one transaction. The read holds the claim and hold
+keys, the open entries of better ranks than the last claim's (busy ones only,
+unless one became claimable) and the first few entries the board knows to be
+the oldest of that rank, read by key: its size grows with live claims and
+holds, not with the open jobs. When those are all the entries it knows, the
+read also holds the rank's next sorted page (etcd sorts that from the whole
+rank: once per ``_etcd_scan.PAGE`` claims when a conductor drains a backlog).
+Further reads come only when all that is busy (more claims than the last
+claim saw, or a whole rank busy).
+Complete, abandon and trash are one transaction each (abandon with a delay
+also grants the hold's lease).
 
 Wake-ups: one watch on the board's prefix (a streamed ``/v3/watch``) wakes
 waiting claimers on every change, including etcd deleting an expired claim or
@@ -57,7 +67,6 @@ hold key.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
 import json
@@ -70,6 +79,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from steadyflow.errors import BackendUnavailableError, InvalidURLError, MissingDriverError
 from steadyflow.jobs._etcd_leases import LeasePool
+from steadyflow.jobs._etcd_scan import OpenScan, b64, prefix_end, unb64
 from steadyflow.jobs._urls import seconds_options
 from steadyflow.jobs.base import (
     Claim,
@@ -132,6 +142,8 @@ class EtcdBoard(JobBoard):
             client.session.trust_env = False
         lease_client = self._lease_client
         self._pool = LeasePool(lambda path, payload: self._call(path, payload, lease_client))
+        # Through self._call as it is at each request (tests count what a claim reads).
+        self._scan = OpenScan(lambda path, payload: self._call(path, payload), self.prefix)
         self._changed = threading.Condition()
         self._version = 0
         self._local = threading.local()
@@ -173,9 +185,9 @@ class EtcdBoard(JobBoard):
         return reply if reply.get("succeeded") else None
 
     def _range(self, key: str, *, prefix: bool = False, keys_only: bool = False) -> list[Any]:
-        payload: dict[str, Any] = {"key": _b64(key)}
+        payload: dict[str, Any] = {"key": b64(key)}
         if prefix:
-            payload["range_end"] = _b64(_prefix_end(key))
+            payload["range_end"] = b64(prefix_end(key))
         if keys_only:
             payload["keys_only"] = True
         kvs: list[Any] = self._call("/kv/range", payload).get("kvs", [])
@@ -216,7 +228,7 @@ class EtcdBoard(JobBoard):
                 break
             found = self._range(self._k("key", quote(job.key, safe="")))
             if found:
-                return self._get(_unb64(found[0]["value"]))
+                return self._get(unb64(found[0]["value"]))
         raise BackendUnavailableError(f"posting job {job.id} to etcd failed")
 
     def _get(self, job_id: str) -> Job:
@@ -226,17 +238,17 @@ class EtcdBoard(JobBoard):
         return self._snapshot(found[0])
 
     def _snapshot(self, kv: dict[str, Any]) -> Job:
-        record = json.loads(_unb64(kv["value"]))
+        record = json.loads(unb64(kv["value"]))
         job_id = record["id"]
         record["created_at"] = record.get("created_at", 0.0)
         revoke = self._range(self._k("revoke", job_id))
         if revoke:
-            record["revoke_reason"] = _unb64(revoke[0]["value"])
+            record["revoke_reason"] = unb64(revoke[0]["value"])
         if record["state"] == JobState.CLAIMED.value:
             claim = self._range(self._k("claim", job_id))
             if claim:
                 record["epoch"] = int(claim[0]["create_revision"])
-                record["expires_at"] = json.loads(_unb64(claim[0]["value"]))["expires_at"]
+                record["expires_at"] = json.loads(unb64(claim[0]["value"]))["expires_at"]
             else:
                 record["expires_at"] = 0.0  # the lease ran out: the claim is over
         else:
@@ -244,7 +256,7 @@ class EtcdBoard(JobBoard):
         if record["state"] == JobState.UNCLAIMED.value:
             hold = self._range(self._k("hold", job_id))
             if hold:
-                record["not_before"] = float(_unb64(hold[0]["value"]))
+                record["not_before"] = float(unb64(hold[0]["value"]))
         return Job.from_dict(record)
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
@@ -252,7 +264,7 @@ class EtcdBoard(JobBoard):
         for kv in self._range(self._k("job", ""), prefix=True):
             job = self._snapshot(kv)
             if state is None or job.state is state:
-                rank = json.loads(_unb64(kv["value"]))["rank"]
+                rank = json.loads(unb64(kv["value"]))["rank"]
                 jobs.append(((rank, int(kv["create_revision"])), job))
         return iter([job for _, job in sorted(jobs, key=lambda pair: pair[0])])
 
@@ -290,32 +302,7 @@ class EtcdBoard(JobBoard):
 
     def _candidates(self, owner: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """The claimable open jobs, best first: (open entry, job record)."""
-        # One read of the open jobs, the claims and the holds, at one revision.
-        scan = self._call(
-            "/kv/txn",
-            {
-                "compare": [],
-                "success": [
-                    _range_all(self._k("open", ""), keys_only=False),
-                    _range_all(self._k("claim", "")),
-                    _range_all(self._k("hold", "")),
-                ],
-            },
-        )
-        opened, claims, holds = (
-            reply["response_range"].get("kvs", []) for reply in scan["responses"]
-        )
-        busy = {_unb64(kv["key"]).rsplit("/", 1)[1] for kv in claims + holds}
-        # open/<rank>/<id>: by priority (the rank), then age (the entry's create revision).
-        candidates = sorted(
-            (_unb64(kv["key"]).rsplit("/", 2)[1], int(kv["create_revision"]), index)
-            for index, kv in enumerate(opened)
-        )
-        for _, _, index in candidates:
-            entry = opened[index]
-            record = json.loads(_unb64(entry["value"]))
-            if record["id"] not in busy and _claimable(record, owner):
-                yield entry, record
+        return self._scan.candidates(lambda record: _claimable(record, owner))
 
     def _take(
         self, owner: str, entry: dict[str, Any], record: dict[str, Any], lease: tuple[int, int]
@@ -331,15 +318,15 @@ class EtcdBoard(JobBoard):
         expires_at = time.time() + lease[1]
         reply = self._txn(
             [
-                _same(_unb64(entry["key"]), int(entry["mod_revision"])),
+                _same(unb64(entry["key"]), int(entry["mod_revision"])),
                 _absent(claim_key),
                 _absent(self._k("hold", job_id)),
             ],
             [
                 _put(claim_key, {"owner": owner, "expires_at": expires_at}, lease=lease[0]),
                 _put(self._k("job", job_id), taken),
-                _put(_unb64(entry["key"]), taken),
-                {"request_range": {"key": _b64(self._k("revoke", job_id))}},
+                _put(unb64(entry["key"]), taken),
+                {"request_range": {"key": b64(self._k("revoke", job_id))}},
             ],
         )
         if reply is None:
@@ -349,7 +336,7 @@ class EtcdBoard(JobBoard):
         self._leases[(job_id, epoch)] = (lease[0], taken, lease[1])
         revoke = reply["responses"][3]["response_range"].get("kvs", [])
         if revoke:
-            taken = {**taken, "revoke_reason": _unb64(revoke[0]["value"])}
+            taken = {**taken, "revoke_reason": unb64(revoke[0]["value"])}
         job = Job.from_dict({**taken, "epoch": epoch, "expires_at": expires_at})
         return Claim(self, job, owner, epoch, lease[1] + LEASE_SWEEP, expires_at)
 
@@ -375,14 +362,14 @@ class EtcdBoard(JobBoard):
                 [_created_at(claim_key, claim.epoch)],
                 [
                     _put(claim_key, {"owner": claim.owner, "expires_at": expires_at}, lease=lease),
-                    {"request_range": {"key": _b64(self._k("revoke", claim.job.id))}},
+                    {"request_range": {"key": b64(self._k("revoke", claim.job.id))}},
                 ],
             )
         if checked is None:
             self._forget(claim, lease)
             raise lost(claim, "its lease ran out, or the job changed hands")
         kvs = checked["responses"][1]["response_range"].get("kvs", [])
-        return expires_at, _unb64(kvs[0]["value"]) if kvs else None
+        return expires_at, unb64(kvs[0]["value"]) if kvs else None
 
     def _finish(self, claim: Claim, state: JobState, reason: str | None) -> str | None:
         changes: dict[str, Any] = {"state": state.value, "reason": reason}
@@ -399,7 +386,7 @@ class EtcdBoard(JobBoard):
         if not found:  # the transaction failed for another reason: the claim is lost
             self._hand_over(claim, changes, delay=0.0)
             return None
-        reason_found = _unb64(found[0]["value"])
+        reason_found = unb64(found[0]["value"])
         changes = {
             "state": JobState.UNCLAIMED.value,
             "reason": reason,
@@ -431,14 +418,14 @@ class EtcdBoard(JobBoard):
         job_id = claim.job.id
         updated = {**record, "owner": None, "expires_at": None, "epoch": claim.epoch, **changes}
         success = [
-            {"request_delete_range": {"key": _b64(self._k("claim", job_id))}},
+            {"request_delete_range": {"key": b64(self._k("claim", job_id))}},
             _put(self._k("job", job_id), updated),
         ]
         open_key = self._k("open", f"{record['rank']}/{job_id}")
         if changes["state"] == JobState.UNCLAIMED.value:
             success.append(_put(open_key, updated))
         else:
-            success.append({"request_delete_range": {"key": _b64(open_key)}})
+            success.append({"request_delete_range": {"key": b64(open_key)}})
         hold = self._grant(delay) if delay > 0 else None
         if hold is not None:
             not_before = str(time.time() + hold[1])
@@ -467,7 +454,7 @@ class EtcdBoard(JobBoard):
         found = self._range(self._k("job", job_id))
         if not found:
             return False
-        record = json.loads(_unb64(found[0]["value"]))
+        record = json.loads(unb64(found[0]["value"]))
         return bool(record.get("epoch") == epoch and record["state"] == changes["state"])
 
     def _forget(self, claim: Claim, lease: int | None) -> None:
@@ -482,7 +469,7 @@ class EtcdBoard(JobBoard):
             found = self._range(self._k("job", job_id))
             if not found:
                 raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
-            record = json.loads(_unb64(found[0]["value"]))
+            record = json.loads(unb64(found[0]["value"]))
             state = JobState(record["state"])
             if state is JobState.TRASHED:
                 return self._snapshot(found[0])
@@ -492,7 +479,7 @@ class EtcdBoard(JobBoard):
                 trashed = {**record, "state": "TRASHED", "reason": reason, "revoke_reason": reason}
                 success += [
                     _put(self._k("job", job_id), trashed),
-                    {"request_delete_range": {"key": _b64(open_key)}},
+                    {"request_delete_range": {"key": b64(open_key)}},
                 ]
             elif state is JobState.DONE:
                 again = {**record, "state": "UNCLAIMED", "revoke_reason": reason}
@@ -508,7 +495,7 @@ class EtcdBoard(JobBoard):
             found = self._range(self._k("job", job_id))
             if not found:
                 raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
-            record = json.loads(_unb64(found[0]["value"]))
+            record = json.loads(unb64(found[0]["value"]))
             state = JobState(record["state"])
             if state is JobState.TRASHED:
                 return self._snapshot(found[0])
@@ -529,8 +516,8 @@ class EtcdBoard(JobBoard):
                 [_same(self._k("job", job_id), int(found[0]["mod_revision"])), _absent(claim_key)],
                 [
                     _put(self._k("job", job_id), trashed),
-                    {"request_delete_range": {"key": _b64(open_key)}},
-                    {"request_delete_range": {"key": _b64(self._k("hold", job_id))}},
+                    {"request_delete_range": {"key": b64(open_key)}},
+                    {"request_delete_range": {"key": b64(self._k("hold", job_id))}},
                 ],
             )
             if reply is not None:
@@ -563,7 +550,7 @@ class EtcdBoard(JobBoard):
         """Delete the whole board (every job, key, claim and hold) from etcd."""
         self._call(
             "/kv/deleterange",
-            {"key": _b64(self.prefix), "range_end": _b64(_prefix_end(self.prefix))},
+            {"key": b64(self.prefix), "range_end": b64(prefix_end(self.prefix))},
         )
 
 
@@ -601,8 +588,8 @@ class _Watcher:
 
     def _stream(self) -> None:
         request: dict[str, Any] = {
-            "key": _b64(self._prefix),
-            "range_end": _b64(_prefix_end(self._prefix)),
+            "key": b64(self._prefix),
+            "range_end": b64(prefix_end(self._prefix)),
         }
         if self._revision is not None:
             request["start_revision"] = self._revision + 1
@@ -640,44 +627,21 @@ def _claimable(record: dict[str, Any], owner: str) -> bool:
     return bool(record["state"] == JobState.CLAIMED.value and record.get("owner") != owner)
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _unb64(text: str) -> str:
-    return base64.b64decode(text).decode()
-
-
-def _prefix_end(prefix: str) -> str:
-    raw = prefix.encode()
-    return (raw[:-1] + bytes([raw[-1] + 1])).decode()
-
-
 def _put(key: str, value: Any, *, lease: int | None = None) -> dict[str, Any]:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    request: dict[str, Any] = {"key": _b64(key), "value": _b64(text)}
+    request: dict[str, Any] = {"key": b64(key), "value": b64(text)}
     if lease is not None:
         request["lease"] = lease
     return {"request_put": request}
 
 
-def _range_all(prefix: str, *, keys_only: bool = True) -> dict[str, Any]:
-    return {
-        "request_range": {
-            "key": _b64(prefix),
-            "range_end": _b64(_prefix_end(prefix)),
-            "keys_only": keys_only,
-        }
-    }
-
-
 def _absent(key: str) -> dict[str, Any]:
-    return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": 0}
+    return {"key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": 0}
 
 
 def _created_at(key: str, revision: int) -> dict[str, Any]:
-    return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": revision}
+    return {"key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": revision}
 
 
 def _same(key: str, mod_revision: int) -> dict[str, Any]:
-    return {"key": _b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision}
+    return {"key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision}
