@@ -17,9 +17,10 @@ Guarantees, beyond :class:`~steadyflow.jobs.JobBoard`'s:
 * Each of post, claim, renew, complete, abandon, trash and revoke is one
   script (``redis_lua/*.lua``, loaded with ``register_script``), so no other
   client sees a half-made change and no check is separated from its write.
-* The epoch is ``HINCRBY`` on the job's hash inside the claim script: it grows
-  by one on every claim of the job. Renew, complete, abandon and trash check
-  the state, the epoch and the owner in the same script that writes.
+* The epoch is a field of the job's hash that the claim script raises by one
+  as it claims: it grows on every claim of the job. Renew, complete, abandon
+  and trash check the state, the epoch and the owner in the same script that
+  writes.
 * Expiries, abandon delays and creation times come from Redis's ``TIME``,
   never from the caller's clock.
 * Waiting claimers are woken by pub/sub on the board's channel within
