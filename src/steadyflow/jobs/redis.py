@@ -204,7 +204,7 @@ class RedisBoard(JobBoard):
         if not self._layout_checked:
             self._check_layout()
         row = self._call(lambda: self._client.hmget(self._job_prefix + job_id, _ROW))
-        return self._job(job_id, row)
+        return self._job(job_id, _decoded(row))
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
         if not self._layout_checked:
@@ -218,7 +218,7 @@ class RedisBoard(JobBoard):
             for job_id, row in zip(chunk, rows, strict=True):
                 if row[0] is None:
                     continue  # deleted after the index was read
-                job = self._job(job_id, row)
+                job = self._job(job_id, _decoded(row))
                 if state is None or job.state is state:
                     jobs.append(job)
         return iter(jobs)
@@ -385,12 +385,15 @@ class RedisBoard(JobBoard):
         if int(reply[0]) != 1:
             raise lost(claim, f"the job is {_text(reply[1])} at epoch {_text(reply[2])}")
 
-    def _job(self, job_id: str, row: Sequence[Any]) -> Job:
-        """The Job a row of the job's hash (fields in :data:`_ROW` order) describes."""
-        doc, rank, created, state, reason, claims, owner, expires, epoch, not_before, revoke = (
-            None if value is None else _text(value) for value in row
-        )
-        if doc is None or rank is None or state is None:
+    def _job(self, job_id: str, row: Sequence[str | None]) -> Job:
+        """The Job a row of the job's hash (fields in :data:`_ROW` order, as text) describes.
+
+        On every claim's path: no per-field conversion beyond what each field needs
+        (scripts' replies are text already, see :class:`ScriptRunner`).
+        """
+        doc, rank, created, state, reason, claims, owner, expires, epoch, not_before, revoke = row
+        # Post writes these fields with the doc, in one HSET: all are there or none is.
+        if doc is None or rank is None or state is None or created is None or not_before is None:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
         fixed = json.loads(doc)
         return Job(
@@ -402,14 +405,14 @@ class RedisBoard(JobBoard):
             store=fixed["store"],
             priority=int(fixed["priority"]),
             key=fixed["key"],
-            created_at=_seconds(created),
+            created_at=int(created) / _MICROS,
             state=JobState(state),
             reason=reason or None,
             claims=int(claims or 0),
             owner=owner or None,
-            expires_at=_seconds(expires) if expires else None,
+            expires_at=int(expires) / _MICROS if expires else None,
             epoch=int(epoch or 0),
-            not_before=_seconds(not_before),
+            not_before=int(not_before) / _MICROS,
             revoke_reason=revoke or None,
         )
 
@@ -425,6 +428,11 @@ def _id_of(rank: str) -> str:
     """The job id in a rank (``"%016d:<id>"``: the post's sequence number, zero-padded so
     that equal scores sort oldest first, as the scripts write it)."""
     return rank[_RANK_PREFIX:]
+
+
+def _decoded(row: Sequence[Any]) -> list[str | None]:
+    """A row the client read (bytes unless it decodes replies) as text, as scripts reply."""
+    return [None if value is None else _text(value) for value in row]
 
 
 def _text(value: Any) -> str:
