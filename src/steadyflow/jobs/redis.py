@@ -262,16 +262,11 @@ class RedisBoard(JobBoard):
 
     def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
         self._wakeup.note_attempt()
+        job_id = claim.job.id
         ended, following = self._run(
             "finish_claim",
-            [
-                *(self._job_prefix + claim.job.id, self._claimed, self._ready),
-                *(self._ready, self._delayed, self._claimed),
-            ],
-            [
-                *(claim.job.id, str(claim.epoch), claim.owner, JobState.DONE.value, ""),
-                *(self.channel, self._job_prefix, claim.owner, _us(claim.ttl)),
-            ],
+            (self._job_prefix + job_id, self._claimed, self._ready, self._delayed),
+            (job_id, str(claim.epoch), claim.owner, self.channel, self._job_prefix, _us(claim.ttl)),
         )
         self._check_current(claim, ended)
         found = _text(ended[1]) or None
