@@ -137,6 +137,29 @@ def test_claims_expire_on_the_service_clock_not_the_callers(
         assert board.claim("also-fast", 30) is None
 
 
+def test_a_job_claimed_with_a_completion_is_the_job_as_stored(database_url: str) -> None:
+    # PostgreSQL returns it as JSON (row_to_json), the others as columns: either way
+    # every field, floats and big integers included, must read back as stored.
+    with open_board(database_url, name="as-stored") as board:
+        board.post("first", factory=FACTORY)
+        second = board.post(
+            "second",
+            factory=FACTORY,
+            args=["é", 0.1, 2**70],
+            kwargs={"none": None, "nested": {"x": [1.5e300]}},
+            store={"s": 'quote " and \\ backslash'},
+            priority=-1,
+            key="k2",
+        )
+        claim = board.claim("a", 60)
+        assert claim is not None
+        following = claim.complete_and_claim()
+        assert following is not None
+        assert following.job == board.get(second.id)
+        assert (following.epoch, following.expires_at) == (1, following.job.expires_at)
+        assert following.job.args == ["é", 0.1, 2**70]
+
+
 # -- SQLite ---------------------------------------------------------------------------------
 
 

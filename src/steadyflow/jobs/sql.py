@@ -456,9 +456,9 @@ class SQLBoard(JobBoard):
         found = None
         if row["ended_state"] == JobState.UNCLAIMED.value:
             found = str(row["ended_revoke_reason"])
-        if row["seq"] is None:
+        if row["following"] is None:
             return found, None
-        job = job_from_row(row)
+        job = job_from_row(row["following"])
         assert job.expires_at is not None
         return found, Claim(self, job, claim.owner, job.epoch, claim.ttl, job.expires_at)
 
