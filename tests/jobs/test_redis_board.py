@@ -119,6 +119,74 @@ def test_a_board_on_a_client_of_the_users_own_that_returns_bytes() -> None:
             board.drop()
 
 
+def test_a_bytes_client_s_board_completes_claims_trashes_and_revokes_in_one_go() -> None:
+    import redis
+
+    from steadyflow.jobs.redis import RedisBoard
+
+    _redis_service.require()
+    client = redis.Redis.from_url(_redis_service.redis_url())  # decode_responses=False
+    with RedisBoard(client, name=unique_name("redis")) as board:
+        try:
+            first = board.post("first", factory=FACTORY, store={"é": 1})
+            second = board.post("second", factory=FACTORY, args=["ü"], priority=-1)
+            claim = board.claim("a", TTL)
+            assert claim is not None
+            assert claim.job.id == first.id
+            following = claim.complete_and_claim()
+            assert following is not None
+            assert (following.job.id, following.job.args, following.epoch) == (second.id, ["ü"], 1)
+            assert following.job == board.get(second.id)
+            following.trash("é gone")
+            trashed = board.get(second.id)
+            assert (trashed.state, trashed.reason) == (JobState.TRASHED, "é gone")
+            assert board.revoke(first.id, "undo").state is JobState.UNCLAIMED
+        finally:
+            board.drop()
+
+
+def test_a_claim_s_job_is_the_job_as_stored(board: RedisBoard) -> None:
+    # The claim script replies with the row it read, the claim's changes applied
+    # in place: it must be what the hash holds afterwards, field for field.
+    job = board.post("job", factory=FACTORY, store={"a": 1}, key="k")
+    other = board.post("other", factory=FACTORY, priority=-1)
+    first = board.claim("a", TTL)
+    assert first is not None
+    assert first.job == board.get(job.id)
+    first.abandon()
+    board.revoke(job.id, "undo it")  # kept on the job for its next claimer
+    second = board.claim("b", TTL)
+    assert second is not None
+    assert (second.job.claims, second.epoch, second.job.owner) == (2, 2, "b")
+    assert second.job.revoke_reason == "undo it"
+    assert second.job == board.get(job.id)
+    following = second.complete_and_claim()  # requeued for its revert, and best again
+    assert following is not None
+    assert following.job.id == job.id
+    assert (following.epoch, following.job.claims) == (3, 3)
+    assert following.job == board.get(job.id)
+    following.trash("reverted")
+    last = board.claim("c", TTL)
+    assert last is not None
+    assert last.job.id == other.id
+    assert last.job == board.get(other.id)
+
+
+def test_scripts_are_sent_as_redis_py_would_pack_them() -> None:
+    # The board packs with hiredis itself, skipping redis-py's packer: the bytes
+    # must be the same as redis-py's own send_command sends.
+    import redis.connection
+
+    from steadyflow.jobs import _redis_link
+
+    if _redis_link._HIREDIS is None:
+        pytest.skip("hiredis is not installed: redis-py packs the board's commands")
+    command = ("EVALSHA", "0" * 40, 2, "steadyflow:board:{é}:a", "b", "x y", "", "12345")
+    connection = redis.connection.Connection()  # type: ignore[no-untyped-call]
+    packed = connection.pack_command(*command)  # type: ignore[no-untyped-call]
+    assert _redis_link._HIREDIS(command) == b"".join(packed)
+
+
 def test_importing_the_jobs_package_does_not_import_redis() -> None:
     code = "import sys, steadyflow, steadyflow.jobs; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

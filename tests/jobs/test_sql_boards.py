@@ -137,6 +137,29 @@ def test_claims_expire_on_the_service_clock_not_the_callers(
         assert board.claim("also-fast", 30) is None
 
 
+def test_a_job_claimed_with_a_completion_is_the_job_as_stored(database_url: str) -> None:
+    # PostgreSQL returns it as JSON (row_to_json), the others as columns: either way
+    # every field, floats and big integers included, must read back as stored.
+    with open_board(database_url, name="as-stored") as board:
+        board.post("first", factory=FACTORY)
+        second = board.post(
+            "second",
+            factory=FACTORY,
+            args=["é", 0.1, 2**70],
+            kwargs={"none": None, "nested": {"x": [1.5e300]}},
+            store={"s": 'quote " and \\ backslash'},
+            priority=-1,
+            key="k2",
+        )
+        claim = board.claim("a", 60)
+        assert claim is not None
+        following = claim.complete_and_claim()
+        assert following is not None
+        assert following.job == board.get(second.id)
+        assert (following.epoch, following.expires_at) == (1, following.job.expires_at)
+        assert following.job.args == ["é", 0.1, 2**70]
+
+
 # -- SQLite ---------------------------------------------------------------------------------
 
 
@@ -388,6 +411,34 @@ def test_postgresql_listeners_are_shared_by_the_threads_that_wait(postgres_url: 
         # Then one listener served them all (plus the pool's connection)
         assert sessions() <= 2
     assert sessions() == 0
+
+
+@pytest.mark.postgres
+def test_complete_and_claim_on_an_engine_that_loads_json_as_text(postgres_url: str) -> None:
+    # The next job comes back as a json column: a caller's engine whose connections
+    # load json as text (their own adapters) must not break complete_and_claim.
+    import psycopg.types.string
+    from sqlalchemy import create_engine, event
+
+    from steadyflow.jobs.sql import SQLBoard
+
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+
+    @event.listens_for(engine, "connect")
+    def _json_as_text(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.adapters.register_loader("json", psycopg.types.string.TextLoader)
+
+    try:
+        with SQLBoard(engine=engine, name="json-as-text") as board:
+            board.post("first", factory=FACTORY)
+            second = board.post("second", factory=FACTORY, store={"a": [1]}, priority=-1)
+            claim = board.claim("a", 60)
+            assert claim is not None
+            following = claim.complete_and_claim()
+            assert following is not None
+            assert following.job == board.get(second.id)
+    finally:
+        engine.dispose()
 
 
 def _plan(url: str, sql: str, params: dict[str, Any]) -> str:

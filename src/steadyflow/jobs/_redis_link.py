@@ -6,6 +6,13 @@ scripts. :class:`ScriptRunner` keeps its own LIFO stack of connections made
 from the client's settings (``collections.deque`` pops and appends are atomic,
 so threads share it without a lock) and checks a connection for a dead peer
 only after it sat idle, which is when a server restart can have broken it.
+Its connections always decode replies to ``str`` (with the client's encoding),
+whatever the client's ``decode_responses``: the board reads every reply as
+text, and hiredis decodes in C for less than a decode per field in Python.
+Commands are packed by hiredis directly when redis-py would use it (redis-py's
+packer walks every argument in Python before handing them to hiredis); they
+are sent and read through the connection's own methods, so its error
+handling is redis-py's.
 
 :class:`Wakeup` runs the pub/sub listener that wakes waiting claimers.
 """
@@ -20,8 +27,18 @@ from typing import Any
 
 import redis
 import redis.exceptions
+import redis.utils
 
 from steadyflow.errors import BackendUnavailableError
+
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - redis-py's own packer serves then
+    _HIREDIS: Callable[..., bytes] | None = None
+else:
+    # Only where redis-py would pack with hiredis too (it refuses hiredis versions
+    # it does not support): the bytes sent are then the same.
+    _HIREDIS = _hiredis_pack if redis.utils.HIREDIS_AVAILABLE else None
 
 __all__ = ["ScriptRunner", "Wakeup"]
 
@@ -54,6 +71,9 @@ class ScriptRunner:
         unavailable: Callable[[BaseException], BackendUnavailableError],
     ) -> None:
         self._pool = client.connection_pool
+        self._connection_kwargs = {**self._pool.connection_kwargs, "decode_responses": True}
+        # A packer of the caller's own is respected: redis-py's send_command uses it then.
+        self._pack = None if "command_packer" in self._connection_kwargs else _HIREDIS
         self._sources = scripts
         self._shas = {name: client.register_script(text).sha for name, text in scripts.items()}
         self._unavailable = unavailable
@@ -85,19 +105,26 @@ class ScriptRunner:
     def _evalsha(
         self, connection: _Connection, name: str, keys: Sequence[str], args: Sequence[str]
     ) -> Any:
-        connection.send_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
+        self._send(connection, ("EVALSHA", self._shas[name], len(keys), *keys, *args))
         try:
             return connection.read_response()
         except redis.exceptions.NoScriptError:
             # The server forgot its scripts (a restart, SCRIPT FLUSH): EVAL caches it again.
-            connection.send_command("EVAL", self._sources[name], len(keys), *keys, *args)
+            self._send(connection, ("EVAL", self._sources[name], len(keys), *keys, *args))
             return connection.read_response()
+
+    def _send(self, connection: _Connection, command: tuple[str | int, ...]) -> None:
+        """Send ``command`` as ``connection.send_command`` does, packed by hiredis directly."""
+        if self._pack is None:
+            connection.send_command(*command)
+        else:
+            connection.send_packed_command([self._pack(command)])
 
     def _take(self) -> _Connection:
         try:
             connection, last_used = self._idle.pop()
         except IndexError:
-            connection = self._pool.connection_class(**self._pool.connection_kwargs)
+            connection = self._pool.connection_class(**self._connection_kwargs)
             with self._lock:
                 self._all.append(connection)
             return connection

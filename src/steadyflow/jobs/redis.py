@@ -17,9 +17,10 @@ Guarantees, beyond :class:`~steadyflow.jobs.JobBoard`'s:
 * Each of post, claim, renew, complete, abandon, trash and revoke is one
   script (``redis_lua/*.lua``, loaded with ``register_script``), so no other
   client sees a half-made change and no check is separated from its write.
-* The epoch is ``HINCRBY`` on the job's hash inside the claim script: it grows
-  by one on every claim of the job. Renew, complete, abandon and trash check
-  the state, the epoch and the owner in the same script that writes.
+* The epoch is a field of the job's hash that the claim script raises by one
+  as it claims: it grows on every claim of the job. Renew, complete, abandon
+  and trash check the state, the epoch and the owner in the same script that
+  writes.
 * Expiries, abandon delays and creation times come from Redis's ``TIME``,
   never from the caller's clock.
 * Waiting claimers are woken by pub/sub on the board's channel within
@@ -203,7 +204,7 @@ class RedisBoard(JobBoard):
         if not self._layout_checked:
             self._check_layout()
         row = self._call(lambda: self._client.hmget(self._job_prefix + job_id, _ROW))
-        return self._job(job_id, row)
+        return self._job(job_id, _decoded(row))
 
     def _iter_jobs(self, state: JobState | None) -> Iterator[Job]:
         if not self._layout_checked:
@@ -217,7 +218,7 @@ class RedisBoard(JobBoard):
             for job_id, row in zip(chunk, rows, strict=True):
                 if row[0] is None:
                     continue  # deleted after the index was read
-                job = self._job(job_id, row)
+                job = self._job(job_id, _decoded(row))
                 if state is None or job.state is state:
                     jobs.append(job)
         return iter(jobs)
@@ -261,16 +262,11 @@ class RedisBoard(JobBoard):
 
     def _finish_and_claim(self, claim: Claim) -> tuple[str | None, Claim | None]:
         self._wakeup.note_attempt()
+        job_id = claim.job.id
         ended, following = self._run(
             "finish_claim",
-            [
-                *(self._job_prefix + claim.job.id, self._claimed, self._ready),
-                *(self._ready, self._delayed, self._claimed),
-            ],
-            [
-                *(claim.job.id, str(claim.epoch), claim.owner, JobState.DONE.value, ""),
-                *(self.channel, self._job_prefix, claim.owner, _us(claim.ttl)),
-            ],
+            (self._job_prefix + job_id, self._claimed, self._ready, self._delayed),
+            (job_id, str(claim.epoch), claim.owner, self.channel, self._job_prefix, _us(claim.ttl)),
         )
         self._check_current(claim, ended)
         found = _text(ended[1]) or None
@@ -384,12 +380,15 @@ class RedisBoard(JobBoard):
         if int(reply[0]) != 1:
             raise lost(claim, f"the job is {_text(reply[1])} at epoch {_text(reply[2])}")
 
-    def _job(self, job_id: str, row: Sequence[Any]) -> Job:
-        """The Job a row of the job's hash (fields in :data:`_ROW` order) describes."""
-        doc, rank, created, state, reason, claims, owner, expires, epoch, not_before, revoke = (
-            None if value is None else _text(value) for value in row
-        )
-        if doc is None or rank is None or state is None:
+    def _job(self, job_id: str, row: Sequence[str | None]) -> Job:
+        """The Job a row of the job's hash (fields in :data:`_ROW` order, as text) describes.
+
+        On every claim's path: no per-field conversion beyond what each field needs
+        (scripts' replies are text already, see :class:`ScriptRunner`).
+        """
+        doc, rank, created, state, reason, claims, owner, expires, epoch, not_before, revoke = row
+        # Post writes these fields with the doc, in one HSET: all are there or none is.
+        if doc is None or rank is None or state is None or created is None or not_before is None:
             raise JobNotFoundError(f"no job {job_id!r} on board {self.name!r}")
         fixed = json.loads(doc)
         return Job(
@@ -401,14 +400,14 @@ class RedisBoard(JobBoard):
             store=fixed["store"],
             priority=int(fixed["priority"]),
             key=fixed["key"],
-            created_at=_seconds(created),
+            created_at=int(created) / _MICROS,
             state=JobState(state),
             reason=reason or None,
             claims=int(claims or 0),
             owner=owner or None,
-            expires_at=_seconds(expires) if expires else None,
+            expires_at=int(expires) / _MICROS if expires else None,
             epoch=int(epoch or 0),
-            not_before=_seconds(not_before),
+            not_before=int(not_before) / _MICROS,
             revoke_reason=revoke or None,
         )
 
@@ -424,6 +423,11 @@ def _id_of(rank: str) -> str:
     """The job id in a rank (``"%016d:<id>"``: the post's sequence number, zero-padded so
     that equal scores sort oldest first, as the scripts write it)."""
     return rank[_RANK_PREFIX:]
+
+
+def _decoded(row: Sequence[Any]) -> list[str | None]:
+    """A row the client read (bytes unless it decodes replies) as text, as scripts reply."""
+    return [None if value is None else _text(value) for value in row]
 
 
 def _text(value: Any) -> str:

@@ -13,6 +13,7 @@ keeps checked out between calls.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -456,9 +457,11 @@ class SQLBoard(JobBoard):
         found = None
         if row["ended_state"] == JobState.UNCLAIMED.value:
             found = str(row["ended_revoke_reason"])
-        if row["seq"] is None:
+        following = row["following"]
+        if following is None:
             return found, None
-        job = job_from_row(row)
+        # psycopg decodes json; an engine of the caller's may load it as text instead.
+        job = job_from_row(json.loads(following) if isinstance(following, str) else following)
         assert job.expires_at is not None
         return found, Claim(self, job, claim.owner, job.epoch, claim.ttl, job.expires_at)
 

@@ -45,11 +45,17 @@ end
 
 local key = prefix .. best_id
 local expires = string.format('%.0f', now + tonumber(ARGV[3]))
-redis.call('HINCRBY', key, 'epoch', 1)
-redis.call('HINCRBY', key, 'claims', 1)
-redis.call('HSET', key, 'state', 'CLAIMED', 'owner', ARGV[2], 'expires_at', expires)
+-- The job's fields, in the order RedisBoard._ROW names them, read once: the claim's
+-- changes are written with one HSET and the reply is this row with them applied.
+-- (Epoch and claim counts stay far below 2^53, where Lua's numbers are exact.)
+local row = redis.call('HMGET', key, 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at',
+    'epoch', 'not_before', 'revoke_reason')
+row[4] = 'CLAIMED'
+row[6] = string.format('%.0f', (tonumber(row[6]) or 0) + 1)
+row[7] = ARGV[2]
+row[8] = expires
+row[9] = string.format('%.0f', (tonumber(row[9]) or 0) + 1)
+redis.call('HSET', key, 'state', 'CLAIMED', 'owner', ARGV[2], 'expires_at', expires, 'claims', row[6], 'epoch', row[9])
 redis.call('ZREM', KEYS[1], best_rank)
 redis.call('ZADD', KEYS[3], expires, best_id)
--- The job's fields, in the order RedisBoard._ROW names them.
-return redis.call('HMGET', key, 'doc', 'rank', 'created_at', 'state', 'reason', 'claims', 'owner', 'expires_at', 'epoch',
-    'not_before', 'revoke_reason')
+return row

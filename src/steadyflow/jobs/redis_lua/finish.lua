@@ -12,17 +12,19 @@ if f[1] ~= 'CLAIMED' or f[2] ~= ARGV[2] or f[3] ~= ARGV[3] then
   return {0, f[1] or 'GONE', f[2] or '0'}
 end
 local requeue = ARGV[4] == 'DONE' and f[4] and f[4] ~= ''
+-- One HSET and one HDEL, whatever the outcome.
+local set = {'state', ARGV[4]}
 if requeue then
-  redis.call('HSET', KEYS[1], 'state', 'UNCLAIMED', 'not_before', '0')
-else
-  redis.call('HSET', KEYS[1], 'state', ARGV[4])
+  set = {'state', 'UNCLAIMED', 'not_before', '0'}
 end
-redis.call('HDEL', KEYS[1], 'owner', 'expires_at')
 if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 'reason', ARGV[5])
+  table.insert(set, 'reason')
+  table.insert(set, ARGV[5])
+  redis.call('HDEL', KEYS[1], 'owner', 'expires_at')
 else
-  redis.call('HDEL', KEYS[1], 'reason')
+  redis.call('HDEL', KEYS[1], 'owner', 'expires_at', 'reason')
 end
+redis.call('HSET', KEYS[1], unpack(set))
 redis.call('ZREM', KEYS[2], ARGV[1])
 if requeue then
   redis.call('ZADD', KEYS[3], f[5], f[6])
