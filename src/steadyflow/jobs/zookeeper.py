@@ -395,7 +395,7 @@ class ZooKeeperBoard(JobBoard):
                     continue
             if not is_ready and record.get("owner") == owner:
                 continue  # never re-claim what this owner let lapse: it may still be at it
-            claim = self._take_first(completing, owner, ttl, rank, record, stat, claim_node)
+            claim = self._take(owner, ttl, rank, record, stat, claim_node, completing)
             if claim is None and known is not None:
                 # Written by this board, but changed since: read it as it is, once.
                 try:
@@ -449,9 +449,15 @@ class ZooKeeperBoard(JobBoard):
         record: dict[str, Any],
         stat: _Stat,
         claim_node: tuple[bytes, _Stat] | None,
+        completing: _Completing | None = None,
     ) -> Claim | None:
+        """Claim the job; with a pending completion, in the same transaction as it."""
         build, taken = self._take_ops(owner, ttl, rank, record, stat, claim_node)
-        results = self._commit(build)
+        results = None
+        if completing is not None and not completing.done:
+            results = self._commit_completing(completing, build)
+        if results is None:
+            results = self._commit(build)
         return None if results is None else self._taken(owner, ttl, record, stat, taken, results)
 
     def _take_ops(
@@ -531,31 +537,15 @@ class ZooKeeperBoard(JobBoard):
             completing.found = self._finish(claim, JobState.DONE, None)
         return completing.found, following
 
-    def _take_first(
-        self,
-        completing: _Completing | None,
-        owner: str,
-        ttl: float,
-        rank: str,
-        record: dict[str, Any],
-        stat: _Stat,
-        claim_node: tuple[bytes, _Stat] | None,
-    ) -> Claim | None:
-        """Take the job, in the same transaction as a completion riding along, if any."""
-        if completing is None or completing.done:
-            return self._take(owner, ttl, rank, record, stat, claim_node)
-        return self._complete_and_take(completing, owner, ttl, rank, record, stat, claim_node)
+    def _commit_completing(
+        self, completing: _Completing, take: Callable[[Any], None]
+    ) -> list[Any] | None:
+        """Commit ``take`` in one transaction with the completion riding along.
 
-    def _complete_and_take(
-        self,
-        completing: _Completing,
-        owner: str,
-        ttl: float,
-        rank: str,
-        record: dict[str, Any],
-        stat: _Stat,
-        claim_node: tuple[bytes, _Stat] | None,
-    ) -> Claim | None:
+        The results when applied. Else nothing was: the completion then runs
+        alone (as _finish does, raising ClaimLostError when the claim was lost)
+        and None is returned, for the take to be committed alone.
+        """
         claim = completing.claim
         version, held = self._holding(claim)
         # As _finish's first try: DONE, guarded on no revoke request being stored.
@@ -567,7 +557,6 @@ class ZooKeeperBoard(JobBoard):
             requeue=False,
             absent=self._path("revokes", claim.job.id),
         )
-        take, taken = self._take_ops(owner, ttl, rank, record, stat, claim_node)
 
         def build(txn: Any) -> None:
             finish(txn)
@@ -577,9 +566,9 @@ class ZooKeeperBoard(JobBoard):
         completing.done = True
         if results is None:
             completing.found = self._finish(claim, JobState.DONE, None)
-            return self._take(owner, ttl, rank, record, stat, claim_node)
+            return None
         self._held.pop((claim.job.id, claim.epoch), None)
-        return self._taken(owner, ttl, record, stat, taken, results)
+        return results
 
     @staticmethod
     def _snapshot_without_reads(record: dict[str, Any], stat: _Stat) -> Job:
