@@ -38,6 +38,7 @@ from ._shapes import SHAPES
 TESTS_DIR = Path(__file__).resolve().parents[1]
 ENDINGS = frozenset({0, 3, 4})
 FINISH_TRIES = 8  # unkilled runs allowed to end the flow after the kills
+MAX_FLOWS = 12  # fresh flows a campaign may start to land its budget of kills
 SEED_ENV = "STEADYFLOW_KILLFUZZ_SEED"
 
 
@@ -291,15 +292,16 @@ def fuzz(
     budget: int,
     **options: Any,
 ) -> list[Campaign]:
-    """Campaigns over fresh flows of ``shape`` until ``budget`` kills landed (4 flows at most).
+    """Campaigns over fresh flows of ``shape`` until ``budget`` kills landed (MAX_FLOWS at most).
 
-    A short shape ends before many kills land; further flows (each with its
-    own id and effects log, and an RNG derived from the one seed) make up
-    the budget. ``options`` go to :class:`Campaign` (``lease_ttl``...).
+    A short shape ends before many kills land (a six-effect flow often runs
+    to its end before its moment comes); further flows (each with its own id
+    and effects log, and an RNG derived from the one seed) make up the
+    budget. ``options`` go to :class:`Campaign` (``lease_ttl``...).
     """
     seed = campaign_seed()
     campaigns: list[Campaign] = []
-    while len(campaigns) < 4 and sum(c.kills for c in campaigns) < budget:
+    while len(campaigns) < MAX_FLOWS and sum(c.kills for c in campaigns) < budget:
         flow = len(campaigns)
         campaign = Campaign(
             shape,
