@@ -103,3 +103,24 @@ def git_revision() -> str:
 
     rev = git("rev-parse", "--short", "HEAD") or "unknown"
     return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def write_section(name: str, text: str) -> Path:
+    """Put ``text`` (a section between ``<!-- name:begin -->`` and ``<!-- name:end -->``)
+    in RESULTS.md in place of the section of that name, or at its end.
+
+    The sections written by the side benchmarks (workers, remote engines,
+    conductors) live beside ``run.py``'s table, which keeps them when it rewrites it.
+    """
+    begin, end = section_marks(name)
+    path = BENCH_DIR / "RESULTS.md"
+    current = path.read_text() if path.exists() else ""
+    if begin in current and end in current:
+        current = current[: current.index(begin)] + current[current.index(end) + len(end) + 1 :]
+    path.write_text(current.rstrip("\n") + "\n\n" + text)
+    return path
+
+
+def section_marks(name: str) -> tuple[str, str]:
+    """The comments that open and close RESULTS.md's section ``name``."""
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"

@@ -32,7 +32,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import _sf_worker_tasks as tasks  # noqa: E402
-from _env import git_revision  # noqa: E402
+from _env import git_revision, section_marks, write_section  # noqa: E402
 
 import steadyflow as sf  # noqa: E402
 
@@ -41,7 +41,7 @@ COUNTS = {"noop": 1000, "sleep10ms": 200}
 PROCESSES = 2
 THREADS = 4
 REPEAT = 3
-BEGIN, END = "<!-- remote-engines:begin -->", "<!-- remote-engines:end -->"
+BEGIN, END = section_marks("remote-engines")
 
 
 def _flow(kind: str, n: int) -> sf.Flow:
@@ -196,20 +196,12 @@ def section(body: str, url: str) -> str:
     )
 
 
-def write(text: str) -> None:
-    path = BENCH_DIR / "RESULTS.md"
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        current = current[: current.index(BEGIN)] + current[current.index(END) + len(END) + 1 :]
-    path.write_text(current.rstrip("\n") + "\n\n" + text)
-
-
 def main(argv: list[str]) -> int:
     url = next((arg for arg in argv if "://" in arg), DEFAULT_BROKER)
     text = table(measure_all(url))
     print(text)
     if "--write" in argv:
-        write(section(text, url))
+        write_section("remote-engines", section(text, url))
         print(f"wrote the remote engines section of {BENCH_DIR / 'RESULTS.md'}")
     return 0
 

@@ -30,6 +30,7 @@ from _env import (
     git_revision,
     package_version,
     python_version,
+    section_marks,
 )
 from _registry import METRICS, WORKLOADS, Workload
 from _report import IMPL_LABELS, Cell, Results, markdown, table_rows, terminal, to_json
@@ -223,11 +224,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _kept_sections(path: Path) -> str:
     """The sections of RESULTS.md written elsewhere (boards.py by hand, workers_bench.py,
-    remote_bench.py)."""
+    remote_bench.py, conductors_bench.py)."""
     old = path.read_text() if path.exists() else ""
     kept = ""
-    for name in ("boards", "workers", "remote-engines"):
-        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    for name in ("boards", "workers", "remote-engines", "conductors"):
+        begin, end = section_marks(name)
         if begin in old and end in old:
             kept += "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
     return kept

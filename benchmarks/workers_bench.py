@@ -30,7 +30,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import _sf_worker_tasks as tasks  # noqa: E402
-from _env import ensure_peers_venv, git_revision  # noqa: E402
+from _env import ensure_peers_venv, git_revision, section_marks, write_section  # noqa: E402
 
 import steadyflow as sf  # noqa: E402
 
@@ -44,7 +44,7 @@ CONCURRENCY = 4
 # queue at once: it prefetches without bound.
 PREFETCH = CONCURRENCY
 REPEAT = 3
-BEGIN, END = "<!-- workers:begin -->", "<!-- workers:end -->"
+BEGIN, END = section_marks("workers")
 
 
 def _worker(url: str, topic: str) -> subprocess.Popen[bytes]:
@@ -214,14 +214,6 @@ def section(body: str, url: str) -> str:
     )
 
 
-def write(text: str) -> None:
-    path = BENCH_DIR / "RESULTS.md"
-    current = path.read_text()
-    if BEGIN in current:
-        current = current[: current.index(BEGIN)] + current[current.index(END) + len(END) + 1 :]
-    path.write_text(current.rstrip("\n") + "\n\n" + text)
-
-
 def main(argv: list[str]) -> int:
     url = next((arg for arg in argv if "://" in arg), DEFAULT_BROKER)
     ours = steadyflow_side(url)
@@ -229,7 +221,7 @@ def main(argv: list[str]) -> int:
     text = table(ours, theirs)
     print(text)
     if "--write" in argv:
-        write(section(text, url))
+        write_section("workers", section(text, url))
         print(f"wrote the workers section of {BENCH_DIR / 'RESULTS.md'}")
     return 0
 
